@@ -1,0 +1,57 @@
+"""Command line: ``python -m rs_ltxv <command>``.
+
+Commands:
+    info FILE [--json]            version, config, parameter counts and dtypes of an LTX-2 checkpoint
+    tiny OUT [--version 2.0|2.3]  write a tiny random-weight checkpoint in the official format
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .ltx.loading.inspect import describe, format_description
+
+    d = describe(args.file)
+    print(json.dumps(d, indent=2) if args.json else format_description(d))
+    return 0
+
+
+def _tiny(args: argparse.Namespace) -> int:
+    from .ltx.tiny import write_tiny_checkpoint
+
+    print(write_tiny_checkpoint(args.out, args.version, seed=args.seed))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rs_ltxv", description="RS-LTXV: LTX-2 / LTX-2.3 video with sound")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="describe an LTX-2 / LTX-2.3 checkpoint")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_info)
+    p = sub.add_parser("tiny", help="write a tiny random-weight checkpoint (official single-file format)")
+    p.add_argument("out")
+    p.add_argument("--version", default="2.3", choices=["2.0", "2.3"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_tiny)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .ltx.errors import RSLTXVError
+
+    try:
+        return args.func(args)
+    except RSLTXVError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

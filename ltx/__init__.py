@@ -1,0 +1,1 @@
+"""The LTX-2 / LTX-2.3 port: configs, transformer, text connectors and checkpoint loading."""

@@ -1,0 +1,84 @@
+"""Infer the transformer / connector config from tensor names and shapes (files without ``config`` metadata).
+
+Head counts are not visible in shapes unless the attention is gated (LTX-2.3 ``to_gate_logits`` has one row per
+head); otherwise the released models' head widths are assumed (video 128, audio 64, connectors 128).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..config import ConnectorConfig, TransformerConfig
+from ..errors import CheckpointError
+from .layout import count_blocks
+from .safetensors_file import TensorInfo
+
+DEFAULT_HEAD_DIM = {"video": 128, "audio": 64, "connector": 128}
+
+
+def _heads(shapes: dict[str, tuple[int, ...]], gate_key: str, width: int, kind: str) -> tuple[int, int]:
+    if gate_key in shapes:
+        heads = shapes[gate_key][0]
+    else:
+        head_dim = DEFAULT_HEAD_DIM[kind]
+        if width % head_dim:
+            raise CheckpointError(f"Cannot infer the {kind} attention heads of a width-{width} model without config "
+                                  "metadata. Use a checkpoint with __metadata__['config'] or pass a config.")
+        heads = width // head_dim
+    return heads, width // heads
+
+
+def infer_connector(tensors: dict[str, TensorInfo], base: ConnectorConfig) -> ConnectorConfig:
+    """Connector geometry from ``learnable_registers`` ``(R, D)`` and its blocks."""
+    shapes = {k: v.shape for k, v in tensors.items()}
+    if "learnable_registers" not in shapes:
+        raise CheckpointError("The embeddings connector has no 'learnable_registers' tensor.")
+    registers, width = shapes["learnable_registers"]
+    heads, head_dim = _heads(shapes, "transformer_1d_blocks.0.attn1.to_gate_logits.weight", width, "connector")
+    return replace(base, num_attention_heads=heads, attention_head_dim=head_dim, num_learnable_registers=registers,
+                   num_layers=count_blocks(shapes, "transformer_1d_blocks"),
+                   apply_gated_attention="transformer_1d_blocks.0.attn1.to_gate_logits.weight" in shapes)
+
+
+def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, dict[str, TensorInfo]],
+                      projection: dict[str, TensorInfo] | None) -> TransformerConfig:
+    """A :class:`TransformerConfig` matching the tensors of a transformer (+ connectors, + text projection)."""
+    s = {k: v.shape for k, v in transformer.items()}
+    vd, in_ch = s["patchify_proj.weight"]
+    ad, audio_in = s["audio_patchify_proj.weight"]
+    gated = "transformer_blocks.0.attn1.to_gate_logits.weight" in s
+    vh, vhd = _heads(s, "transformer_blocks.0.attn1.to_gate_logits.weight", vd, "video")
+    ah, ahd = _heads(s, "transformer_blocks.0.audio_attn1.to_gate_logits.weight", ad, "audio")
+    adaln = "prompt_adaln_single.linear.weight" in s
+    kw: dict[str, Any] = dict(
+        num_layers=count_blocks(s, "transformer_blocks"), num_attention_heads=vh, attention_head_dim=vhd,
+        cross_attention_dim=s["transformer_blocks.0.attn2.to_k.weight"][1], audio_num_attention_heads=ah,
+        audio_attention_head_dim=ahd, audio_cross_attention_dim=s["transformer_blocks.0.audio_attn2.to_k.weight"][1],
+        in_channels=in_ch, out_channels=s["proj_out.weight"][0], audio_in_channels=audio_in,
+        audio_out_channels=s["audio_proj_out.weight"][0], apply_gated_attention=gated, cross_attention_adaln=adaln,
+        caption_proj_before_connector="caption_projection.linear_1.weight" not in s,
+    )
+    if "caption_projection.linear_1.weight" in s:
+        kw["caption_channels"] = s["caption_projection.linear_1.weight"][1]
+    elif projection and "aggregate_embed.weight" in projection:
+        kw["caption_channels"] = projection["aggregate_embed.weight"].shape[0]
+    cfg = TransformerConfig(**kw)
+    for name in ("video_connector", "audio_connector"):
+        if name in connectors:
+            cfg = replace(cfg, **{name: infer_connector(connectors[name], getattr(cfg, name))})
+    cfg.validate()
+    return cfg
+
+
+def infer_gemma_states(projection: dict[str, TensorInfo], gemma_dim: int) -> int:
+    """Number of stacked Gemma hidden states the feature extractor expects (49 for Gemma-3 12B)."""
+    key = next((k for k in ("aggregate_embed.weight", "video_aggregate_embed.weight") if k in projection), None)
+    if key is None:
+        raise CheckpointError("text_embedding_projection has neither 'aggregate_embed' (LTX-2) nor "
+                              "'video_aggregate_embed' (LTX-2.3) weights.")
+    flat = projection[key].shape[1]
+    if flat % gemma_dim:
+        raise CheckpointError(f"text projection input width {flat} is not a multiple of the text encoder width "
+                              f"{gemma_dim} (caption_channels).")
+    return flat // gemma_dim

@@ -1,0 +1,58 @@
+"""What ``python -m rs_ltxv info FILE`` reports: version, config, parameter counts and dtypes per component."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from typing import Any
+
+from .checkpoint import open_checkpoint
+
+
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON-able description of an LTX-2 checkpoint."""
+    ckpt = open_checkpoint(path)
+    components: dict[str, Any] = {}
+    for name, names in sorted(ckpt.components.items()):
+        infos = [ckpt.file.tensors[k] for k in names.values()]
+        components[name] = {
+            "tensors": len(infos),
+            "parameters": sum(math.prod(i.shape) for i in infos),
+            "bytes": sum(i.nbytes for i in infos),
+            "dtypes": dict(Counter(i.dtype for i in infos)),
+        }
+    return {
+        "file": str(ckpt.path),
+        "size_bytes": ckpt.file.size,
+        "version": f"LTX-{ckpt.version.value}",
+        "model_version": ckpt.model_version,
+        "config_source": ckpt.config_source,
+        "components": components,
+        "transformer_config": ckpt.config.summary(),
+    }
+
+
+def format_description(d: dict[str, Any]) -> str:
+    """Human-readable text of :func:`describe`."""
+    lines = [
+        f"file:          {d['file']} ({d['size_bytes'] / 2**20:.1f} MiB)",
+        f"version:       {d['version']}" + (f" (model_version {d['model_version']})" if d["model_version"] else ""),
+        f"config:        from {d['config_source']}",
+        "components:",
+    ]
+    for name, c in d["components"].items():
+        dtypes = ", ".join(f"{k}×{v}" for k, v in sorted(c["dtypes"].items()))
+        lines.append(f"  {name:<16} {c['parameters']:>16,} params  {c['bytes'] / 2**20:>10.1f} MiB  "
+                     f"{c['tensors']:>5} tensors  [{dtypes}]")
+    cfg = d["transformer_config"]
+    lines.append("transformer:")
+    keys = ("num_layers", "num_attention_heads", "attention_head_dim", "audio_num_attention_heads",
+            "audio_attention_head_dim", "in_channels", "audio_in_channels", "caption_channels", "rope_layout",
+            "double_precision_rope", "apply_gated_attention", "cross_attention_adaln", "caption_proj_before_connector")
+    lines.extend(f"  {k:<32} {cfg[k]}" for k in keys)
+    for name in ("video_connector", "audio_connector"):
+        c = cfg[name]
+        lines.append(f"  {name:<32} {c['num_layers']} layers, {c['num_attention_heads']}×{c['attention_head_dim']}, "
+                     f"{c['num_learnable_registers']} registers, gated={c['apply_gated_attention']}")
+    return "\n".join(lines)

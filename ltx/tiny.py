@@ -1,0 +1,75 @@
+"""Tiny random-weight LTX-2 / LTX-2.3 checkpoints in the official single-file format (no downloads needed).
+
+Used by the README's first command, by ``python -m rs_ltxv tiny`` and by tests. Same architecture and key names as
+the released models, just narrow and shallow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import torch
+from safetensors.torch import save_file
+
+from .config import ConnectorConfig, TransformerConfig, Version
+from .text.processor import TextConnectors
+from .transformer.model import LTXAVTransformer
+
+TINY_GEMMA_DIM = 24
+TINY_GEMMA_STATES = 3
+
+
+def tiny_config(version: Version | str = Version.LTX23, *, layers: int = 2) -> TransformerConfig:
+    """A tiny config of the given layout: video 2×16, audio 2×8, 16 latent channels, text width 24."""
+    version = Version(version)
+    v23 = version is Version.LTX23
+    base = TransformerConfig(
+        num_layers=layers, num_attention_heads=2, attention_head_dim=16, cross_attention_dim=32,
+        audio_num_attention_heads=2, audio_attention_head_dim=8, audio_cross_attention_dim=16, in_channels=16,
+        out_channels=16, audio_in_channels=16, audio_out_channels=16, caption_channels=TINY_GEMMA_DIM,
+        apply_gated_attention=v23, cross_attention_adaln=v23, caption_proj_before_connector=v23,
+    )
+    conn = ConnectorConfig(num_attention_heads=2, num_layers=2, num_learnable_registers=8, apply_gated_attention=v23)
+    return replace(
+        base,
+        video_connector=replace(conn, attention_head_dim=(base.inner_dim if v23 else TINY_GEMMA_DIM) // 2),
+        audio_connector=replace(conn, attention_head_dim=(base.audio_inner_dim if v23 else TINY_GEMMA_DIM) // 2),
+    )
+
+
+def random_init(module: torch.nn.Module, seed: int, std: float = 0.05) -> torch.nn.Module:
+    """Materialise and fill every parameter with seeded ``N(0, std²)`` values."""
+    gen = torch.Generator().manual_seed(seed)
+    for name, param in list(module.named_parameters()):
+        value = torch.randn(param.shape, generator=gen) * std
+        owner = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
+        setattr(owner, name.rpartition(".")[2], torch.nn.Parameter(value, requires_grad=False))
+    return module.eval()
+
+
+def tiny_state_dict(cfg: TransformerConfig, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Official single-file names → tensors for a random transformer + text connectors of ``cfg``."""
+    with torch.device("meta"):
+        model = LTXAVTransformer(cfg)
+        text = TextConnectors(cfg, TINY_GEMMA_STATES)
+    random_init(model, seed)
+    random_init(text, seed + 1)
+    sd = {f"model.diffusion_model.{k}": v for k, v in model.state_dict().items()}
+    sd.update({f"text_embedding_projection.{k}": v for k, v in text.feature_extractor.state_dict().items()})
+    for name, prefix in (("video_connector", "video_embeddings_connector"), ("audio_connector",
+                                                                             "audio_embeddings_connector")):
+        sd.update({f"model.diffusion_model.{prefix}.{k}": v for k, v in getattr(text, name).state_dict().items()})
+    return {k: v.contiguous() for k, v in sd.items()}
+
+
+def write_tiny_checkpoint(path: str | os.PathLike, version: Version | str = Version.LTX23, seed: int = 0,
+                          dtype: torch.dtype = torch.bfloat16) -> str:
+    """Write a tiny official-format checkpoint (transformer + text connectors) and return its path."""
+    cfg = tiny_config(version)
+    sd = {k: v.to(dtype) for k, v in tiny_state_dict(cfg, seed).items()}
+    meta = {"config": json.dumps({"transformer": cfg.to_dict()}), "model_version": f"{Version(version).value}.0-tiny"}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save_file(sd, str(path), metadata=meta)
+    return str(path)

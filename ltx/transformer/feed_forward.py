@@ -1,0 +1,29 @@
+"""Feed-forward of LTX-2: Linear(4×) → GELU(tanh) → Linear. Keys ``net.0.proj``, ``net.2``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _GeluProjection(nn.Module):
+    def __init__(self, dim_in: int, dim_out: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim_in, dim_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.gelu(self.proj(x), approximate="tanh")
+
+
+class FeedForward(nn.Module):
+    """``(B, T, dim)`` → ``(B, T, dim)``; ``chunks > 1`` processes the tokens in that many pieces (same result,
+    peak memory of the 4× hidden activation divided by ``chunks``)."""
+
+    def __init__(self, dim: int, mult: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(_GeluProjection(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim))
+
+    def forward(self, x: torch.Tensor, chunks: int = 1) -> torch.Tensor:
+        if chunks <= 1 or x.shape[1] < 2:
+            return self.net(x)
+        return torch.cat([self.net(piece) for piece in x.chunk(chunks, dim=1)], dim=1)

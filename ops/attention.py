@@ -1,0 +1,119 @@
+"""Attention backends, chosen by name from a table.
+
+All backends take queries, keys and values laid out as ``(B, H, T, D)`` (batch, heads, tokens, head dim) and an
+optional additive mask broadcastable to ``(B, H, Tq, Tk)``, and return ``(B, H, Tq, D)``.
+
+Backends:
+    ``sdpa``  — :func:`torch.nn.functional.scaled_dot_product_attention` (default; exact reference numerics).
+    ``sage``  — SageAttention (INT8 QK, CUDA only, no mask); falls back to ``sdpa`` when a mask is given.
+    ``flash`` — FlashAttention 2/3 (CUDA, fp16/bf16, no mask); falls back to ``sdpa`` when it cannot run.
+    ``auto``  — the fastest backend that is installed and can run these tensors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+class AttentionBackendError(ValueError):
+    """An attention backend was requested that does not exist or is not installed."""
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is not None and mask.dtype != q.dtype and mask.dtype != torch.bool:
+        mask = mask.to(q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, is_causal=False)
+
+
+def _sage(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is not None or not q.is_cuda or q.dtype not in (torch.float16, torch.bfloat16):
+        return _sdpa(q, k, v, mask)
+    sageattn = importlib.import_module("sageattention").sageattn
+    return sageattn(q, k, v, tensor_layout="HND", is_causal=False)
+
+
+def _flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is not None or not q.is_cuda or q.dtype not in (torch.float16, torch.bfloat16):
+        return _sdpa(q, k, v, mask)
+    for module_name in ("flash_attn_interface", "flash_attn"):
+        if importlib.util.find_spec(module_name) is not None:
+            fn = importlib.import_module(module_name).flash_attn_func
+            out = fn(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+            out = out[0] if isinstance(out, tuple) else out
+            return out.transpose(1, 2)
+    return _sdpa(q, k, v, mask)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One attention implementation: the function, the module it needs, and its rank for ``auto``."""
+
+    fn: AttentionFn
+    requires: tuple[str, ...]
+    auto_rank: int  # lower is preferred by "auto"
+    needs_cuda: bool
+
+
+BACKENDS: dict[str, Backend] = {
+    "sdpa": Backend(_sdpa, (), 2, False),
+    "sage": Backend(_sage, ("sageattention",), 0, True),
+    "flash": Backend(_flash, ("flash_attn_interface|flash_attn",), 1, True),
+}
+
+
+def _installed(backend: Backend) -> bool:
+    return all(any(importlib.util.find_spec(m) is not None for m in req.split("|")) for req in backend.requires)
+
+
+def available_backends() -> list[str]:
+    """Names of the backends whose packages are installed (``sdpa`` always is)."""
+    return [name for name, b in BACKENDS.items() if _installed(b)]
+
+
+def resolve_backend(name: str | None, device: torch.device | None = None) -> str:
+    """Turn a user-facing name (``None``/"auto"/"sdpa"/"sage"/"flash") into a backend that can run here.
+
+    Raises :class:`AttentionBackendError` for unknown names or explicitly requested backends that are not installed.
+    """
+    if name is None or name in ("default", "pytorch"):
+        return "sdpa"
+    if name == "auto":
+        on_cuda = device is not None and device.type == "cuda"
+        usable = [n for n, b in BACKENDS.items() if _installed(b) and (on_cuda or not b.needs_cuda)]
+        return min(usable, key=lambda n: BACKENDS[n].auto_rank)
+    if name not in BACKENDS:
+        raise AttentionBackendError(f"Unknown attention backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}.")
+    if not _installed(BACKENDS[name]):
+        pkg = BACKENDS[name].requires[0].replace("|", " or ")
+        raise AttentionBackendError(
+            f"Attention backend {name!r} needs the package {pkg}, which is not installed. "
+            f"Install it (pip install {pkg.split(' ')[0]}) or choose 'sdpa'."
+        )
+    return name
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    backend: str = "sdpa",
+) -> torch.Tensor:
+    """Scaled dot-product attention over ``(B, H, T, D)`` tensors with an optional additive mask.
+
+    Args:
+        q: queries ``(B, H, Tq, D)``; k, v: keys and values ``(B, H, Tk, D)``.
+        mask: additive bias broadcastable to ``(B, H, Tq, Tk)`` (0 = attend, large negative = masked), or None.
+        backend: a name already resolved by :func:`resolve_backend`.
+    Returns:
+        ``(B, H, Tq, D)``.
+    """
+    return BACKENDS[backend].fn(q, k, v, mask)
