@@ -28,6 +28,10 @@ class Version(str, enum.Enum):
     LTX2 = "2.0"
     LTX23 = "2.3"
 
+    @property
+    def display(self) -> str:
+        return {"2.0": "LTX-2", "2.3": "LTX-2.3"}[self.value]
+
 
 # Keys every released checkpoint carries with exactly these values; anything else is a model we do not implement.
 FIXED_TRANSFORMER_KEYS: dict[str, Any] = {

@@ -105,15 +105,18 @@ def attention(
     k: torch.Tensor,
     v: torch.Tensor,
     mask: torch.Tensor | None = None,
-    backend: str = "sdpa",
+    backend: str | AttentionFn = "sdpa",
 ) -> torch.Tensor:
     """Scaled dot-product attention over ``(B, H, T, D)`` tensors with an optional additive mask.
 
     Args:
         q: queries ``(B, H, Tq, D)``; k, v: keys and values ``(B, H, Tk, D)``.
         mask: additive bias broadcastable to ``(B, H, Tq, Tk)`` (0 = attend, large negative = masked), or None.
-        backend: a name already resolved by :func:`resolve_backend`.
+        backend: a name already resolved by :func:`resolve_backend`, or a callable with this function's signature
+            (a sequence-parallel wrapper, a patched kernel).
     Returns:
         ``(B, H, Tq, D)``.
     """
+    if callable(backend):
+        return backend(q, k, v, mask)
     return BACKENDS[backend].fn(q, k, v, mask)

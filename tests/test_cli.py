@@ -34,7 +34,8 @@ def test_tiny_checkpoint_loads_and_runs(tmp_path, version):
 def test_info_text_and_json(pair, capsys):
     assert main(["info", str(pair.path)]) == 0
     out = capsys.readouterr().out
-    assert f"LTX-{pair.variant}" in out and "transformer" in out and "video_connector" in out
+    assert {"2.0": "LTX-2 ", "2.3": "LTX-2.3 "}[pair.variant] in out
+    assert "transformer" in out and "video_connector" in out
     assert main(["info", str(pair.path), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     n_params = sum(p.numel() for p in pair.ref.transformer.parameters())

@@ -134,3 +134,61 @@ def test_bfloat16_runs_close(pair):
     assert bv.dtype == torch.bfloat16
     assert (bv.float() - fv).abs().max() < 0.1 * max(1.0, fv.abs().max().item())
     assert (ba.float() - fa).abs().max() < 0.1 * max(1.0, fa.abs().max().item())
+
+
+@pytest.mark.parametrize("backend", ["auto", "sdpa"])
+def test_backend_by_name_and_callable(pair, backend):
+    from rs_ltxv.ltx.transformer import RunOptions
+    from rs_ltxv.ops import attention
+
+    video, audio = _inputs(pair, (1, 2, 3), audio_frames=4)
+    calls = []
+
+    def counting(q, k, v, mask):
+        calls.append(q.shape)
+        return attention(q, k, v, mask)
+
+    with torch.no_grad():
+        base = pair.model(_ours(video), _ours(audio))
+        named = pair.model(_ours(video), _ours(audio), options=RunOptions(attention_backend=backend))
+        wrapped = pair.model(_ours(video), _ours(audio), options=RunOptions(attention_backend=counting, ff_chunks=3))
+    layers = pair.ref.config["transformer"]["num_layers"]
+    assert len(calls) == 6 * layers  # 2 self + 2 text + a2v + v2a per block
+    for a, b, c in zip(base, named, wrapped, strict=True):
+        assert torch.equal(a, b)
+        torch.testing.assert_close(a, c, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("rope_type, precision", [("interleaved", "float64"), ("split", "float32")])
+def test_legacy_rope_variants(tmp_path, rope_type, precision):
+    """The legacy interleaved RoPE layout and single-precision frequency grids (transformer and connectors)."""
+    from rs_ltxv.ltx.loading import load_text_connectors, load_transformer
+
+    from conftest import realistic_init
+
+    cfg = R.tiny_config("2.3")
+    cfg["transformer"].update(rope_type=rope_type, frequencies_precision=precision)
+    ref = R.build_reference("2.3", cfg=cfg, seed=5)
+    realistic_init(ref.transformer, 6)
+    realistic_init(ref.embeddings_processor, 7)
+    for conn in (ref.embeddings_processor.video_connector, ref.embeddings_processor.audio_connector):
+        conn.rope_type = ref.transformer.rope_type
+        conn.double_precision_rope = precision == "float64"
+        for block in conn.transformer_1d_blocks:
+            block.attn1.rope_type = ref.transformer.rope_type
+    path = tmp_path / "legacy.safetensors"
+    R.write_checkpoint(ref, path)
+    model = load_transformer(path, dtype=torch.float32)
+    video = R.random_modality(ref, "video", batch=2, tokens_or_grid=(2, 3, 2), text_len=16, sigma=[0.8, 0.3])
+    audio = R.random_modality(ref, "audio", batch=2, tokens_or_grid=6, text_len=16, sigma=[0.5, 0.2], seed=1)
+    rv, ra = R.run_transformer(ref, video=video, audio=audio)
+    with torch.no_grad():
+        ov, oa = model(_ours(video), _ours(audio))
+    assert_close(ov, rv, f"{rope_type}/{precision} video")
+    assert_close(oa, ra, f"{rope_type}/{precision} audio")
+    states, mask = R.tiny_gemma_hidden_states(1, 16, 10, 24, 3, seed=2)
+    tv, ta, _ = R.run_text_path(ref, states, mask)
+    with torch.no_grad():
+        ctx = load_text_connectors(path, dtype=torch.float32)(states, mask)
+    assert_close(ctx.video, tv, "connector video")
+    assert_close(ctx.audio, ta, "connector audio")

@@ -25,7 +25,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     return {
         "file": str(ckpt.path),
         "size_bytes": ckpt.file.size,
-        "version": f"LTX-{ckpt.version.value}",
+        "version": ckpt.version.display,
         "model_version": ckpt.model_version,
         "config_source": ckpt.config_source,
         "components": components,

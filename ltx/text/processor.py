@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...ops import resolve_backend
 from ..config import TransformerConfig
 from .connector import Embeddings1DConnector
 from .features import FeatureExtractorV1, FeatureExtractorV2
@@ -48,6 +49,7 @@ class TextConnectors(nn.Module):
 
     def forward(self, hidden_states, mask: torch.Tensor, backend: str = "sdpa") -> TextContexts:
         """Gemma hidden states + 0/1 mask ``(B, T)`` → :class:`TextContexts`."""
+        backend = resolve_backend(backend, mask.device) if isinstance(backend, str) else backend
         video_features, audio_features = self.feature_extractor(hidden_states, mask)
         video = self.video_connector(video_features, mask, backend)
         audio = self.audio_connector(audio_features, mask, backend)

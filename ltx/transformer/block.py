@@ -8,6 +8,7 @@ before either update) → video feed-forward → audio feed-forward. Every sub-l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -23,9 +24,15 @@ from .stream import StreamState
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Per-call execution choices that do not change the math: attention backend and feed-forward chunking."""
+    """Per-call execution choices that do not change the math.
 
-    attention_backend: str = "sdpa"
+    Attributes:
+        attention_backend: "sdpa" (default), "sage", "flash", "auto", or a callable ``(q, k, v, mask) -> out`` over
+            ``(B, H, T, D)`` tensors (e.g. a sequence-parallel wrapper).
+        ff_chunks: split the feed-forward over this many token chunks (lower peak memory, same result).
+    """
+
+    attention_backend: str | Callable = "sdpa"
     ff_chunks: int = 1
 
 

@@ -10,11 +10,12 @@ of a stream (with its positions and timesteps) yields exactly the slice of the f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
+from ...ops import resolve_backend
 from ..config import TransformerConfig
 from ..errors import InputError
 from .block import AVTransformerBlock, RunOptions
@@ -223,6 +224,10 @@ class LTXAVTransformer(nn.Module):
             options: attention backend and feed-forward chunking for this call.
         """
         v, a = self.prepare(video, audio)
+        options = options or RunOptions()
+        if isinstance(options.attention_backend, str):
+            device = (v or a).x.device
+            options = replace(options, attention_backend=resolve_backend(options.attention_backend, device))
         for block in self.transformer_blocks:
             v, a = block(v, a, perturbations, options)
         v_out = self._output(v, self._video) if v is not None else None
