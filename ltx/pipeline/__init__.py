@@ -1,0 +1,2 @@
+"""Generation machinery in pure PyTorch: schedules, sampler steps, guidance (more to come: latents, conditioning,
+stages)."""
