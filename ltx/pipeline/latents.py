@@ -1,0 +1,74 @@
+"""Latent sizes, empty latents and seeded noise.
+
+Pixel video ``frames × height × width`` at ``fps`` ↔ video latent ``(B, 128, 1 + (frames − 1)/8, height/32, width/32)``;
+audio latent ``(B, 8, round(frames / fps · 25), 16)`` (25 latent frames per second of video).
+Noise is drawn on the CPU from ``torch.Generator().manual_seed(seed)`` in float32 and then moved, so a seed gives the
+same video on every device; video tokens are drawn first, then audio, as the reference does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from ..tokens import AUDIO_LATENTS_PER_SECOND, VIDEO_SCALE
+
+VIDEO_LATENT_CHANNELS = 128
+AUDIO_LATENT_CHANNELS = 8
+AUDIO_MEL_BINS = 16
+
+
+@dataclass(frozen=True)
+class VideoSize:
+    """Requested output video: ``frames`` pixel frames (8k+1) of ``height × width`` pixels (multiples of 32)."""
+
+    frames: int
+    height: int
+    width: int
+    fps: float = 24.0
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        t, s = VIDEO_SCALE[0], VIDEO_SCALE[1]
+        if self.frames < 1 or (self.frames - 1) % t:
+            lo = max(1, (self.frames - 1) // t * t + 1)
+            raise InputError(f"frames must be 8·k + 1 (1, 9, 17, …, 121, …); got {self.frames}. "
+                             f"Use {lo} or {lo + t}.")
+        for name, value in (("height", self.height), ("width", self.width)):
+            if value < s or value % s:
+                lo = max(s, value // s * s)
+                raise InputError(f"{name} must be a multiple of {s} pixels; got {value}. Use {lo} or {lo + s}.")
+        if self.fps <= 0:
+            raise InputError(f"fps must be positive; got {self.fps}")
+        if self.batch < 1:
+            raise InputError(f"batch must be at least 1; got {self.batch}")
+
+    @property
+    def latent_grid(self) -> tuple[int, int, int]:
+        """``(F', H', W')`` latent frames, rows, columns."""
+        return 1 + (self.frames - 1) // VIDEO_SCALE[0], self.height // VIDEO_SCALE[1], self.width // VIDEO_SCALE[2]
+
+    @property
+    def video_tokens(self) -> int:
+        f, h, w = self.latent_grid
+        return f * h * w
+
+    @property
+    def audio_frames(self) -> int:
+        """Audio latent frames covering the video's duration."""
+        return round(self.frames / self.fps * AUDIO_LATENTS_PER_SECOND)
+
+    def video_latent_shape(self, channels: int = VIDEO_LATENT_CHANNELS) -> tuple[int, int, int, int, int]:
+        return (self.batch, channels, *self.latent_grid)
+
+    def audio_latent_shape(self) -> tuple[int, int, int, int]:
+        return (self.batch, AUDIO_LATENT_CHANNELS, self.audio_frames, AUDIO_MEL_BINS)
+
+
+def seeded_noise(shapes: list[tuple[int, ...]], seed: int, *, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    """Standard normal tensors of ``shapes`` drawn in order from one CPU generator seeded with ``seed``."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return [torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype) for shape in shapes]

@@ -1,0 +1,165 @@
+"""Sampling loops over σ schedules for a video (+ audio) track, driven by a :class:`Denoiser`.
+
+Samplers (table :data:`SAMPLERS`): ``euler`` (the official default), ``euler_ancestral`` (``eta``; 0 = Euler),
+``res_2s`` (the official HQ second-order SDE sampler). A ``progress(step, total)`` callback runs after every step and
+``cancel()`` is checked before every model call; it raises :class:`Cancelled`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..errors import RSLTXVError
+from .res2s import res2s_coefficients
+from .steps import euler_ancestral_step, euler_step, res2s_sde_step
+from .track import Track
+
+Denoise = Callable[[Track, Track | None, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+class Cancelled(RSLTXVError):
+    """Sampling was interrupted by the cancel hook."""
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    eta: float = 1.0  # euler_ancestral
+    s_noise: float = 1.0
+    seed: int = 0  # stochastic samplers' noise
+    model_dtype: torch.dtype | None = None  # res_2s: dtype of the intermediate states (reference: the model dtype)
+    bongmath: bool = True  # res_2s anchor refinement
+
+
+Hooks = tuple[Callable[[int, int], None] | None, Callable[[], bool] | None]
+
+
+def _check(cancel: Callable[[], bool] | None) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled("Generation was cancelled.")
+
+
+def _tracks(video: Track, audio: Track | None, v: torch.Tensor, a: torch.Tensor | None):
+    return replace(video, latent=v), (None if audio is None else replace(audio, latent=a))
+
+
+def sample_euler(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, opts: SamplerOptions,
+                 hooks: Hooks) -> tuple[Track, Track | None]:
+    progress, cancel = hooks
+    n = len(sigmas) - 1
+    for i in range(n):
+        _check(cancel)
+        x0_v, x0_a = denoise(video, audio, sigmas[i], i)
+        v = euler_step(video.latent, x0_v, sigmas[i], sigmas[i + 1])
+        a = None if audio is None else euler_step(audio.latent, x0_a, sigmas[i], sigmas[i + 1])
+        video, audio = _tracks(video, audio, v, a)
+        if progress:
+            progress(i + 1, n)
+    return video, audio
+
+
+def _ancestral(track: Track, x0: torch.Tensor, sigma: float, sigma_next: float, opts: SamplerOptions,
+               gen: torch.Generator) -> torch.Tensor:
+    """Per-token ancestral step: a token with denoise mask m moves from m·σ to m·σ_next (kept tokens stay put)."""
+    noise = torch.randn(track.latent.shape, generator=gen).to(track.latent)
+    out = euler_ancestral_step(track.latent, x0, sigma, sigma_next, eta=opts.eta, noise=noise, s_noise=opts.s_noise)
+    if bool((track.mask == 1).all()):
+        return out
+    full = track.mask == 1
+    plain = euler_step(track.latent, x0, sigma, sigma_next)  # partially kept tokens follow the deterministic path
+    return torch.where(full, out, plain)
+
+
+def sample_euler_ancestral(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor,
+                           opts: SamplerOptions, hooks: Hooks) -> tuple[Track, Track | None]:
+    progress, cancel = hooks
+    gen = torch.Generator().manual_seed(opts.seed)
+    n = len(sigmas) - 1
+    for i in range(n):
+        _check(cancel)
+        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+        x0_v, x0_a = denoise(video, audio, sigmas[i], i)
+        v = _ancestral(video, x0_v, s, s_next, opts, gen)
+        a = None if audio is None else _ancestral(audio, x0_a, s, s_next, opts, gen)
+        video, audio = _tracks(video, audio, v, a)
+        if progress:
+            progress(i + 1, n)
+    return video, audio
+
+
+def _res2s_noise(like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Unit noise normalised globally and then per channel over the last two dims (the reference's recipe)."""
+    noise = torch.randn(like.shape, generator=gen, dtype=torch.float64)
+    noise = (noise - noise.mean()) / noise.std()
+    return (noise - noise.mean(dim=(-2, -1), keepdim=True)) / noise.std(dim=(-2, -1), keepdim=True)
+
+
+def sample_res2s(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, opts: SamplerOptions,
+                 hooks: Hooks) -> tuple[Track, Track | None]:
+    """res_2s: stage 1 at σ, an SDE-noised midpoint at √(σ·σ_next), RK combination, SDE step noise; a final
+    denoise when the schedule ends at 0."""
+    progress, cancel = hooks
+    dtype = opts.model_dtype or video.latent.dtype
+    gen_step = torch.Generator().manual_seed(opts.seed)
+    gen_sub = torch.Generator().manual_seed(opts.seed + 10000)
+    n = len(sigmas) - 1
+    if sigmas[-1] == 0:
+        sigmas = torch.cat([sigmas[:-1], torch.tensor([0.0011, 0.0], device=sigmas.device)])
+    hs = -torch.log(sigmas[1:].double().cpu() / sigmas[:-1].double().cpu())
+    tracks = [t for t in (video, audio) if t is not None]
+
+    def run(states: list[Track], sigma: torch.Tensor, step: int) -> list[torch.Tensor]:
+        _check(cancel)
+        out = denoise(states[0], states[1] if len(states) > 1 else None, sigma, step)
+        return [out[0]] + ([out[1]] if len(states) > 1 else [])
+
+    for i in range(n):
+        sigma, sigma_next = sigmas[i].double(), sigmas[i + 1].double()
+        anchors = [t.latent.double() for t in tracks]
+        x0_1 = [t.blend_x0(x) for t, x in zip(tracks, run(tracks, sigmas[i], i), strict=True)]
+        h = hs[i].item()
+        a21, b1, b2 = res2s_coefficients(h)
+        sub_sigma = torch.sqrt(sigma * sigma_next)
+        eps1 = [x.double() - anc for x, anc in zip(x0_1, anchors, strict=True)]
+        mids = []
+        for t, anc, e in zip(tracks, anchors, eps1, strict=True):
+            mid = anc + h * a21 * e
+            mid = res2s_sde_step(anc, mid, sigma, sub_sigma, _res2s_noise(t.latent, gen_sub))
+            mids.append(t.blend_x0(mid))
+        if opts.bongmath and h < 0.5 and sigma > 0.03:
+            for _ in range(100):
+                anchors = [m - h * a21 * e for m, e in zip(mids, eps1, strict=True)]
+                eps1 = [x.double() - anc for x, anc in zip(x0_1, anchors, strict=True)]
+        mid_tracks = [replace(t, latent=m.to(dtype)) for t, m in zip(tracks, mids, strict=True)]
+        x0_2 = [t.blend_x0(x) for t, x in zip(tracks, run(mid_tracks, sub_sigma.float(), i), strict=True)]
+        new = []
+        for t, anc, e1, x2 in zip(tracks, anchors, eps1, x0_2, strict=True):
+            e2 = x2.double() - anc
+            nxt = anc + h * (b1 * e1 + b2 * e2)
+            nxt = res2s_sde_step(anc, nxt, sigma, sigma_next, _res2s_noise(t.latent, gen_step))
+            new.append(replace(t, latent=t.blend_x0(nxt).to(dtype)))
+        tracks = new
+        if progress:
+            progress(i + 1, n)
+    if sigmas[-1] == 0:
+        final = run(tracks, sigmas[n], n)
+        tracks = [replace(t, latent=t.blend_x0(x).to(dtype)) for t, x in zip(tracks, final, strict=True)]
+    return tracks[0], (tracks[1] if len(tracks) > 1 else None)
+
+
+SAMPLERS: dict[str, Callable[..., tuple[Track, Track | None]]] = {
+    "euler": sample_euler,
+    "euler_ancestral": sample_euler_ancestral,
+    "res_2s": sample_res2s,
+}
+
+
+def sample(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, sampler: str = "euler",
+           options: SamplerOptions | None = None, progress: Callable[[int, int], None] | None = None,
+           cancel: Callable[[], bool] | None = None) -> tuple[Track, Track | None]:
+    """Run ``sampler`` over ``sigmas``; returns the final tracks (guides still attached)."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"Unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")
+    return SAMPLERS[sampler](denoise, video, audio, sigmas, options or SamplerOptions(), (progress, cancel))

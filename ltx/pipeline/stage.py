@@ -1,0 +1,114 @@
+"""One denoising stage: build the video/audio tracks (with image/keyframe conditioning), noise them from a seed,
+sample, drop the guide tokens and return latents.
+
+Conditioning items are already-encoded latents (VAE encoding happens before): an item at pixel frame 0 replaces the
+first latent frame(s) (the reference's ``VideoConditionByLatentIndex``); any other frame is appended as guide tokens
+with its own positions (``VideoConditionByKeyframeIndex``), optionally with an attention strength.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..tokens import (
+    audio_positions,
+    audio_to_tokens,
+    tokens_to_audio,
+    tokens_to_video,
+    video_positions,
+    video_to_tokens,
+)
+from .latents import AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS, VideoSize, seeded_noise
+from .sampling import Denoise, SamplerOptions, sample
+from .track import Track
+
+
+@dataclass(frozen=True)
+class LatentCondition:
+    """An encoded image or clip ``(B, C, f, H', W')`` placed at pixel frame ``pixel_frame``."""
+
+    latent: torch.Tensor
+    pixel_frame: int = 0
+    strength: float = 1.0
+    attention_strength: float | None = None
+
+
+def prepare_tracks(
+    size: VideoSize,
+    *,
+    channels: int,
+    conditions: Sequence[LatentCondition] = (),
+    video_latent: torch.Tensor | None = None,
+    audio_latent: torch.Tensor | None = None,
+    with_audio: bool = True,
+    audio_frozen: bool = False,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> tuple[Track, Track | None]:
+    """Un-noised tracks: zeros (or the given latents), conditioning applied, positions in the model dtype."""
+    grid = size.latent_grid
+    if video_latent is None:
+        video_latent = torch.zeros(size.video_latent_shape(channels), dtype=dtype, device=device)
+    video = Track.from_latent(video_to_tokens(video_latent).to(dtype),
+                              video_positions(size.batch, *grid, size.fps, device=device, dtype=dtype))
+    for cond in conditions:
+        if cond.pixel_frame == 0 and cond.attention_strength is None:
+            video = video.replace_frames(cond.latent, 0, cond.strength, grid)
+        else:
+            video = video.append_guide(cond.latent, cond.pixel_frame, cond.strength, size.fps, cond.attention_strength)
+    audio = None
+    if with_audio:
+        if audio_latent is None:
+            audio_latent = torch.zeros(size.audio_latent_shape(), dtype=dtype, device=device)
+        positions = audio_positions(size.batch, audio_latent.shape[2], device=device, dtype=torch.float32)
+        audio = Track.from_latent(audio_to_tokens(audio_latent).to(dtype), positions)
+        if audio_frozen:
+            audio = replace(audio, mask=torch.zeros_like(audio.mask))
+    return video, audio
+
+
+def noise_tracks(video: Track, audio: Track | None, seed: int, noise_scale: float = 1.0) -> tuple[Track, Track | None]:
+    """Gaussian noise from ``seed`` (video tokens first, then audio), scaled by each token's mask·noise_scale."""
+    shapes = [tuple(video.latent.shape)] + ([tuple(audio.latent.shape)] if audio is not None else [])
+    noises = seeded_noise(shapes, seed, device=video.latent.device, dtype=video.latent.dtype)
+    video = video.noised(noises[0], noise_scale)
+    audio = None if audio is None else audio.noised(noises[1], noise_scale)
+    return video, audio
+
+
+def run_stage(
+    denoise: Denoise,
+    size: VideoSize,
+    sigmas: torch.Tensor,
+    *,
+    channels: int,
+    seed: int,
+    sampler: str = "euler",
+    sampler_options: SamplerOptions | None = None,
+    conditions: Sequence[LatentCondition] = (),
+    video_latent: torch.Tensor | None = None,
+    audio_latent: torch.Tensor | None = None,
+    with_audio: bool = True,
+    audio_frozen: bool = False,
+    noise_scale: float = 1.0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Denoise one stage and return ``(video latent (B, C, F', H', W'), audio latent (B, 8, T, 16) | None)``.
+
+    ``noise_scale`` < 1 re-noises given latents partially (refinement stages start at their first σ).
+    """
+    video, audio = prepare_tracks(size, channels=channels, conditions=conditions, video_latent=video_latent,
+                                  audio_latent=audio_latent, with_audio=with_audio, audio_frozen=audio_frozen,
+                                  dtype=dtype, device=device)
+    video, audio = noise_tracks(video, audio, seed, noise_scale)
+    video, audio = sample(denoise, video, audio, sigmas.to(device), sampler, sampler_options, progress, cancel)
+    video = video.without_guides()
+    v = tokens_to_video(video.latent, *size.latent_grid)
+    a = None if audio is None else tokens_to_audio(audio.latent, AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS)
+    return v, a

@@ -1,0 +1,87 @@
+"""A stream being denoised (video or audio), in tokens, with its conditioning.
+
+``latent``/``clean`` ``(B, T, C)``, ``mask`` ``(B, T, 1)`` denoise strength per token (1 = generate, 0 = keep the
+clean value), ``positions`` ``(B, n_axes, T, 2)``, ``attention`` optional ``(B, T, T)`` self-attention weights.
+The first ``generated`` tokens are the stream itself; appended guide tokens follow and are dropped by
+:meth:`Track.without_guides` after sampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..errors import InputError
+from ..tokens import guide_attention_weights, video_positions, video_to_tokens
+
+
+@dataclass(frozen=True)
+class Track:
+    latent: torch.Tensor
+    clean: torch.Tensor
+    mask: torch.Tensor
+    positions: torch.Tensor
+    attention: torch.Tensor | None
+    generated: int
+
+    @staticmethod
+    def from_latent(tokens: torch.Tensor, positions: torch.Tensor) -> Track:
+        """A fully generated stream starting from ``tokens`` (zeros for a new video)."""
+        mask = torch.ones(*tokens.shape[:2], 1, dtype=torch.float32, device=tokens.device)
+        return Track(tokens, tokens.clone(), mask, positions, None, tokens.shape[1])
+
+    def timesteps(self, sigma: torch.Tensor) -> torch.Tensor:
+        """Per-token σ ``(B, T)`` = mask · σ."""
+        return (self.mask * sigma)[..., 0]
+
+    def noised(self, noise: torch.Tensor, scale: float = 1.0) -> Track:
+        """``noise·(mask·scale) + latent·(1 − mask·scale)`` (the reference's Gaussian noiser)."""
+        m = self.mask * scale
+        return replace(self, latent=(noise * m + self.latent * (1 - m)).to(self.latent.dtype))
+
+    def blend_x0(self, x0: torch.Tensor) -> torch.Tensor:
+        """Keep conditioned tokens: ``x0·mask + clean·(1 − mask)``."""
+        return (x0 * self.mask + self.clean.float() * (1 - self.mask)).to(x0.dtype)
+
+    def without_guides(self) -> Track:
+        n = self.generated
+        attention = None if self.attention is None else self.attention[:, :n, :n]
+        return Track(self.latent[:, :n], self.clean[:, :n], torch.ones_like(self.mask[:, :n]),
+                     self.positions[:, :, :n], attention, n)
+
+    # -- conditioning ---------------------------------------------------------------------------------------------
+    def replace_frames(self, latent: torch.Tensor, latent_frame: int, strength: float, grid: tuple[int, int, int]
+                       ) -> Track:
+        """Write ``latent`` ``(B, C, f, H, W)`` into latent frames ``[latent_frame, latent_frame + f)`` of a video
+        track of ``grid`` ``(F, H, W)``, with denoise mask ``1 − strength`` there (strength 1 keeps them exactly)."""
+        f, h, w = grid
+        if tuple(latent.shape[-2:]) != (h, w) or latent_frame + latent.shape[2] > f:
+            raise InputError(f"conditioning latent {tuple(latent.shape)} does not fit latent frame {latent_frame} "
+                             f"of a {f}×{h}×{w} latent; resize the image to the video size.")
+        tokens = video_to_tokens(latent).to(self.latent.dtype)
+        start = latent_frame * h * w
+        stop = start + tokens.shape[1]
+        latent_, clean, mask = self.latent.clone(), self.clean.clone(), self.mask.clone()
+        latent_[:, start:stop] = tokens
+        clean[:, start:stop] = tokens
+        mask[:, start:stop] = 1.0 - strength
+        return replace(self, latent=latent_, clean=clean, mask=mask)
+
+    def append_guide(self, latent: torch.Tensor, pixel_frame: int, strength: float, fps: float,
+                     attention_strength: float | None = None) -> Track:
+        """Append ``latent`` ``(B, C, f, H, W)`` as guide tokens placed at pixel frame ``pixel_frame`` with denoise
+        mask ``1 − strength``; ``attention_strength`` in [0, 1] weights attention between them and the video."""
+        tokens = video_to_tokens(latent).to(self.latent.dtype)
+        b, m = tokens.shape[:2]
+        positions = video_positions(b, *latent.shape[2:], fps, frame_offset=pixel_frame, device=tokens.device,
+                                    dtype=self.positions.dtype)
+        mask = torch.full((b, m, 1), 1.0 - strength, dtype=self.mask.dtype, device=tokens.device)
+        attention = self.attention
+        if attention_strength is not None or attention is not None:
+            attention = guide_attention_weights(
+                attention, num_noisy=self.generated, num_existing=self.latent.shape[1], num_new=m,
+                strength=1.0 if attention_strength is None else attention_strength, batch=b, device=tokens.device)
+        return Track(torch.cat([self.latent, tokens], 1), torch.cat([self.clean, tokens], 1),
+                     torch.cat([self.mask, mask], 1), torch.cat([self.positions, positions], 2), attention,
+                     self.generated)
