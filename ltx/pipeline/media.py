@@ -1,0 +1,158 @@
+"""Media I/O with PyAV (no PIL, torchvision or torchaudio): images, the H.264 CRF round trip applied to
+conditioning images, resize + centre crop, audio files, and MP4 output with an AAC audio track.
+
+Pixel conventions: uint8 frames ``(F, H, W, 3)`` RGB; model pixels ``(B, 3, F, H, W)`` in ``[-1, 1]``;
+waveforms ``(channels, samples)`` float in ``[-1, 1]``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from fractions import Fraction
+from io import BytesIO
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from ..errors import InputError
+
+DEFAULT_IMAGE_CRF = 33
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file (PNG, JPEG, WebP, …) to uint8 ``(H, W, 3)`` RGB."""
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            return frame.to_ndarray(format="rgb24")
+    except (av.error.FFmpegError, StopIteration, FileNotFoundError, IsADirectoryError) as exc:
+        raise InputError(f"Cannot read the image {path}: {exc}. Use a PNG, JPEG or WebP file.") from exc
+
+
+def crf_round_trip(image: np.ndarray, crf: float = DEFAULT_IMAGE_CRF) -> np.ndarray:
+    """Encode one RGB frame with libx264 at ``crf`` and decode it again (the model was trained on compressed
+    frames); odd sizes are cropped to even. ``crf`` 0 returns the image unchanged."""
+    if crf == 0:
+        return image
+    height, width = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    buffer = BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=1, options={"crf": str(crf), "preset": "veryfast"})
+        stream.height, stream.width = height, width
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:height, :width]), format="rgb24")
+        container.mux(stream.encode(frame.reformat(format="yuv420p")))
+        container.mux(stream.encode())
+    buffer.seek(0)
+    with av.open(buffer) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def resize_and_center_crop(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(H, W, C)`` or ``(F, H, W, C)`` → ``(1, C, F, height, width)``: bilinear scale to cover, centre crop."""
+    if frames.ndim == 3:
+        frames = frames.unsqueeze(0)
+    if frames.ndim != 4:
+        raise InputError(f"Expected an image (H, W, C) or frames (F, H, W, C); got {tuple(frames.shape)}")
+    x = frames.permute(0, 3, 1, 2).float()
+    src_h, src_w = x.shape[-2:]
+    scale = max(height / src_h, width / src_w)
+    new_h, new_w = math.ceil(src_h * scale), math.ceil(src_w * scale)
+    x = torch.nn.functional.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    x = x[:, :, top:top + height, left:left + width]
+    return x.permute(1, 0, 2, 3).unsqueeze(0)
+
+
+def image_to_pixels(image: np.ndarray | torch.Tensor, height: int, width: int, *, crf: float = DEFAULT_IMAGE_CRF,
+                    dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A uint8 RGB image ``(H, W, 3)`` → model pixels ``(1, 3, 1, height, width)`` in ``[-1, 1]``: CRF round trip,
+    resize to cover, centre crop."""
+    array = image.cpu().numpy() if isinstance(image, torch.Tensor) else image
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] < 3:
+        raise InputError(f"Expected a uint8 RGB image (H, W, 3); got {array.dtype} {array.shape}")
+    array = crf_round_trip(np.ascontiguousarray(array[..., :3]), crf)
+    pixels = resize_and_center_crop(torch.from_numpy(array).float(), height, width)
+    return (pixels / 127.5 - 1.0).to(device=device, dtype=dtype)
+
+
+def pixels_to_frames(pixels: torch.Tensor) -> torch.Tensor:
+    """Model pixels ``(B, 3, F, H, W)`` in ``[-1, 1]`` → uint8 frames ``(B, F, H, W, 3)``."""
+    x = ((pixels.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 4, 1)
+
+
+def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
+    """Decode the first audio stream of a file → (waveform ``(channels, samples)`` float32, sample rate)."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise InputError(f"{path} has no audio stream.")
+            stream = container.streams.audio[0]
+            rate = stream.rate
+            chunks = []
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray())
+    except av.error.FFmpegError as exc:
+        raise InputError(f"Cannot read audio from {path}: {exc}") from exc
+    if not chunks:
+        raise InputError(f"{path} has an empty audio stream.")
+    return torch.from_numpy(np.concatenate(chunks, axis=1).astype(np.float32)), int(rate)
+
+
+def write_mp4(path: str | os.PathLike, frames: torch.Tensor, fps: float, *, audio: torch.Tensor | None = None,
+              sample_rate: int | None = None, crf: int = 18) -> str:
+    """Write uint8 frames ``(F, H, W, 3)`` as H.264 (yuv420p) with an optional AAC track from ``audio``
+    ``(channels, samples)`` float in ``[-1, 1]``. Written to a temporary file and renamed, so an interrupted write
+    never leaves a broken file at ``path``."""
+    path = Path(path)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+        raise InputError(f"write_mp4 needs uint8 frames (F, H, W, 3); got {frames.dtype} {tuple(frames.shape)}")
+    if audio is not None and sample_rate is None:
+        raise InputError("write_mp4: give sample_rate with audio")
+    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=path.parent)
+    os.close(fd)
+    try:
+        with av.open(tmp, "w", format="mp4") as container:
+            rate = Fraction(fps).limit_denominator(1001)
+            vstream = container.add_stream("libx264", rate=rate, options={"crf": str(crf)})
+            vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+            astream = None
+            if audio is not None:
+                astream = container.add_stream("aac", rate=int(sample_rate))
+                astream.layout = "stereo" if audio.shape[0] >= 2 else "mono"
+            for array in frames[:, :height, :width].cpu().numpy():
+                container.mux(vstream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+            container.mux(vstream.encode())
+            if astream is not None:
+                _mux_audio(container, astream, audio, int(sample_rate))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return str(path)
+
+
+def _mux_audio(container, stream, audio: torch.Tensor, sample_rate: int) -> None:
+    channels = 2 if audio.shape[0] >= 2 else 1
+    samples = audio[:channels].float().clamp(-1, 1).cpu().numpy().astype(np.float32)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp",
+                                       layout="stereo" if channels == 2 else "mono")
+    frame.sample_rate = sample_rate
+    resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=stream.layout.name,
+                                  rate=sample_rate, frame_size=stream.codec_context.frame_size or 1024)
+    pts = 0
+    for out in [*resampler.resample(frame), *resampler.resample(None)]:
+        out.pts = pts
+        pts += out.samples
+        container.mux(stream.encode(out))
+    container.mux(stream.encode())
