@@ -22,13 +22,13 @@ TINY_GEMMA_STATES = 3
 
 
 def tiny_config(version: Version | str = Version.LTX23, *, layers: int = 2) -> TransformerConfig:
-    """A tiny config of the given layout: video 2×16, audio 2×8, 16 latent channels, text width 24."""
+    """A tiny config of the given layout: video 2×16, audio 2×8, the real 128 latent channels, text width 24."""
     version = Version(version)
     v23 = version is Version.LTX23
     base = TransformerConfig(
         num_layers=layers, num_attention_heads=2, attention_head_dim=16, cross_attention_dim=32,
-        audio_num_attention_heads=2, audio_attention_head_dim=8, audio_cross_attention_dim=16, in_channels=16,
-        out_channels=16, audio_in_channels=16, audio_out_channels=16, caption_channels=TINY_GEMMA_DIM,
+        audio_num_attention_heads=2, audio_attention_head_dim=8, audio_cross_attention_dim=16, in_channels=128,
+        out_channels=128, audio_in_channels=128, audio_out_channels=128, caption_channels=TINY_GEMMA_DIM,
         apply_gated_attention=v23, cross_attention_adaln=v23, caption_proj_before_connector=v23,
     )
     conn = ConnectorConfig(num_attention_heads=2, num_layers=2, num_learnable_registers=8, apply_gated_attention=v23)

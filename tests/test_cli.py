@@ -23,12 +23,12 @@ def test_tiny_checkpoint_loads_and_runs(tmp_path, version):
     model = load_transformer(path, dtype=torch.float32)
     text = load_text_connectors(path, dtype=torch.float32)
     ctx = text([torch.randn(1, 8, 24) for _ in range(3)], torch.ones(1, 8, dtype=torch.int64))
-    video = StreamInput(torch.randn(1, 6, 16), torch.tensor([0.5]), torch.full((1, 6), 0.5),
+    video = StreamInput(torch.randn(1, 6, 128), torch.tensor([0.5]), torch.full((1, 6), 0.5),
                         T.video_positions(1, 1, 2, 3, 24.0), ctx.video)
-    audio = StreamInput(torch.randn(1, 4, 16), torch.tensor([0.5]), torch.full((1, 4), 0.5), T.audio_positions(1, 4),
-                        ctx.audio)
+    audio = StreamInput(torch.randn(1, 4, 128), torch.tensor([0.5]), torch.full((1, 4), 0.5),
+                        T.audio_positions(1, 4), ctx.audio)
     v, a = model(video, audio)
-    assert v.shape == (1, 6, 16) and a.shape == (1, 4, 16) and torch.isfinite(v).all()
+    assert v.shape == (1, 6, 128) and a.shape == (1, 4, 128) and torch.isfinite(v).all()
 
 
 def test_info_text_and_json(pair, capsys):

@@ -45,10 +45,14 @@ def prepare_tracks(
     audio_latent: torch.Tensor | None = None,
     with_audio: bool = True,
     audio_frozen: bool = False,
+    audio_prefix: tuple[torch.Tensor, float] | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
 ) -> tuple[Track, Track | None]:
-    """Un-noised tracks: zeros (or the given latents), conditioning applied, positions in the model dtype."""
+    """Un-noised tracks: zeros (or the given latents), conditioning applied, positions in the model dtype.
+
+    ``audio_prefix`` ``(latent (B, 8, n, 16), strength)`` keeps the first ``n`` audio latent frames (extension
+    overlap) with denoise mask ``1 − strength``."""
     grid = size.latent_grid
     if video_latent is None:
         video_latent = torch.zeros(size.video_latent_shape(channels), dtype=dtype, device=device)
@@ -67,6 +71,8 @@ def prepare_tracks(
         audio = Track.from_latent(audio_to_tokens(audio_latent).to(dtype), positions)
         if audio_frozen:
             audio = replace(audio, mask=torch.zeros_like(audio.mask))
+        if audio_prefix is not None:
+            audio = audio.replace_prefix(audio_to_tokens(audio_prefix[0]), audio_prefix[1])
     return video, audio
 
 
@@ -93,6 +99,7 @@ def run_stage(
     audio_latent: torch.Tensor | None = None,
     with_audio: bool = True,
     audio_frozen: bool = False,
+    audio_prefix: tuple[torch.Tensor, float] | None = None,
     noise_scale: float = 1.0,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
@@ -105,7 +112,7 @@ def run_stage(
     """
     video, audio = prepare_tracks(size, channels=channels, conditions=conditions, video_latent=video_latent,
                                   audio_latent=audio_latent, with_audio=with_audio, audio_frozen=audio_frozen,
-                                  dtype=dtype, device=device)
+                                  audio_prefix=audio_prefix, dtype=dtype, device=device)
     video, audio = noise_tracks(video, audio, seed, noise_scale)
     video, audio = sample(denoise, video, audio, sigmas.to(device), sampler, sampler_options, progress, cancel)
     video = video.without_guides()

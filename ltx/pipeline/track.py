@@ -51,6 +51,17 @@ class Track:
                      self.positions[:, :, :n], attention, n)
 
     # -- conditioning ---------------------------------------------------------------------------------------------
+    def replace_prefix(self, tokens: torch.Tensor, strength: float) -> Track:
+        """Write ``tokens`` ``(B, n, C)`` over the first ``n`` tokens with denoise mask ``1 − strength``."""
+        n = tokens.shape[1]
+        if n > self.generated:
+            raise InputError(f"{n} conditioning tokens do not fit a stream of {self.generated}.")
+        latent, clean, mask = self.latent.clone(), self.clean.clone(), self.mask.clone()
+        latent[:, :n] = tokens.to(latent.dtype)
+        clean[:, :n] = tokens.to(clean.dtype)
+        mask[:, :n] = 1.0 - strength
+        return replace(self, latent=latent, clean=clean, mask=mask)
+
     def replace_frames(self, latent: torch.Tensor, latent_frame: int, strength: float, grid: tuple[int, int, int]
                        ) -> Track:
         """Write ``latent`` ``(B, C, f, H, W)`` into latent frames ``[latent_frame, latent_frame + f)`` of a video

@@ -1,0 +1,55 @@
+"""What the generation pipeline needs from each model part, as small protocols.
+
+The pipeline is written against these, so the port's own modules, ComfyUI's objects (through adapters) and test
+doubles built from real tiny models all plug in the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from ..text.processor import TextContexts
+from ..transformer import LTXAVTransformer
+
+
+class PromptEncoder(Protocol):
+    def __call__(self, prompt: str) -> TextContexts:
+        """Prompt text → video/audio contexts ``(1, S, D)`` for the transformer."""
+
+
+class VideoCodec(Protocol):
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, F, H, W)`` in ``[-1, 1]`` (F = 8k+1) → normalised latent ``(B, C, 1 + (F − 1)/8, H/32, W/32)``."""
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Normalised latent → pixels ``(B, 3, F, H, W)`` in ``[-1, 1]``."""
+
+
+class AudioCodec(Protocol):
+    sample_rate: int  # of decoded waveforms
+
+    def encode(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """``(B, channels, samples)`` at ``sample_rate`` → latent ``(B, 8, T, 16)`` (25 frames per second)."""
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Latent ``(B, 8, T, 16)`` → waveform ``(B, 2, samples)`` at :attr:`sample_rate`."""
+
+
+class LatentUpscaler(Protocol):
+    def __call__(self, latent: torch.Tensor) -> torch.Tensor:
+        """Normalised video latent → normalised latent at 2× width and height."""
+
+
+@dataclass
+class ModelParts:
+    """Everything a generation may use; only ``transformer`` is always required."""
+
+    transformer: LTXAVTransformer
+    prompt_encoder: PromptEncoder | None = None
+    video_codec: VideoCodec | None = None
+    audio_codec: AudioCodec | None = None
+    upscaler: LatentUpscaler | None = None
+    distilled: bool = False

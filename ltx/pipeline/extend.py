@@ -1,0 +1,93 @@
+"""Extending a generated clip — video **and audio** — with an overlapping continuation.
+
+Given the previous latents (video ``(B, C, F, H, W)``, audio ``(B, 8, T, 16)``), ``new_frames`` pixel frames are
+generated as a chunk that starts ``overlap_frames`` pixel frames before the end of the clip:
+
+1. the last ``overlap_frames / 8`` latent frames become guide tokens at pixel frame 0 of the chunk (strength
+   ``overlap_strength``), and the audio of the same span is kept at the start of the chunk's audio;
+2. the chunk (overlap + new) is sampled;
+3. the overlap is blended linearly from the old clip to the new chunk, and the rest is appended.
+
+The result has ``F + new_frames / 8`` latent frames (``pixel frames + new_frames``) and the matching audio length;
+everything before the overlap is returned unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+from ..tokens import AUDIO_LATENTS_PER_SECOND, VIDEO_SCALE
+
+
+@dataclass(frozen=True)
+class ExtensionPlan:
+    """Latent bookkeeping of one extension (all counts in latent frames unless named ``*_pixel``)."""
+
+    old_frames: int
+    overlap: int
+    new: int
+    fps: float
+
+    @property
+    def chunk_frames(self) -> int:
+        return self.overlap + self.new
+
+    @property
+    def chunk_pixel_frames(self) -> int:
+        return (self.chunk_frames - 1) * VIDEO_SCALE[0] + 1
+
+    @property
+    def total_frames(self) -> int:
+        return self.old_frames + self.new
+
+    @property
+    def total_audio_frames(self) -> int:
+        """Audio latent frames of the extended clip (25 per second of its pixel frames)."""
+        pixel = (self.total_frames - 1) * VIDEO_SCALE[0] + 1
+        return round(pixel / self.fps * AUDIO_LATENTS_PER_SECOND)
+
+    def audio_frames(self, latent_frames: int) -> int:
+        """Audio latent frames covering ``latent_frames`` video latent frames (8 pixel frames each)."""
+        return round(latent_frames * VIDEO_SCALE[0] / self.fps * AUDIO_LATENTS_PER_SECOND)
+
+
+def plan_extension(old_latent_frames: int, new_frames: int, overlap_frames: int, fps: float) -> ExtensionPlan:
+    """Validate the request (multiples of 8 pixel frames, overlap inside the clip) and size the chunk."""
+    t = VIDEO_SCALE[0]
+    if new_frames < t or new_frames % t:
+        raise InputError(f"new frames must be a positive multiple of {t}; got {new_frames}.")
+    if overlap_frames < t or overlap_frames % t:
+        raise InputError(f"overlap frames must be a positive multiple of {t}; got {overlap_frames}.")
+    overlap = overlap_frames // t
+    if overlap >= old_latent_frames:
+        raise InputError(f"overlap ({overlap_frames} frames) must be shorter than the clip "
+                         f"({(old_latent_frames - 1) * t + 1} frames).")
+    return ExtensionPlan(old_latent_frames, overlap, new_frames // t, fps)
+
+
+def linear_blend(old: torch.Tensor, new: torch.Tensor, dim: int) -> torch.Tensor:
+    """Cross-fade two equally long spans along ``dim``: weight of ``old`` falls from ``n/(n+1)`` to ``1/(n+1)``."""
+    n = old.shape[dim]
+    w = 1.0 - torch.arange(1, n + 1, dtype=torch.float32, device=old.device) / (n + 1)
+    shape = [1] * old.ndim
+    shape[dim] = n
+    w = w.view(shape)
+    return (old.float() * w + new.float() * (1 - w)).to(old.dtype)
+
+
+def stitch(old: torch.Tensor, chunk: torch.Tensor, overlap: int, dim: int) -> torch.Tensor:
+    """``old[:-overlap] ‖ blend(old[-overlap:], chunk[:overlap]) ‖ chunk[overlap:]`` along ``dim``."""
+    if overlap == 0:
+        return torch.cat([old, chunk], dim=dim)
+    keep = old.narrow(dim, 0, old.shape[dim] - overlap)
+    blended = linear_blend(old.narrow(dim, old.shape[dim] - overlap, overlap), chunk.narrow(dim, 0, overlap), dim)
+    return torch.cat([keep, blended, chunk.narrow(dim, overlap, chunk.shape[dim] - overlap)], dim=dim)
+
+
+def audio_overlap(plan: ExtensionPlan, audio: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The last audio latents covering the video overlap, and how many there are."""
+    n = min(plan.audio_frames(plan.overlap), audio.shape[2])
+    return audio[:, :, audio.shape[2] - n:], n

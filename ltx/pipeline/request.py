@@ -1,0 +1,80 @@
+"""A generation or extension request: every user-facing setting, with the official defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .guidance import GuidanceParams
+
+DEFAULT_NEGATIVE_PROMPT = (
+    "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, grainy "
+    "texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, deformed facial "
+    "features, asymmetrical face, missing facial features, extra limbs, disfigured hands, wrong hand count, "
+    "artifacts around text, inconsistent perspective, camera shake, incorrect depth of field, background too sharp, "
+    "background clutter, distracting reflections, harsh shadows, inconsistent lighting direction, color banding, "
+    "cartoonish rendering, 3D CGI look, unrealistic materials, uncanny valley effect, incorrect ethnicity, wrong "
+    "gender, exaggerated expressions, wrong gaze direction, mismatched lip sync, silent or muted audio, distorted "
+    "voice, robotic voice, echo, background noise, off-sync audio, incorrect dialogue, added dialogue, repetitive "
+    "speech, jittery movement, awkward pauses, incorrect timing, unnatural transitions, inconsistent framing, tilted "
+    "camera, flat lighting, inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+)
+
+
+@dataclass(frozen=True)
+class ImageGuide:
+    """A conditioning image (uint8 ``(H, W, 3)``) at pixel frame ``frame`` (negative counts from the end: −1 = last).
+
+    ``strength`` is the denoise strength kept (1 = exact); ``attention`` the guide's attention strength (guide
+    tokens only; None = full attention)."""
+
+    image: np.ndarray | torch.Tensor
+    frame: int = 0
+    strength: float = 1.0
+    attention: float | None = None
+
+    def resolve_frame(self, frames: int) -> int:
+        frame = self.frame if self.frame >= 0 else frames + self.frame
+        if not 0 <= frame < frames:
+            raise InputError(f"image frame {self.frame} is outside the video's {frames} frames.")
+        return frame
+
+
+@dataclass(frozen=True)
+class Request:
+    """Settings of one generation (stage 1, optional 2× upscale + refinement, decode)."""
+
+    prompt: str = ""
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    width: int = 768
+    height: int = 512
+    frames: int = 121
+    fps: float = 24.0
+    seed: int = 0
+    steps: int = 30
+    schedule: str = "auto"  # auto | ltxv | distilled | linear_quadratic
+    sigmas: tuple[float, ...] | None = None
+    max_shift: float = 2.05
+    base_shift: float = 0.95
+    sampler: str = "euler"  # euler | euler_ancestral | res_2s
+    eta: float = 1.0
+    video_guidance: GuidanceParams = field(default_factory=lambda: GuidanceParams(
+        cfg=3.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0))
+    audio_guidance: GuidanceParams = field(default_factory=lambda: GuidanceParams(
+        cfg=7.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0))
+    images: tuple[ImageGuide, ...] = ()
+    image_crf: float = 33
+    audio: torch.Tensor | None = None  # (channels, samples) conditioning waveform, kept fixed
+    audio_sample_rate: int | None = None
+    generate_audio: bool = True
+    upscale: bool = False
+    upscale_steps: int | None = None  # None: the stage-2 distilled sigmas
+    upscale_guidance: GuidanceParams = field(default_factory=GuidanceParams)
+    upscale_denoise: float = 0.909375
+    decode: bool = True
+    attention: str = "auto"
+    ff_chunks: int = 1
+    free_between_stages: bool = False
