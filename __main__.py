@@ -2,6 +2,7 @@
 
 Commands:
     info FILE [--json]            version, config, parameter counts and dtypes of an LTX-2 checkpoint
+                                  (.gguf: also architecture, metadata, quant types and sizes)
     tiny OUT [--version 2.0|2.3]  write a tiny random-weight checkpoint in the official format
 """
 
@@ -13,7 +14,10 @@ import sys
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .ltx.loading.inspect import describe, format_description
+    if str(args.file).lower().endswith(".gguf"):
+        from .ltx.loading.gguf_info import describe, format_description
+    else:
+        from .ltx.loading.inspect import describe, format_description
 
     d = describe(args.file)
     print(json.dumps(d, indent=2) if args.json else format_description(d))

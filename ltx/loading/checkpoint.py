@@ -3,6 +3,7 @@
 Accepted files: the official single files (``ltx-2-19b-*.safetensors``, ``ltx-2.3-22b-*.safetensors``; config from
 ``__metadata__["config"]``) and transformer-only files such as ComfyUI's split diffusion-model files, with or
 without the ``model.diffusion_model.`` prefix (config inferred from names and shapes when there is no metadata).
+``.gguf`` files are accepted the same way (``gguf_checkpoint.py``); their quantised Linear weights stay quantised.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..config import TransformerConfig, Version
 from ..errors import CheckpointError, ConfigError
 from ..text.processor import TextConnectors
 from ..transformer.model import LTXAVTransformer
+from .gguf_checkpoint import GGUFCheckpointFile, materialize_gguf
 from .infer import infer_connector, infer_gemma_states, infer_transformer
 from .layout import check_is_ltx2, detect_version, split_components
 from .materialize import materialize
@@ -48,10 +50,7 @@ class LTXCheckpoint:
 def open_checkpoint(path: str | os.PathLike, config: TransformerConfig | dict | None = None) -> LTXCheckpoint:
     """Validate ``path`` and work out the transformer config (given → metadata → inferred from shapes)."""
     path = Path(path)
-    if path.suffix.lower() == ".gguf":
-        raise CheckpointError(f"{path.name} is a GGUF file; GGUF checkpoints are opened with the GGUF loader "
-                              "(rs_ltxv.gguf_loader), not as .safetensors.")
-    file = SafetensorsFile(path)
+    file = GGUFCheckpointFile(path) if path.suffix.lower() == ".gguf" else SafetensorsFile(path)
     check_is_ltx2(path.name, file.tensors)
     components = split_components(file.tensors)
     infos = {c: {n: file.tensors[k] for n, k in names.items()} for c, names in components.items()}
@@ -87,6 +86,11 @@ def _as_checkpoint(source: str | os.PathLike | LTXCheckpoint) -> LTXCheckpoint:
     return source if isinstance(source, LTXCheckpoint) else open_checkpoint(source)
 
 
+def _materializer(ckpt: LTXCheckpoint):
+    """GGUF files keep quantised Linear weights quantised (GGUFLinear); safetensors load plain tensors."""
+    return materialize_gguf if isinstance(ckpt.file, GGUFCheckpointFile) else materialize
+
+
 def load_transformer(
     source: str | os.PathLike | LTXCheckpoint,
     *,
@@ -95,7 +99,7 @@ def load_transformer(
 ) -> LTXAVTransformer:
     """Load the audio-video transformer in ``dtype`` (None: as stored) on ``device``."""
     ckpt = _as_checkpoint(source)
-    return materialize(lambda: LTXAVTransformer(ckpt.config), ckpt.file, ckpt.components["transformer"],
+    return _materializer(ckpt)(lambda: LTXAVTransformer(ckpt.config), ckpt.file, ckpt.components["transformer"],
                        what="transformer", dtype=dtype, device=torch.device(device))
 
 
@@ -117,5 +121,5 @@ def load_text_connectors(
     names = {f"feature_extractor.{k}": v for k, v in ckpt.components["text_projection"].items()}
     for comp in ("video_connector", "audio_connector"):
         names.update({f"{comp}.{k}": v for k, v in ckpt.components[comp].items()})
-    return materialize(lambda: TextConnectors(ckpt.config, states), ckpt.file, names, what="text connectors",
+    return _materializer(ckpt)(lambda: TextConnectors(ckpt.config, states), ckpt.file, names, what="text connectors",
                        dtype=dtype, device=torch.device(device))

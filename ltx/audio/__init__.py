@@ -1,0 +1,22 @@
+"""Audio side of LTX-2: log-mel front end, resampling, audio VAE, vocoders (HiFi-GAN and BigVGAN-v2 + BWE)."""
+
+from .bwe import VocoderWithBWE
+from .codec import AudioCodec
+from .config import AudioVAEConfig, BWEVocoderConfig, VocoderConfig, vocoder_config_from_dict
+from .mel import LogMelSpectrogram, mel_filterbank
+from .resample import resample
+from .vae import AudioDecoder, AudioEncoder, patchify, unpatchify
+from .vocoder import Vocoder
+from .waveform import prepare_waveform, to_stereo
+
+
+def build_vocoder(cfg: VocoderConfig | BWEVocoderConfig) -> Vocoder | VocoderWithBWE:
+    """The generator a vocoder config describes."""
+    return VocoderWithBWE(cfg) if isinstance(cfg, BWEVocoderConfig) else Vocoder(cfg)
+
+
+__all__ = [
+    "AudioCodec", "AudioDecoder", "AudioEncoder", "AudioVAEConfig", "BWEVocoderConfig", "LogMelSpectrogram",
+    "Vocoder", "VocoderConfig", "VocoderWithBWE", "build_vocoder", "mel_filterbank", "patchify", "prepare_waveform",
+    "resample", "to_stereo", "unpatchify", "vocoder_config_from_dict",
+]

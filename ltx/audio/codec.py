@@ -1,0 +1,65 @@
+"""Waveform ↔ audio latent: front end + audio VAE + vocoder in one object.
+
+``encode``: waveform ``(B, C, N)`` at any rate → stereo 16 kHz → log-mel ``(B, 2, T, 64)`` → latent ``(B, 8, T', 16)``
+(25 latent frames per second). ``decode``: latent → log-mel ``(B, 2, 4·T' − 3, 64)`` → waveform ``(B, 2, N')`` at
+the vocoder's rate (24 kHz for LTX-2, 48 kHz for LTX-2.3).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from .bwe import VocoderWithBWE
+from .config import AudioVAEConfig
+from .mel import LogMelSpectrogram
+from .vae import AudioDecoder, AudioEncoder
+from .vocoder import Vocoder
+from .waveform import prepare_waveform
+
+
+class AudioCodec(nn.Module):
+    """Holds any of ``encoder`` / ``decoder`` / ``vocoder`` (None where a file lacks it)."""
+
+    def __init__(self, encoder: AudioEncoder | None, decoder: AudioDecoder | None,
+                 vocoder: Vocoder | VocoderWithBWE | None) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.vocoder = encoder, decoder, vocoder
+        part = encoder if encoder is not None else decoder
+        cfg = part.cfg if part is not None else AudioVAEConfig()
+        self.mel = LogMelSpectrogram(cfg.sample_rate, cfg.n_fft, cfg.mel_hop_length, cfg.mel_bins or 64)
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the input the encoder sees (16 kHz)."""
+        return self.mel.sample_rate
+
+    @property
+    def output_sampling_rate(self) -> int:
+        if self.vocoder is None:
+            raise CheckpointError("This audio VAE has no vocoder weights (vocoder.* tensors).")
+        return self.vocoder.output_sampling_rate
+
+    def waveform_to_mel(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """``(B, C, N)`` at ``sample_rate`` → log-mel ``(B, 2, T, 64)`` float32."""
+        return self.mel(prepare_waveform(waveform, sample_rate, self.sample_rate).to(self.mel.filterbank.device))
+
+    def encode(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        if self.encoder is None:
+            raise CheckpointError("This audio VAE has no encoder weights; load a file with audio_vae.encoder.* "
+                                  "tensors.")
+        mel = self.waveform_to_mel(waveform, sample_rate)
+        param = next(self.encoder.parameters())
+        return self.encoder(mel.to(device=param.device, dtype=param.dtype))
+
+    def decode(self, latent: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Latent ``(B, 8, T', 16)`` → (waveform ``(B, 2, N')`` float32, sample rate)."""
+        if self.decoder is None or self.vocoder is None:
+            raise CheckpointError("Decoding audio needs the audio VAE decoder and the vocoder weights "
+                               "(audio_vae.decoder.* and vocoder.* tensors).")
+        param = next(self.decoder.parameters())
+        mel = self.decoder(latent.to(device=param.device, dtype=param.dtype))
+        vparam = next(self.vocoder.parameters())
+        wav = self.vocoder(mel.to(device=vparam.device, dtype=vparam.dtype))
+        return wav.float(), self.vocoder.output_sampling_rate

@@ -1,0 +1,154 @@
+"""Load the audio VAE (encoder, decoder) and the vocoder from the official single-file checkpoints or from audio-only
+files (ComfyUI's audio-VAE files keep the same ``audio_vae.`` / ``vocoder.`` prefixes and ``config`` metadata).
+
+Unlike :func:`open_checkpoint`, nothing here needs a transformer in the file. The config must come from
+``__metadata__["config"]`` (sections ``audio_vae`` and ``vocoder``; ComfyUI asserts the same) or be passed in:
+the audio VAE's STFT/mel settings cannot be read from tensor shapes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..audio import AudioCodec, AudioDecoder, AudioEncoder, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
+from ..audio.bwe import VocoderWithBWE
+from ..audio.config import BWEVocoderConfig, VocoderConfig
+from ..audio.vocoder import Vocoder
+from ..errors import CheckpointError, ConfigError
+from .layout import check_is_ltx2, split_components
+from .materialize import materialize
+from .safetensors_file import SafetensorsFile
+
+# ComfyUI renames ``audio_vae.`` to ``autoencoder.`` in memory; accept files saved that way too.
+_ALIASES = {"autoencoder.": "audio_vae."}
+_STATS = ("std-of-means", "mean-of-means")  # other per-channel statistics in the files are unused (as in ltx-core)
+
+
+@dataclass(frozen=True)
+class AudioCheckpoint:
+    """A validated file holding audio-VAE and/or vocoder tensors, with their configs."""
+
+    file: SafetensorsFile
+    vae: dict[str, str]  # name inside ``audio_vae.`` → file key
+    vocoder: dict[str, str]  # name inside ``vocoder.`` → file key
+    vae_config: AudioVAEConfig | None
+    vocoder_config: VocoderConfig | BWEVocoderConfig | None
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    def part(self, prefix: str) -> dict[str, str]:
+        return {k[len(prefix):]: v for k, v in self.vae.items() if k.startswith(prefix)}
+
+
+def _describe_foreign(path: Path, keys: list[str]) -> str:
+    if "initial_conv.weight" in keys and any(k.startswith("post_upsample_res_blocks.") for k in keys):
+        return f"{path.name} is a latent upsampler (load it with load_upsampler), not an audio VAE"
+    try:
+        check_is_ltx2(path.name, keys)
+    except CheckpointError as exc:
+        return str(exc)
+    return (f"{path.name} is an LTX-2 transformer file without audio VAE / vocoder tensors (a split diffusion-model "
+            "file). Load the audio VAE from the official single-file checkpoint or ComfyUI's audio VAE file.")
+
+
+def open_audio_checkpoint(path: str | os.PathLike, config: dict[str, Any] | None = None) -> AudioCheckpoint:
+    """Validate ``path`` and read the ``audio_vae`` / ``vocoder`` configs (``config`` overrides the metadata)."""
+    path = Path(path)
+    file = SafetensorsFile(path)
+    keys = list(file.tensors)
+    renamed = {next((new + k[len(old):] for old, new in _ALIASES.items() if k.startswith(old)), k): k for k in keys}
+    groups = split_components(renamed)
+    vae = {name: renamed[key] for name, key in groups.get("audio_vae", {}).items()}
+    voc = {name: renamed[key] for name, key in groups.get("vocoder", {}).items()}
+    if not vae and not voc:
+        if groups.get("vae"):
+            raise CheckpointError(f"{path.name} holds a video VAE (vae.*), not the audio VAE. The audio VAE file has "
+                                  "audio_vae.* and vocoder.* tensors.")
+        raise CheckpointError(_describe_foreign(path, keys) + " (no audio_vae.* or vocoder.* tensors found)")
+    meta = config if config is not None else (file.config() or {})
+
+    def section(name: str, needed: bool) -> dict[str, Any] | None:
+        if not needed:
+            return None
+        if not isinstance(meta, dict) or name not in meta:
+            raise CheckpointError(
+                f"{path.name} has {name} tensors but no __metadata__['config'][{name!r}]; the {name} config cannot "
+                "be inferred from tensor shapes. Use the official LTX-2 checkpoint or ComfyUI's audio VAE file "
+                "(both carry the config), or pass config={...} with the official JSON.")
+        return meta[name]
+
+    try:
+        vae_raw, voc_raw = section("audio_vae", bool(vae)), section("vocoder", bool(voc))
+        vae_cfg = AudioVAEConfig.from_dict(vae_raw) if vae_raw is not None else None
+        voc_cfg = vocoder_config_from_dict(voc_raw) if voc_raw is not None else None
+    except ConfigError as exc:
+        raise CheckpointError(f"{path.name}: {exc}") from exc
+    if voc_cfg is not None:
+        bwe_tensors = any(k.startswith("bwe_generator.") for k in voc)
+        if bwe_tensors != isinstance(voc_cfg, BWEVocoderConfig):
+            kinds = ("an LTX-2.3 vocoder with bandwidth extension", "an LTX-2 (HiFi-GAN) vocoder")
+            raise CheckpointError(f"{path.name}: the vocoder config describes {kinds[not bwe_tensors]} but the tensors "
+                                  f"are {kinds[bwe_tensors]}. The config metadata does not belong to this file.")
+    return AudioCheckpoint(file=file, vae=vae, vocoder=voc, vae_config=vae_cfg, vocoder_config=voc_cfg)
+
+
+def _as_audio(source: str | os.PathLike | AudioCheckpoint) -> AudioCheckpoint:
+    return source if isinstance(source, AudioCheckpoint) else open_audio_checkpoint(source)
+
+
+def _load_vae_part(ckpt: AudioCheckpoint, part: str, cls: type, dtype: torch.dtype | None,
+                   device: str | torch.device) -> Any:
+    names = ckpt.part(f"{part}.")
+    if not names:
+        raise CheckpointError(f"{ckpt.path.name} has no audio_vae.{part}.* tensors, so it cannot {part[:-2]}e audio.")
+    stats = ckpt.part("per_channel_statistics.")
+    missing = [s for s in _STATS if s not in stats]
+    if missing:
+        raise CheckpointError(f"{ckpt.path.name} has no audio_vae.per_channel_statistics.{missing[0]} tensor; the "
+                              "audio latents cannot be (un)normalised. The file is incomplete.")
+    names.update({f"per_channel_statistics.{s}": stats[s] for s in _STATS})
+    return materialize(lambda: cls(ckpt.vae_config), ckpt.file, names, what=f"audio VAE {part}", dtype=dtype,
+                       device=torch.device(device))
+
+
+def load_audio_encoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
+                       device: str | torch.device = "cpu") -> AudioEncoder:
+    """Log-mel → latent encoder (``audio_vae.encoder.*`` + per-channel statistics)."""
+    return _load_vae_part(_as_audio(source), "encoder", AudioEncoder, dtype, device)
+
+
+def load_audio_decoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
+                       device: str | torch.device = "cpu") -> AudioDecoder:
+    """Latent → log-mel decoder (``audio_vae.decoder.*`` + per-channel statistics)."""
+    return _load_vae_part(_as_audio(source), "decoder", AudioDecoder, dtype, device)
+
+
+def load_vocoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
+                 device: str | torch.device = "cpu") -> Vocoder | VocoderWithBWE:
+    """Log-mel → waveform: LTX-2 HiFi-GAN (24 kHz) or LTX-2.3 BigVGAN-v2 + bandwidth extension (48 kHz)."""
+    ckpt = _as_audio(source)
+    if not ckpt.vocoder:
+        raise CheckpointError(f"{ckpt.path.name} has no vocoder.* tensors; decoding audio to a waveform needs them.")
+    cfg = ckpt.vocoder_config
+    model = materialize(lambda: build_vocoder(cfg), ckpt.file, ckpt.vocoder, what="vocoder", dtype=dtype,
+                        device=torch.device(device))
+    return model.to(torch.device(device))  # moves the computed (non-checkpoint) resampler taps
+
+
+def load_audio_codec(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
+                     device: str | torch.device = "cpu") -> AudioCodec:
+    """Everything the file has: encoder, decoder and vocoder (missing parts are None), with the mel front end."""
+    ckpt = _as_audio(source)
+    enc = load_audio_encoder(ckpt, dtype=dtype, device=device) if ckpt.part("encoder.") else None
+    dec = load_audio_decoder(ckpt, dtype=dtype, device=device) if ckpt.part("decoder.") else None
+    voc = load_vocoder(ckpt, dtype=dtype, device=device) if ckpt.vocoder else None
+    if enc is None and dec is None and voc is None:
+        raise CheckpointError(f"{ckpt.path.name} has no audio VAE encoder, decoder or vocoder tensors.")
+    return AudioCodec(enc, dec, voc).to(torch.device(device))

@@ -1,0 +1,32 @@
+"""What ``python -m rs_ltxv info FILE.gguf`` reports: the GGUF view (architecture, metadata, quant types and
+sizes) and, for LTX-2 files, the same version/config/component summary as for ``.safetensors``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...gguf_loader import GGUFError, GGUFFile
+from ...gguf_loader.describe import describe_gguf, format_gguf
+from ...gguf_loader.names import LTX_ARCHITECTURES
+from ..errors import CheckpointError
+from . import inspect
+
+
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """:func:`describe_gguf` plus ``ltx`` (the ``.safetensors`` description) when the file is an LTX-2 model."""
+    try:
+        file = GGUFFile(path)
+        file.check_data()
+        d = describe_gguf(path, file)
+    except GGUFError as exc:
+        raise CheckpointError(str(exc)) from exc
+    d["ltx"] = inspect.describe(path) if file.architecture in (*LTX_ARCHITECTURES, None) else None
+    return d
+
+
+def format_description(d: dict[str, Any]) -> str:
+    text = format_gguf(d)
+    if d.get("ltx"):
+        text += "\nLTX model:\n" + "\n".join("  " + line for line in inspect.format_description(d["ltx"]).splitlines())
+    return text

@@ -1,0 +1,73 @@
+"""Load a standalone latent upsampler file (``ltx-2-spatial-upscaler-x2-*.safetensors``,
+``ltx-2.3-spatial-upscaler-x1.5-*``, ``ltx-2.3-temporal-upscaler-x2-*`` …): tensors without prefix, config in
+``__metadata__["config"]`` (flat keys). Without metadata the config is inferred from names and shapes; a
+pixel-shuffle factor of 3 is read as the released ×1.5 (a ×0.75 model would need its config).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError, ConfigError
+from ..upsampler import LatentUpsampler, UpsamplerConfig
+from .layout import check_is_ltx2, count_blocks
+from .materialize import materialize
+from .safetensors_file import SafetensorsFile, TensorInfo
+
+_MARKER = "initial_conv.weight"
+_SCALE_FOR_SHUFFLE = {2: 2.0, 3: 1.5, 4: 4.0}
+
+
+def infer_upsampler_config(tensors: dict[str, TensorInfo]) -> UpsamplerConfig:
+    """An :class:`UpsamplerConfig` matching the names and shapes of an upsampler's tensors."""
+    s = {k: v.shape for k, v in tensors.items()}
+    mid, in_ch = s[_MARKER][:2]
+    dims = len(s[_MARKER]) - 2
+    kw: dict = dict(in_channels=in_ch, mid_channels=mid, dims=dims, num_blocks_per_stage=count_blocks(s, "res_blocks"))
+    if "upsampler.conv.weight" in s:
+        shuffle = round((s["upsampler.conv.weight"][0] // mid) ** 0.5)
+        if shuffle not in _SCALE_FOR_SHUFFLE:
+            raise CheckpointError(f"Unknown rational upsampler with a pixel-shuffle factor of {shuffle}; the "
+                                  "file needs its config metadata.")
+        kw.update(rational_resampler=True, spatial_scale=_SCALE_FOR_SHUFFLE[shuffle])
+    elif "upsampler.0.weight" in s:
+        w = s["upsampler.0.weight"]
+        factor = w[0] // mid
+        if len(w) == 5:  # Conv3d: 2 = temporal, 8 = temporal + spatial
+            kw.update(temporal_upsample=True, spatial_upsample=factor == 8)
+        elif factor != 4:
+            raise CheckpointError(f"Unknown spatial upsampler stage ({factor}× channels); the file needs its config.")
+    else:
+        raise CheckpointError("The latent upsampler has neither 'upsampler.conv.weight' nor 'upsampler.0.weight'.")
+    return UpsamplerConfig(**kw)
+
+
+def load_upsampler(path: str | os.PathLike, *, config: UpsamplerConfig | dict | None = None,
+                   dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> LatentUpsampler:
+    """Load a latent upsampler file in ``dtype`` (None: as stored) on ``device``. ``config`` overrides the metadata."""
+    path = Path(path)
+    file = SafetensorsFile(path)
+    if _MARKER not in file.tensors:
+        keys = list(file.tensors)
+        if any(k.startswith(("model.diffusion_model.", "vae.", "audio_vae.")) for k in keys):
+            raise CheckpointError(f"{path.name} is an LTX-2 model checkpoint, not a latent upsampler. Upsampler files "
+                                  "are named like ltx-2-spatial-upscaler-x2-*.safetensors.")
+        try:
+            check_is_ltx2(path.name, keys)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path.name} is not a latent upsampler (no '{_MARKER}'). {exc}") from None
+        raise CheckpointError(f"{path.name} is not a latent upsampler (no '{_MARKER}').")
+    try:
+        if isinstance(config, UpsamplerConfig):
+            cfg = config
+        else:
+            raw = config if config is not None else file.config()
+            cfg = UpsamplerConfig.from_dict(raw) if raw is not None else infer_upsampler_config(file.tensors)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path.name}: {exc}") from exc
+    names = {k: k for k in file.tensors}
+    return materialize(lambda: LatentUpsampler(cfg), file, names, what="latent upsampler", dtype=dtype,
+                       device=torch.device(device))

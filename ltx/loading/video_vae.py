@@ -1,0 +1,142 @@
+"""Open a video VAE from an LTX-2 / LTX-2.3 file and load its encoder and/or decoder.
+
+Accepted files:
+
+* the official single files (``vae.encoder.*``, ``vae.decoder.*``, ``vae.per_channel_statistics.*``; config from
+  ``__metadata__["config"]["vae"]``) — a transformer is not required;
+* ComfyUI's split VAE files (the same names without ``vae.``); config from metadata when present, otherwise inferred
+  from names and shapes (:mod:`.video_vae_infer`).
+
+Only ``mean-of-means`` and ``std-of-means`` of the statistics are used (the files also carry ``channel`` and
+``mean-of-stds``). Both halves read the same statistics tensors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError, ConfigError
+from ..video_vae.config import VideoVAEConfig
+from ..video_vae.decoder import VideoDecoder
+from ..video_vae.encoder import VideoEncoder
+from ..video_vae.vae import VideoVAE
+from .layout import FOREIGN_HINTS, strip_diffusion_prefix
+from .materialize import materialize
+from .safetensors_file import SafetensorsFile
+from .video_vae_infer import infer_video_vae
+
+PARTS = ("encoder", "decoder")
+STATS = ("mean-of-means", "std-of-means")
+_STATS_PREFIX = "per_channel_statistics."
+
+
+@dataclass(frozen=True)
+class VideoVAECheckpoint:
+    """A validated file holding a video VAE: ``names`` maps VAE-relative names (``encoder.…``, ``decoder.…``,
+    ``per_channel_statistics.…``) to file keys."""
+
+    file: SafetensorsFile
+    names: dict[str, str]
+    config: VideoVAEConfig
+    config_source: str  # "given", "metadata" or "inferred"
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    def has(self, part: str) -> bool:
+        return f"{part}.conv_in.conv.weight" in self.names
+
+    def part_names(self, part: str) -> dict[str, str]:
+        """Module name → file key for ``part`` ("encoder"/"decoder"), statistics included."""
+        names = {k[len(part) + 1:]: v for k, v in self.names.items() if k.startswith(part + ".")}
+        names.update({_STATS_PREFIX + s: self.names[_STATS_PREFIX + s] for s in STATS
+                      if _STATS_PREFIX + s in self.names})
+        return names
+
+
+def _vae_names(path: Path, keys: list[str]) -> dict[str, str]:
+    """VAE-relative name → file key, for official (``vae.``) or split (no prefix) files."""
+    if any(k.startswith("vae.") for k in keys):
+        return {k[len("vae."):]: k for k in keys if k.startswith("vae.")}
+    split = {k: k for k in keys if k.startswith(("encoder.", "decoder.", _STATS_PREFIX))}
+    if any(k.startswith(("decoder.up_blocks.", "encoder.down_blocks.")) for k in split):
+        return split
+    names = {strip_diffusion_prefix(k) for k in keys}
+    if "patchify_proj.weight" in names:
+        raise CheckpointError(f"{path.name} holds a diffusion model but no video VAE ('vae.*' tensors). Load the "
+                              "VAE from the official single-file checkpoint or a separate VAE file.")
+    if any(k.startswith(("audio_vae.", "vocoder.")) for k in keys) or any(
+            k.startswith(("decoder.up.", "encoder.down.")) for k in keys):
+        raise CheckpointError(f"{path.name} looks like the LTX-2 audio VAE / vocoder, not the video VAE.")
+    for needle, what in FOREIGN_HINTS:
+        if any(needle in k for k in names):
+            raise CheckpointError(f"{path.name} looks like {what}, not an LTX-2 video VAE.")
+    sample = ", ".join(sorted(keys)[:5]) or "no tensors"
+    raise CheckpointError(f"{path.name} has no LTX-2 video VAE tensors (expected 'vae.decoder.*' or "
+                          f"'decoder.up_blocks.*'; first keys: {sample}).")
+
+
+def open_video_vae(path: str | os.PathLike, config: VideoVAEConfig | dict | None = None) -> VideoVAECheckpoint:
+    """Validate ``path`` and work out the VAE config (given → metadata ``config["vae"]`` → inferred from shapes)."""
+    path = Path(path)
+    if path.suffix.lower() == ".gguf":
+        raise CheckpointError(f"{path.name} is a GGUF file; the video VAE is loaded from .safetensors files.")
+    file = SafetensorsFile(path)
+    all_names = _vae_names(path, list(file.tensors))
+    names = {k: v for k, v in all_names.items()
+             if not k.startswith(_STATS_PREFIX) or k[len(_STATS_PREFIX):] in STATS}
+    if isinstance(config, VideoVAEConfig):
+        cfg, source = config, "given"
+    else:
+        raw = config if isinstance(config, dict) else (file.config() or {}).get("vae")
+        source = "given" if isinstance(config, dict) else "metadata"
+        if raw is None:
+            shapes = {k: file.tensors[v].shape for k, v in names.items()}
+            try:
+                cfg, source = infer_video_vae(shapes), "inferred"
+            except CheckpointError as exc:
+                raise CheckpointError(f"{path.name}: {exc}") from exc
+        else:
+            try:
+                cfg = VideoVAEConfig.from_dict(raw)
+            except ConfigError as exc:
+                raise CheckpointError(f"{path.name}: {exc}") from exc
+    return VideoVAECheckpoint(file=file, names=names, config=cfg, config_source=source)
+
+
+def _as_checkpoint(source: str | os.PathLike | VideoVAECheckpoint) -> VideoVAECheckpoint:
+    return source if isinstance(source, VideoVAECheckpoint) else open_video_vae(source)
+
+
+def _load(ckpt: VideoVAECheckpoint, part: str, dtype: torch.dtype | None, device: str | torch.device):
+    if not ckpt.has(part):
+        raise CheckpointError(f"{ckpt.path.name} has no video VAE {part} ('{part}.conv_in.conv.weight' is missing); "
+                              f"use a file that contains the {part}.")
+    factory = {"encoder": VideoEncoder, "decoder": VideoDecoder}[part]
+    return materialize(lambda: factory(ckpt.config), ckpt.file, ckpt.part_names(part), what=f"video VAE {part}",
+                       dtype=dtype, device=torch.device(device))
+
+
+def load_video_encoder(source: str | os.PathLike | VideoVAECheckpoint, *, dtype: torch.dtype | None = None,
+                       device: str | torch.device = "cpu") -> VideoEncoder:
+    """The video encoder in ``dtype`` (None: as stored) on ``device``."""
+    return _load(_as_checkpoint(source), "encoder", dtype, device)
+
+
+def load_video_decoder(source: str | os.PathLike | VideoVAECheckpoint, *, dtype: torch.dtype | None = None,
+                       device: str | torch.device = "cpu") -> VideoDecoder:
+    """The video decoder in ``dtype`` (None: as stored) on ``device``."""
+    return _load(_as_checkpoint(source), "decoder", dtype, device)
+
+
+def load_video_vae(source: str | os.PathLike | VideoVAECheckpoint, *, dtype: torch.dtype | None = None,
+                   device: str | torch.device = "cpu") -> VideoVAE:
+    """Encoder and decoder (a half missing from the file is None; using it raises a clear error)."""
+    ckpt = _as_checkpoint(source)
+    parts = {p: _load(ckpt, p, dtype, device) if ckpt.has(p) else None for p in PARTS}
+    return VideoVAE(ckpt.config, parts["encoder"], parts["decoder"]).eval()

@@ -1,0 +1,46 @@
+"""Encoder + decoder in one module, with untiled and tiled entry points."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from .config import VideoVAEConfig
+from .decoder import VideoDecoder
+from .encoder import VideoEncoder
+from .tiled import decode_tiled, encode_tiled
+from .tiling import TilingConfig
+
+
+class VideoVAE(nn.Module):
+    """``encoder`` and ``decoder`` (either may be None when a file holds only one half)."""
+
+    def __init__(self, config: VideoVAEConfig, encoder: VideoEncoder | None, decoder: VideoDecoder | None) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def _need(self, part: str) -> nn.Module:
+        module = getattr(self, part)
+        if module is None:
+            raise CheckpointError(f"This video VAE was loaded without its {part}; load a file that has "
+                                  f"'vae.{part}.*' (or '{part}.*') tensors.")
+        return module
+
+    def encode(self, video: torch.Tensor, tiling: TilingConfig | None = None) -> torch.Tensor:
+        """Pixels ``(B, 3, 1 + 8k, H, W)`` in [-1, 1] → normalised latents. Tiled when ``tiling`` is given."""
+        encoder = self._need("encoder")
+        with torch.inference_mode():
+            return encoder(video) if tiling is None else encode_tiled(encoder, video, tiling)
+
+    def decode(self, latent: torch.Tensor, tiling: TilingConfig | None = None, *, memory_budget: int | None = None,
+               timestep: torch.Tensor | float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Normalised latents → pixels. Tiled when ``tiling`` or ``memory_budget`` (bytes) is given."""
+        decoder = self._need("decoder")
+        with torch.inference_mode():
+            if tiling is None and memory_budget is None:
+                return decoder(latent, timestep, generator)
+            return decode_tiled(decoder, latent, tiling, memory_budget=memory_budget, timestep=timestep,
+                                generator=generator)
