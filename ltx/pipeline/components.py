@@ -16,7 +16,7 @@ from ..transformer import LTXAVTransformer
 
 
 class PromptEncoder(Protocol):
-    def __call__(self, prompt: str) -> TextContexts:
+    def encode(self, prompts: str) -> TextContexts:
         """Prompt text → video/audio contexts ``(1, S, D)`` for the transformer."""
 
 
@@ -29,13 +29,11 @@ class VideoCodec(Protocol):
 
 
 class AudioCodec(Protocol):
-    sample_rate: int  # of decoded waveforms
-
     def encode(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """``(B, channels, samples)`` at ``sample_rate`` → latent ``(B, 8, T, 16)`` (25 frames per second)."""
 
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """Latent ``(B, 8, T, 16)`` → waveform ``(B, 2, samples)`` at :attr:`sample_rate`."""
+    def decode(self, latent: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Latent ``(B, 8, T, 16)`` → (waveform ``(B, 2, samples)``, its sample rate)."""
 
 
 class LatentUpscaler(Protocol):

@@ -20,7 +20,7 @@ from ..transformer import RunOptions
 from .components import ModelParts
 from .denoiser import Denoiser
 from .extend import audio_overlap, plan_extension, stitch
-from .latents import VideoSize
+from .latents import AUDIO_MEL_BINS, VideoSize
 from .media import image_to_pixels, pixels_to_frames
 from .request import Request
 from .sampling import SamplerOptions
@@ -48,7 +48,7 @@ def _need(part, name: str, why: str):
 def _contexts(parts: ModelParts, req: Request) -> tuple[TextContexts, TextContexts | None]:
     enc = _need(parts.prompt_encoder, "prompt_encoder", "Encoding the prompt")
     needs_negative = any(g.needs_uncond for g in (req.video_guidance, req.audio_guidance, req.upscale_guidance))
-    return enc(req.prompt), (enc(req.negative_prompt) if needs_negative else None)
+    return enc.encode(req.prompt), (enc.encode(req.negative_prompt) if needs_negative else None)
 
 
 def _conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device) -> list[LatentCondition]:
@@ -87,8 +87,7 @@ def _decode(parts: ModelParts, result: Result) -> Result:
     codec = _need(parts.video_codec, "video_codec", "Decoding")
     result.frames = pixels_to_frames(codec.decode(result.video_latent))
     if result.audio_latent is not None and parts.audio_codec is not None:
-        result.waveform = parts.audio_codec.decode(result.audio_latent)
-        result.sample_rate = parts.audio_codec.sample_rate
+        result.waveform, result.sample_rate = parts.audio_codec.decode(result.audio_latent)
     return result
 
 
@@ -133,10 +132,12 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
     audio_latent = _audio_latent(parts, req, stage1)
     with_audio = req.generate_audio or audio_latent is not None
     channels = model.config.in_channels
+    audio_channels = model.config.audio_in_channels // AUDIO_MEL_BINS
     sampler_opts = SamplerOptions(eta=req.eta, seed=req.seed + 1)
 
     denoiser = Denoiser(model, positive, negative, req.video_guidance, req.audio_guidance, options)
-    v, a = run_stage(denoiser, stage1, sigmas, channels=channels, seed=req.seed, sampler=req.sampler,
+    v, a = run_stage(denoiser, stage1, sigmas, channels=channels, audio_channels=audio_channels, seed=req.seed,
+                     sampler=req.sampler,
                      sampler_options=sampler_opts, conditions=_conditions(parts, req, stage1, dtype, device),
                      audio_latent=audio_latent, with_audio=with_audio, audio_frozen=audio_latent is not None,
                      dtype=dtype, device=device, progress=tick, cancel=cancel)
@@ -145,7 +146,8 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
             _free()
         v = parts.upscaler(v)
         denoiser2 = Denoiser(model, positive, negative, req.upscale_guidance, req.upscale_guidance, options)
-        v, a = run_stage(denoiser2, full, sigmas2, channels=channels, seed=req.seed + 2, sampler=req.sampler,
+        v, a = run_stage(denoiser2, full, sigmas2, channels=channels, audio_channels=audio_channels,
+                         seed=req.seed + 2, sampler=req.sampler,
                          sampler_options=sampler_opts, conditions=_conditions(parts, req, full, dtype, device),
                          video_latent=v, audio_latent=a, with_audio=with_audio,
                          audio_frozen=audio_latent is not None, noise_scale=float(sigmas2[0]), dtype=dtype,
@@ -184,7 +186,9 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
                                   audio_latent.shape[3], dtype=param.dtype, device=param.device)
     denoiser = Denoiser(model, positive, negative, req.video_guidance, req.audio_guidance,
                         RunOptions(attention_backend=req.attention, ff_chunks=max(1, req.ff_chunks)))
-    v, a = run_stage(denoiser, chunk, sigmas, channels=model.config.in_channels, seed=req.seed, sampler=req.sampler,
+    v, a = run_stage(denoiser, chunk, sigmas, channels=model.config.in_channels,
+                     audio_channels=model.config.audio_in_channels // AUDIO_MEL_BINS, seed=req.seed,
+                     sampler=req.sampler,
                      sampler_options=SamplerOptions(eta=req.eta, seed=req.seed + 1), conditions=conditions,
                      audio_latent=chunk_audio, with_audio=audio_latent is not None, audio_prefix=prefix,
                      dtype=param.dtype,

@@ -63,8 +63,8 @@ class VideoSize:
     def video_latent_shape(self, channels: int = VIDEO_LATENT_CHANNELS) -> tuple[int, int, int, int, int]:
         return (self.batch, channels, *self.latent_grid)
 
-    def audio_latent_shape(self) -> tuple[int, int, int, int]:
-        return (self.batch, AUDIO_LATENT_CHANNELS, self.audio_frames, AUDIO_MEL_BINS)
+    def audio_latent_shape(self, channels: int = AUDIO_LATENT_CHANNELS) -> tuple[int, int, int, int]:
+        return (self.batch, channels, self.audio_frames, AUDIO_MEL_BINS)
 
 
 def seeded_noise(shapes: list[tuple[int, ...]], seed: int, *, device: torch.device | str = "cpu",

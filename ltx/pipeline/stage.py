@@ -40,6 +40,7 @@ def prepare_tracks(
     size: VideoSize,
     *,
     channels: int,
+    audio_channels: int = AUDIO_LATENT_CHANNELS,
     conditions: Sequence[LatentCondition] = (),
     video_latent: torch.Tensor | None = None,
     audio_latent: torch.Tensor | None = None,
@@ -66,7 +67,7 @@ def prepare_tracks(
     audio = None
     if with_audio:
         if audio_latent is None:
-            audio_latent = torch.zeros(size.audio_latent_shape(), dtype=dtype, device=device)
+            audio_latent = torch.zeros(size.audio_latent_shape(audio_channels), dtype=dtype, device=device)
         positions = audio_positions(size.batch, audio_latent.shape[2], device=device, dtype=torch.float32)
         audio = Track.from_latent(audio_to_tokens(audio_latent).to(dtype), positions)
         if audio_frozen:
@@ -92,6 +93,7 @@ def run_stage(
     *,
     channels: int,
     seed: int,
+    audio_channels: int = AUDIO_LATENT_CHANNELS,
     sampler: str = "euler",
     sampler_options: SamplerOptions | None = None,
     conditions: Sequence[LatentCondition] = (),
@@ -110,12 +112,13 @@ def run_stage(
 
     ``noise_scale`` < 1 re-noises given latents partially (refinement stages start at their first σ).
     """
-    video, audio = prepare_tracks(size, channels=channels, conditions=conditions, video_latent=video_latent,
+    video, audio = prepare_tracks(size, channels=channels, audio_channels=audio_channels, conditions=conditions,
+                                  video_latent=video_latent,
                                   audio_latent=audio_latent, with_audio=with_audio, audio_frozen=audio_frozen,
                                   audio_prefix=audio_prefix, dtype=dtype, device=device)
     video, audio = noise_tracks(video, audio, seed, noise_scale)
     video, audio = sample(denoise, video, audio, sigmas.to(device), sampler, sampler_options, progress, cancel)
     video = video.without_guides()
     v = tokens_to_video(video.latent, *size.latent_grid)
-    a = None if audio is None else tokens_to_audio(audio.latent, AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS)
+    a = None if audio is None else tokens_to_audio(audio.latent, audio_channels, AUDIO_MEL_BINS)
     return v, a

@@ -1,0 +1,110 @@
+"""Load every model part a generation needs and adapt it to :mod:`.components`' protocols.
+
+One call from files to :class:`ModelParts`: the LTX checkpoint (transformer, text connectors, video VAE, audio VAE
+and vocoder — the official single file has them all; ComfyUI split files can be given separately), the Gemma text
+encoder (Hugging Face folder, ComfyUI single file or GGUF) and an optional latent upsampler.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from ..loading import load_transformer, open_checkpoint
+from ..upsampler import LatentUpsampler, upsample_latent
+from ..video_vae import TilingConfig, VideoVAE
+from .components import ModelParts
+
+DEFAULT_TILING = TilingConfig()  # 512 px / 64 px overlap spatial, 64 frames / 24 overlap temporal
+
+
+@dataclass
+class VideoCodecAdapter:
+    """:class:`VideoVAE` as a :class:`~.components.VideoCodec`, decoding with tiles (``tiling`` None = untiled)."""
+
+    vae: VideoVAE
+    tiling: TilingConfig | None = None
+    memory_budget: int | None = None
+
+    def _cast(self, x: torch.Tensor, part: str) -> torch.Tensor:
+        param = next(getattr(self.vae, part).parameters())
+        return x.to(device=param.device, dtype=param.dtype)
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.vae.encode(self._cast(pixels, "encoder"))
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(self._cast(latent, "decoder"), self.tiling, memory_budget=self.memory_budget)
+
+
+@dataclass
+class UpscalerAdapter:
+    """Un-normalise with the video VAE's statistics → upsampler → normalise (``mean``/``std`` ``(C,)``)."""
+
+    upsampler: LatentUpsampler
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __call__(self, latent: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return upsample_latent(latent, self.upsampler, self.mean, self.std)
+
+
+def _statistics(vae: VideoVAE) -> tuple[torch.Tensor, torch.Tensor]:
+    part = vae.encoder if vae.encoder is not None else vae.decoder
+    stats = part.per_channel_statistics
+    return stats.get_buffer("mean-of-means"), stats.get_buffer("std-of-means")
+
+
+def load_model_parts(
+    checkpoint: str | os.PathLike,
+    *,
+    text_encoder: str | os.PathLike | None = None,
+    upsampler: str | os.PathLike | None = None,
+    video_vae: str | os.PathLike | None = None,
+    audio_vae: str | os.PathLike | None = None,
+    dtype: torch.dtype = torch.bfloat16,
+    device: torch.device | str = "cpu",
+    vae_dtype: torch.dtype | None = None,
+    tiling: TilingConfig | None = DEFAULT_TILING,
+    distilled: bool | None = None,
+) -> ModelParts:
+    """Load the transformer and whatever else is available.
+
+    Args:
+        checkpoint: official single file (everything inside) or a transformer-only file.
+        text_encoder: Gemma-3 (folder, single file or .gguf); its text connectors come from ``checkpoint``.
+        upsampler: a latent upsampler file (needed for the 2× upscale pass).
+        video_vae / audio_vae: separate files when ``checkpoint`` lacks ``vae.*`` / ``audio_vae.*`` tensors.
+        vae_dtype: dtype of the VAEs (default: ``dtype``; the audio VAE and vocoder always run in float32).
+        distilled: whether the checkpoint is distilled (picks the 8-step schedule); default: from its name or
+            ``model_version`` metadata.
+    """
+    from ..loading.audio import load_audio_codec
+    from ..loading.upsampler import load_upsampler
+    from ..loading.video_vae import load_video_vae
+    from ..text.encoder import PromptEncoder
+
+    ckpt = open_checkpoint(checkpoint)
+    parts = ModelParts(load_transformer(ckpt, dtype=dtype, device=device))
+    vae_dtype = vae_dtype or dtype
+    vae_source = video_vae or (checkpoint if "vae" in ckpt.components else None)
+    if vae_source is not None:
+        parts.video_codec = VideoCodecAdapter(load_video_vae(vae_source, dtype=vae_dtype, device=device), tiling)
+    audio_source = audio_vae or (checkpoint if "audio_vae" in ckpt.components else None)
+    if audio_source is not None:
+        parts.audio_codec = load_audio_codec(audio_source, dtype=torch.float32, device=device)
+    if text_encoder is not None:
+        parts.prompt_encoder = PromptEncoder.from_files(text_encoder, ckpt, dtype=dtype, device=device)
+    if upsampler is not None:
+        if parts.video_codec is None:
+            raise ValueError("The latent upsampler needs the video VAE's statistics; give a checkpoint with the VAE.")
+        mean, std = _statistics(parts.video_codec.vae)
+        parts.upscaler = UpscalerAdapter(load_upsampler(upsampler, dtype=dtype, device=device), mean, std)
+    if distilled is None:
+        name = f"{ckpt.path.name} {ckpt.model_version or ''}".lower()
+        distilled = "distilled" in name
+    parts.distilled = distilled
+    return parts
