@@ -4,6 +4,8 @@ Commands:
     info FILE [--json]            version, config, parameter counts and dtypes of an LTX-2 checkpoint
                                   (.gguf: also architecture, metadata, quant types and sizes)
     tiny OUT [--version 2.0|2.3]  write a tiny random-weight checkpoint in the official format
+    generate --checkpoint … --text-encoder … --prompt …   text/image/audio → MP4 with sound
+    demo [-o OUT.mp4]             a short clip with sound from tiny random models (no downloads)
 """
 
 from __future__ import annotations
@@ -31,6 +33,20 @@ def _tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from .ltx.pipeline.cli import run_generate
+
+    print(run_generate(args))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .ltx.pipeline.cli import run_demo
+
+    print(run_demo(args.output, seconds=args.seconds, steps=args.steps, width=args.width, height=args.height))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rs_ltxv", description="RS-LTXV: LTX-2 / LTX-2.3 video with sound")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default="2.3", choices=["2.0", "2.3"])
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_tiny)
+    from .ltx.pipeline.cli import add_generate_arguments
+
+    p = sub.add_parser("generate", help="text/image/audio to video with sound (or --extend-from a previous run)")
+    add_generate_arguments(p)
+    p.set_defaults(func=_generate)
+    p = sub.add_parser("demo", help="render a short clip with sound from tiny random models (no downloads)")
+    p.add_argument("--output", "-o", default="outputs/demo.mp4")
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--width", type=int, default=768)
+    p.add_argument("--height", type=int, default=512)
+    p.set_defaults(func=_demo)
     return parser
 
 

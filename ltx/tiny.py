@@ -21,14 +21,17 @@ TINY_GEMMA_DIM = 24
 TINY_GEMMA_STATES = 3
 
 
-def tiny_config(version: Version | str = Version.LTX23, *, layers: int = 2) -> TransformerConfig:
-    """A tiny config of the given layout: video 2×16, audio 2×8, the real 128 latent channels, text width 24."""
+def tiny_config(version: Version | str = Version.LTX23, *, layers: int = 2, latent_channels: int = 128,
+                audio_channels: int = 8) -> TransformerConfig:
+    """A tiny config of the given layout: video 2×16, audio 2×8, text width 24; latent channels as given
+    (the real models: 128 video, 8 audio × 16 mel bins)."""
     version = Version(version)
     v23 = version is Version.LTX23
     base = TransformerConfig(
         num_layers=layers, num_attention_heads=2, attention_head_dim=16, cross_attention_dim=32,
-        audio_num_attention_heads=2, audio_attention_head_dim=8, audio_cross_attention_dim=16, in_channels=128,
-        out_channels=128, audio_in_channels=128, audio_out_channels=128, caption_channels=TINY_GEMMA_DIM,
+        audio_num_attention_heads=2, audio_attention_head_dim=8, audio_cross_attention_dim=16,
+        in_channels=latent_channels, out_channels=latent_channels, audio_in_channels=audio_channels * 16,
+        audio_out_channels=audio_channels * 16, caption_channels=TINY_GEMMA_DIM,
         apply_gated_attention=v23, cross_attention_adaln=v23, caption_proj_before_connector=v23,
     )
     conn = ConnectorConfig(num_attention_heads=2, num_layers=2, num_learnable_registers=8, apply_gated_attention=v23)
@@ -65,11 +68,19 @@ def tiny_state_dict(cfg: TransformerConfig, seed: int = 0) -> dict[str, torch.Te
 
 
 def write_tiny_checkpoint(path: str | os.PathLike, version: Version | str = Version.LTX23, seed: int = 0,
-                          dtype: torch.dtype = torch.bfloat16) -> str:
-    """Write a tiny official-format checkpoint (transformer + text connectors) and return its path."""
-    cfg = tiny_config(version)
+                          dtype: torch.dtype = torch.bfloat16, *, full: bool = False) -> str:
+    """Write a tiny official-format checkpoint and return its path: transformer + text connectors, and with
+    ``full`` also the video VAE, audio VAE and vocoder (16 video / 1 audio latent channels so it runs fast)."""
+    cfg = tiny_config(version, latent_channels=16, audio_channels=1) if full else tiny_config(version)
     sd = {k: v.to(dtype) for k, v in tiny_state_dict(cfg, seed).items()}
-    meta = {"config": json.dumps({"transformer": cfg.to_dict()}), "model_version": f"{Version(version).value}.0-tiny"}
+    config = {"transformer": cfg.to_dict()}
+    if full:
+        from .tiny_parts import tiny_component_config, tiny_component_state
+
+        parts = tiny_component_config(latent_channels=16, audio_channels=1)
+        config.update(parts)
+        sd.update({k: v.to(dtype) for k, v in tiny_component_state(parts, seed + 10).items()})
+    meta = {"config": json.dumps(config), "model_version": f"{Version(version).value}.0-tiny"}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     save_file(sd, str(path), metadata=meta)
     return str(path)

@@ -2,7 +2,7 @@
 # One entry point for a fresh clone: creates .venv (CPU torch 2.13, the package in editable mode, the reference
 # implementations for parity tests) on first use, then runs a job.
 #
-#   scripts/dev.sh demo            write a tiny LTX-2.3 checkpoint and describe it (`python -m rs_ltxv info`)
+#   scripts/dev.sh demo            render outputs/demo.mp4 (video + sound) from tiny random models, no downloads
 #   scripts/dev.sh test [ARGS...]  ruff + the pytest suite (ARGS go to pytest)
 #   scripts/dev.sh python ARGS...  run the venv's python
 set -euo pipefail
@@ -29,9 +29,8 @@ setup
 case "$job" in
   demo)
     out="${RS_LTXV_OUT:-outputs}"
-    mkdir -p "$out"
-    "$PY" -m rs_ltxv tiny "$out/tiny-ltx-2.3.safetensors" --version 2.3 >/dev/null
-    "$PY" -m rs_ltxv info "$out/tiny-ltx-2.3.safetensors"
+    "$PY" -m rs_ltxv demo -o "$out/demo.mp4" "$@"
+    "$PY" -m rs_ltxv info "$out/tiny-models/tiny-ltx-2.3.safetensors"
     ;;
   test)
     "$VENV/bin/ruff" check .

@@ -1,0 +1,154 @@
+"""``python -m rs_ltxv generate`` and ``python -m rs_ltxv demo``: argument parsing and the runs behind them.
+
+``generate`` writes ``OUT.mp4`` (H.264 + AAC) and ``OUT.latents.safetensors`` (video and audio latents), which
+``--extend-from`` continues later. ``demo`` builds tiny random-weight models of the real architecture locally (no
+downloads) and renders a short clip with sound through the same code path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import InputError
+from .generate import Result, extend, generate
+from .guidance import GuidanceParams
+from .media import load_audio, load_image, write_mp4
+from .parts import load_model_parts
+from .request import ImageGuide, Request
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="LTX-2 / LTX-2.3 checkpoint (.safetensors or .gguf)")
+    p.add_argument("--text-encoder", required=True, help="Gemma-3 folder, single file or .gguf")
+    p.add_argument("--upscaler", help="latent upsampler file: enables the 2x upscale pass")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--negative-prompt", default=None)
+    p.add_argument("--width", type=int, default=768)
+    p.add_argument("--height", type=int, default=512)
+    p.add_argument("--frames", type=int, default=121, help="8k+1 pixel frames")
+    p.add_argument("--fps", type=float, default=24.0)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--cfg", type=float, default=3.0, help="video CFG (1 = off, e.g. for distilled models)")
+    p.add_argument("--audio-cfg", type=float, default=7.0)
+    p.add_argument("--stg", type=float, default=1.0)
+    p.add_argument("--stg-block", type=int, action="append", help="block(s) for STG (default 28; 29 for LTX-2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sampler", default="euler", choices=["euler", "euler_ancestral", "res_2s"])
+    p.add_argument("--image", action="append", default=[], metavar="PATH[:FRAME[:STRENGTH]]",
+                   help="conditioning image at a pixel frame (default 0; -1 = last), repeatable")
+    p.add_argument("--audio", help="audio file to condition on (kept fixed while the video is generated)")
+    p.add_argument("--extend-from", help="OUT.latents.safetensors of a previous run to continue")
+    p.add_argument("--new-frames", type=int, default=80, help="with --extend-from: frames to add (multiple of 8)")
+    p.add_argument("--overlap-frames", type=int, default=16)
+    p.add_argument("--dtype", default="bf16", choices=list(DTYPES))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--attention", default="auto", help="auto | sdpa | sage | flash")
+    p.add_argument("--ff-chunks", type=int, default=1)
+    p.add_argument("--output", "-o", default="outputs/ltx.mp4")
+
+
+def _progress():
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        start = time.perf_counter()
+
+        def report(done: int, total: int) -> None:
+            print(f"\rstep {done}/{total}  {time.perf_counter() - start:6.1f} s", end="", file=sys.stderr)
+            if done == total:
+                print(file=sys.stderr)
+
+        return report, lambda: None
+    bar = tqdm(unit="step")
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close
+
+
+def _image(spec: str) -> ImageGuide:
+    path, *rest = spec.split(":")
+    frame = int(rest[0]) if rest else 0
+    strength = float(rest[1]) if len(rest) > 1 else 1.0
+    return ImageGuide(load_image(path), frame, strength)
+
+
+def save_outputs(result: Result, request: Request, output: str | Path) -> Path:
+    """Write the MP4 (with sound when there is audio) and the latents next to it."""
+    out = Path(output)
+    if result.frames is not None:
+        audio = result.waveform[0] if result.waveform is not None else None
+        write_mp4(out, result.frames[0], request.fps, audio=audio, sample_rate=result.sample_rate)
+    tensors = {"video": result.video_latent.contiguous().cpu()}
+    if result.audio_latent is not None:
+        tensors["audio"] = result.audio_latent.contiguous().cpu()
+    save_file(tensors, str(out.with_suffix(".latents.safetensors")), metadata={"fps": str(request.fps)})
+    return out
+
+
+def run_generate(args: argparse.Namespace) -> Path:
+    blocks = tuple(args.stg_block or [28])
+    video_g = GuidanceParams(cfg=args.cfg, stg=args.stg, stg_blocks=blocks, rescale=0.7, modality=3.0)
+    audio_g = replace(video_g, cfg=args.audio_cfg)
+    if args.cfg == 1.0:  # distilled / CFG-free: conditional only
+        video_g = audio_g = GuidanceParams()
+    req = Request(prompt=args.prompt, width=args.width, height=args.height, frames=args.frames, fps=args.fps,
+                  seed=args.seed, steps=args.steps, sampler=args.sampler, video_guidance=video_g,
+                  audio_guidance=audio_g, images=tuple(_image(s) for s in args.image), upscale=bool(args.upscaler),
+                  attention=args.attention, ff_chunks=args.ff_chunks, free_between_stages=True)
+    if args.negative_prompt is not None:
+        req = replace(req, negative_prompt=args.negative_prompt)
+    if args.audio:
+        wave, rate = load_audio(args.audio)
+        req = replace(req, audio=wave, audio_sample_rate=rate)
+    parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=args.upscaler,
+                             dtype=DTYPES[args.dtype], device=args.device)
+    progress, close = _progress()
+    try:
+        if args.extend_from:
+            saved = load_file(args.extend_from)
+            if "video" not in saved:
+                raise InputError(f"{args.extend_from} has no 'video' latent; use the .latents.safetensors file "
+                                 "written next to a generated MP4.")
+            result = extend(parts, req, saved["video"].to(args.device), saved.get("audio"),
+                            new_frames=args.new_frames, overlap_frames=args.overlap_frames, progress=progress)
+        else:
+            result = generate(parts, req, progress=progress)
+    finally:
+        close()
+    return save_outputs(result, req, args.output)
+
+
+def run_demo(output: str | Path = "outputs/demo.mp4", *, seconds: float = 3.0, steps: int = 12,
+             width: int = 768, height: int = 512, fps: float = 24.0, seed: int = 0) -> Path:
+    """Tiny random models of the real LTX-2.3 architecture → a clip with sound (the content is noise-like art,
+    the point is the whole path: prompt → Gemma → connectors → transformer → VAE / vocoder → MP4)."""
+    from ..tiny import write_tiny_checkpoint
+    from ..tiny_parts import write_tiny_gemma
+
+    out = Path(output)
+    work = out.parent / "tiny-models"
+    ckpt = write_tiny_checkpoint(work / "tiny-ltx-2.3.safetensors", "2.3", dtype=torch.float32, full=True)
+    gemma = write_tiny_gemma(work / "tiny-gemma-3")
+    frames = round(seconds * fps / 8) * 8 + 1
+    req = Request(prompt="A red fox runs through a snowy forest at dawn while birds sing.", width=width,
+                  height=height, frames=frames, fps=fps, steps=steps, seed=seed, free_between_stages=True)
+    parts = load_model_parts(ckpt, text_encoder=gemma, dtype=torch.float32)
+    progress, close = _progress()
+    try:
+        result = generate(parts, req, progress=progress)
+    finally:
+        close()
+    return save_outputs(result, req, out)
