@@ -123,10 +123,15 @@ def test_build_from_any_state_dict(hf, inputs):
 
 
 def test_unreadable_formats_are_named(hf, tmp_path):
-    gguf = tmp_path / "gemma.gguf"
+    gguf = tmp_path / "gemma.gguf"  # GGUF Gemmas load (tests/test_gemma_gguf_loading.py); broken ones are named
     gguf.write_bytes(b"GGUF" + b"\0" * 64)
-    with pytest.raises(CheckpointError, match="GGUF"):
+    with pytest.raises(CheckpointError, match=r"gemma\.gguf .*(truncated|corrupt)"):
         load_gemma(gguf)
+    from rs_ltxv.gguf_loader.writer import write_gguf
+
+    ltx_gguf = write_gguf(tmp_path / "ltx.gguf", {"transformer_blocks.0.attn1.to_q.weight": torch.zeros(32, 32)})
+    with pytest.raises(CheckpointError, match="architecture 'ltxv', not a Gemma-3 text encoder"):
+        load_gemma(ltx_gguf)
     pt = tmp_path / "gemma.bin"
     pt.write_bytes(b"\0" * 64)
     with pytest.raises(CheckpointError, match="unsupported text-encoder format"):

@@ -6,8 +6,11 @@ Sources:
 * ComfyUI's single-file text encoders (``gemma_3_12B_it*.safetensors``): ``model.*`` names, the tokenizer embedded
   as the ``spiece_model`` uint8 tensor, optionally float8 weights with scales (dequantised on load); the config is
   inferred from tensor shapes (see :func:`infer_gemma_config`);
-* any name → tensor mapping with ``Gemma3TextModel`` names through :func:`build_gemma` (e.g. GGUF, dequantised by
-  ``gguf_loader``).
+* llama.cpp Gemma-3 GGUF files (``gemma3`` architecture, see ``gemma_gguf.py``): config from the ``gemma3.*``
+  metadata, tokenizer rebuilt from ``tokenizer.ggml.*``; block-quantised Linear weights stay quantised
+  (``gguf_loader.GGUFLinear``, dequantised on each forward) unless ``dequantize=True``, everything else (embeddings,
+  norms, F32/F16/BF16 weights) is dequantised into the target dtype;
+* any name → tensor mapping with ``Gemma3TextModel`` names through :func:`build_gemma`.
 
 The model is built on the meta device and each tensor is read from the memory map straight into the target dtype
 and device, so no second copy is held.
@@ -21,11 +24,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from torch import nn
 
+from ...gguf_loader import replace_linears
 from ..errors import CheckpointError, ConfigError
 from ..text.gemma import GemmaTextModel
 from ..text.gemma_config import GemmaConfig, RopeSpec, default_layer_types
 from ..text.tokenizer import GemmaTokenizer
+from .gemma_gguf import GemmaGGUFTensors, gemma_config_from_gguf, gguf_tokenizer_bytes, open_gemma_gguf
 from .gemma_tensors import GemmaTensors, open_gemma_files
 from .materialize import _names
 
@@ -62,14 +68,14 @@ def _safetensors_files(path: Path) -> list[Path]:
     return files
 
 
-def open_gemma(path: str | os.PathLike) -> GemmaTensors:
-    """Validate the file(s) at ``path`` (a ``.safetensors`` file or a Hugging Face folder) and map their tensors."""
+def open_gemma(path: str | os.PathLike) -> GemmaTensors | GemmaGGUFTensors:
+    """Validate the file(s) at ``path`` (a ``.safetensors`` file, a Hugging Face folder or a Gemma-3 ``.gguf``)
+    and map their tensors lazily under ``Gemma3TextModel`` names."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"Gemma text encoder not found: {path}")
     if path.is_file() and path.suffix.lower() == ".gguf":
-        raise CheckpointError(f"{path.name} is a GGUF file; load it with the GGUF loader (rs_ltxv.gguf_loader) and "
-                              "pass its tensors to build_gemma().")
+        return open_gemma_gguf(path)
     if path.is_file() and path.suffix.lower() not in (".safetensors", ".sft"):
         raise CheckpointError(f"{path.name}: unsupported text-encoder format '{path.suffix}'. Use a .safetensors "
                               "file (ComfyUI's gemma_3_*.safetensors), a Hugging Face Gemma-3 folder or a GGUF.")
@@ -99,8 +105,11 @@ def infer_gemma_config(tensors: Mapping[str, torch.Tensor] | GemmaTensors) -> Ge
     )
 
 
-def gemma_config_for(path: str | os.PathLike, tensors: GemmaTensors) -> GemmaConfig:
-    """``config.json`` of a folder (or next to a file), else ``__metadata__["config"]``, else inferred."""
+def gemma_config_for(path: str | os.PathLike, tensors: GemmaTensors | GemmaGGUFTensors) -> GemmaConfig:
+    """GGUF: its ``gemma3.*`` metadata. Otherwise ``config.json`` of a folder (or next to a file), else
+    ``__metadata__["config"]``, else inferred."""
+    if isinstance(tensors, GemmaGGUFTensors):
+        return gemma_config_from_gguf(tensors.file)
     path = Path(path)
     candidates = [path / "config.json"] if path.is_dir() else [path.with_suffix(".json"), path.parent / "config.json"]
     for candidate in candidates:
@@ -121,10 +130,32 @@ def gemma_config_for(path: str | os.PathLike, tensors: GemmaTensors) -> GemmaCon
     return infer_gemma_config(tensors)
 
 
+def _is_lazy(tensors: Mapping[str, torch.Tensor]) -> bool:
+    """Lazy sources (:class:`GemmaTensors`, :class:`GemmaGGUFTensors`) answer ``shape(name)`` without reading and
+    ``read(name, dtype=, device=)`` one tensor at a time."""
+    return callable(getattr(tensors, "shape", None)) and callable(getattr(tensors, "read", None))
+
+
+def _quantized_linears(model: GemmaTextModel, tensors: Mapping[str, torch.Tensor]) -> dict[str, object]:
+    """Module path → GGML type of every Linear whose weight ``tensors`` keeps block-quantised."""
+    kind = getattr(tensors, "quantized_type", None)
+    if kind is None:
+        return {}
+    found = {}
+    for path, child in model.named_modules():
+        qtype = kind(f"{path}.weight") if isinstance(child, nn.Linear) else None
+        if qtype is not None:
+            found[path] = qtype
+    return found
+
+
 def build_gemma(config: GemmaConfig, tensors: Mapping[str, torch.Tensor], *, dtype: torch.dtype = torch.bfloat16,
-                device: torch.device | str = "cpu", what: str = "Gemma text encoder") -> GemmaTextModel:
+                device: torch.device | str = "cpu", what: str = "Gemma text encoder",
+                dequantize: bool = False) -> GemmaTextModel:
     """Build :class:`GemmaTextModel` on meta and fill it from ``tensors`` (``Gemma3TextModel`` names), one tensor at
-    a time, in ``dtype`` on ``device``. ``tensors`` may be lazy (:class:`GemmaTensors`) or any mapping of tensors."""
+    a time, in ``dtype`` on ``device``. ``tensors`` may be lazy (:class:`GemmaTensors`, :class:`GemmaGGUFTensors`)
+    or any mapping of tensors. Linear weights a GGUF source keeps block-quantised become ``GGUFLinear`` layers
+    holding the stored blocks (a view of the memory map on CPU), unless ``dequantize``."""
     device = torch.device(device)
     with torch.device("meta"):
         model = GemmaTextModel(config)
@@ -136,7 +167,7 @@ def build_gemma(config: GemmaConfig, tensors: Mapping[str, torch.Tensor], *, dty
             [f"unexpected {len(unexpected)}: {_names(unexpected)}"] if unexpected else [])
         raise CheckpointError(f"{what} does not match its Gemma config ({config.num_hidden_layers} layers, hidden "
                               f"{config.hidden_size}) — {'; '.join(parts)}. The file is another model or incomplete.")
-    lazy = isinstance(tensors, GemmaTensors)
+    lazy = _is_lazy(tensors)
     bad = []
     for name, param in expected.items():
         shape = tuple(tensors.shape(name)) if lazy else tuple(tensors[name].shape)
@@ -145,8 +176,13 @@ def build_gemma(config: GemmaConfig, tensors: Mapping[str, torch.Tensor], *, dty
     if bad:
         raise CheckpointError(f"{what}: {len(bad)} tensor(s) have the wrong shape: {'; '.join(bad[:4])}. The config "
                               "does not describe these weights.")
+    quantized = {} if dequantize else _quantized_linears(model, tensors)
+    replace_linears(model, quantized)
     state = {}
     for name in expected:
+        if name.removesuffix(".weight") in quantized:
+            state[name.removesuffix("weight") + "qweight"] = tensors.raw(name, device)
+            continue
         tensor = tensors.read(name, dtype=dtype, device=device) if lazy else tensors[name]
         state[name] = tensor.to(device=device, dtype=dtype)
     model.load_state_dict(state, strict=True, assign=True)
@@ -154,19 +190,23 @@ def build_gemma(config: GemmaConfig, tensors: Mapping[str, torch.Tensor], *, dty
 
 
 def load_gemma(path: str | os.PathLike, *, dtype: torch.dtype = torch.bfloat16, device: torch.device | str = "cpu",
-               config: GemmaConfig | None = None) -> GemmaTextModel:
-    """Gemma-3 text model from a Hugging Face folder or a (ComfyUI) single ``.safetensors`` file."""
+               config: GemmaConfig | None = None, dequantize: bool = False) -> GemmaTextModel:
+    """Gemma-3 text model from a Hugging Face folder, a (ComfyUI) single ``.safetensors`` file or a llama.cpp
+    Gemma-3 ``.gguf`` (quantised Linear weights kept quantised unless ``dequantize``)."""
     tensors = open_gemma(path)
     config = config or gemma_config_for(path, tensors)
-    return build_gemma(config, tensors, dtype=dtype, device=device, what=Path(path).name)
+    return build_gemma(config, tensors, dtype=dtype, device=device, what=Path(path).name, dequantize=dequantize)
 
 
 def load_gemma_tokenizer(path: str | os.PathLike, **kw) -> GemmaTokenizer:
-    """The tokenizer of a Gemma folder (``tokenizer.model`` / ``tokenizer.json``), a tokenizer file, or the
-    ``spiece_model`` tensor embedded in ComfyUI's Gemma ``.safetensors`` file (or a tokenizer file next to it)."""
+    """The tokenizer of a Gemma folder (``tokenizer.model`` / ``tokenizer.json``), a tokenizer file, the
+    ``spiece_model`` tensor embedded in ComfyUI's Gemma ``.safetensors`` file (or a tokenizer file next to it), or
+    the ``tokenizer.ggml.*`` vocabulary of a Gemma-3 ``.gguf``."""
     path = Path(path)
     if path.is_dir() or path.suffix in (".model", ".json"):
         return GemmaTokenizer.from_file(path, **kw)
+    if path.suffix.lower() == ".gguf":
+        return GemmaTokenizer.from_bytes(gguf_tokenizer_bytes(path), **kw)
     if path.suffix.lower() in (".safetensors", ".sft"):
         from .safetensors_file import SafetensorsFile
 

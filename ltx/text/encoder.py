@@ -146,7 +146,7 @@ class PromptEncoder:
     @classmethod
     def from_files(cls, gemma_path: str | os.PathLike, ltx_checkpoint, *, dtype: torch.dtype = torch.bfloat16,
                    device: torch.device | str = "cpu", **kw) -> PromptEncoder:
-        """Gemma (Hugging Face folder or ComfyUI single file, tokenizer included) + the connectors of an LTX
+        """Gemma (Hugging Face folder, ComfyUI single file or GGUF, tokenizer included) + the connectors of an LTX
         checkpoint (path or :class:`~rs_ltxv.ltx.loading.LTXCheckpoint`)."""
         from ..loading import load_text_connectors
         from ..loading.gemma import load_gemma, load_gemma_tokenizer
