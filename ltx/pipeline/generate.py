@@ -61,7 +61,7 @@ def _conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device)
         pixels = image_to_pixels(guide.image, size.height, size.width, crf=req.image_crf, dtype=dtype, device=device)
         latent = codec.encode(pixels)
         # guide tokens sit on latent-frame boundaries of 8 pixel frames (the last frame is allowed)
-        out.append(LatentCondition(latent, frame, guide.strength, guide.attention))
+        out.append(LatentCondition(latent, frame, guide.strength, guide.attention, guide.as_guide))
     return out
 
 
@@ -135,8 +135,9 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
     audio_channels = model.config.audio_in_channels // AUDIO_MEL_BINS
     sampler_opts = SamplerOptions(eta=req.eta, seed=req.seed + 1)
 
+    noise = torch.Generator().manual_seed(req.seed)  # one stream for both stages, like the reference
     denoiser = Denoiser(model, positive, negative, req.video_guidance, req.audio_guidance, options)
-    v, a = run_stage(denoiser, stage1, sigmas, channels=channels, audio_channels=audio_channels, seed=req.seed,
+    v, a = run_stage(denoiser, stage1, sigmas, channels=channels, audio_channels=audio_channels, seed=noise,
                      sampler=req.sampler,
                      sampler_options=sampler_opts, conditions=_conditions(parts, req, stage1, dtype, device),
                      audio_latent=audio_latent, with_audio=with_audio, audio_frozen=audio_latent is not None,
@@ -147,7 +148,7 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
         v = parts.upscaler(v)
         denoiser2 = Denoiser(model, positive, negative, req.upscale_guidance, req.upscale_guidance, options)
         v, a = run_stage(denoiser2, full, sigmas2, channels=channels, audio_channels=audio_channels,
-                         seed=req.seed + 2, sampler=req.sampler,
+                         seed=noise, sampler=req.sampler,
                          sampler_options=sampler_opts, conditions=_conditions(parts, req, full, dtype, device),
                          video_latent=v, audio_latent=a, with_audio=with_audio,
                          audio_frozen=audio_latent is not None, noise_scale=float(sigmas2[0]), dtype=dtype,
@@ -175,7 +176,7 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
     positive, negative = contexts if contexts is not None else _contexts(parts, req)
     sigmas = make_sigmas(req.schedule, req.steps, distilled_model=parts.distilled, custom=req.sigmas)
     overlap_latent = video_latent[:, :, -plan.overlap:].to(param.dtype)
-    conditions = [LatentCondition(overlap_latent, 0, overlap_strength, 1.0)]
+    conditions = [LatentCondition(overlap_latent, 0, overlap_strength, as_guide=True)]
     conditions += _conditions(parts, req, chunk, param.dtype, param.device)
     prefix = chunk_audio = None
     if audio_latent is not None:

@@ -67,8 +67,9 @@ class VideoSize:
         return (self.batch, channels, self.audio_frames, AUDIO_MEL_BINS)
 
 
-def seeded_noise(shapes: list[tuple[int, ...]], seed: int, *, device: torch.device | str = "cpu",
+def seeded_noise(shapes: list[tuple[int, ...]], seed: int | torch.Generator, *, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-    """Standard normal tensors of ``shapes`` drawn in order from one CPU generator seeded with ``seed``."""
-    gen = torch.Generator().manual_seed(int(seed))
+    """Standard normal tensors of ``shapes`` drawn in order from one CPU generator seeded with ``seed`` (or from a
+    given generator, which continues its stream — the two stages of a generation share one, as the reference)."""
+    gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
     return [torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype) for shape in shapes]

@@ -29,12 +29,14 @@ class ImageGuide:
     """A conditioning image (uint8 ``(H, W, 3)``) at pixel frame ``frame`` (negative counts from the end: −1 = last).
 
     ``strength`` is the denoise strength kept (1 = exact); ``attention`` the guide's attention strength (guide
-    tokens only; None = full attention)."""
+    tokens only; None = no attention mask). Frame 0 replaces the first latent frame unless ``as_guide`` (or an
+    attention strength) asks for appended guide tokens; other frames are always guide tokens."""
 
     image: np.ndarray | torch.Tensor
     frame: int = 0
     strength: float = 1.0
     attention: float | None = None
+    as_guide: bool = False
 
     def resolve_frame(self, frames: int) -> int:
         frame = self.frame if self.frame >= 0 else frames + self.frame

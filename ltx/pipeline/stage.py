@@ -34,6 +34,7 @@ class LatentCondition:
     pixel_frame: int = 0
     strength: float = 1.0
     attention_strength: float | None = None
+    as_guide: bool = False  # append as guide tokens even at frame 0 (keyframe interpolation, extension overlap)
 
 
 def prepare_tracks(
@@ -60,7 +61,7 @@ def prepare_tracks(
     video = Track.from_latent(video_to_tokens(video_latent).to(dtype),
                               video_positions(size.batch, *grid, size.fps, device=device, dtype=dtype))
     for cond in conditions:
-        if cond.pixel_frame == 0 and cond.attention_strength is None:
+        if cond.pixel_frame == 0 and cond.attention_strength is None and not cond.as_guide:
             video = video.replace_frames(cond.latent, 0, cond.strength, grid)
         else:
             video = video.append_guide(cond.latent, cond.pixel_frame, cond.strength, size.fps, cond.attention_strength)
@@ -77,7 +78,8 @@ def prepare_tracks(
     return video, audio
 
 
-def noise_tracks(video: Track, audio: Track | None, seed: int, noise_scale: float = 1.0) -> tuple[Track, Track | None]:
+def noise_tracks(video: Track, audio: Track | None, seed: int | torch.Generator, noise_scale: float = 1.0
+                 ) -> tuple[Track, Track | None]:
     """Gaussian noise from ``seed`` (video tokens first, then audio), scaled by each token's mask·noise_scale."""
     shapes = [tuple(video.latent.shape)] + ([tuple(audio.latent.shape)] if audio is not None else [])
     noises = seeded_noise(shapes, seed, device=video.latent.device, dtype=video.latent.dtype)
@@ -92,7 +94,7 @@ def run_stage(
     sigmas: torch.Tensor,
     *,
     channels: int,
-    seed: int,
+    seed: int | torch.Generator,
     audio_channels: int = AUDIO_LATENT_CHANNELS,
     sampler: str = "euler",
     sampler_options: SamplerOptions | None = None,
