@@ -15,7 +15,11 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
 
 if importlib.util.find_spec("comfy") is not None and importlib.util.find_spec("folder_paths") is not None:
-    # ComfyUI is running us. The node adapters (nodes/) register here once they exist.
-    pass
+    # ComfyUI is running us: register the node adapters (nodes/ imports ComfyUI only lazily, when nodes run).
+    from .nodes import NODE_CLASS_MAPPINGS as _NODES
+    from .nodes import NODE_DISPLAY_NAME_MAPPINGS as _NAMES
+
+    NODE_CLASS_MAPPINGS.update(_NODES)
+    NODE_DISPLAY_NAME_MAPPINGS.update(_NAMES)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "__version__"]

@@ -92,7 +92,7 @@ def _decode(parts: ModelParts, result: Result) -> Result:
 
 
 def _stage2_sigmas(req: Request) -> torch.Tensor:
-    if req.upscale_steps is None:
+    if not req.upscale_steps:  # None or 0: the official stage-2 (distilled) sigmas
         return torch.tensor(STAGE2_SIGMAS, dtype=torch.float32)
     sig = ltxv_sigmas(req.upscale_steps)
     sig = sig[sig <= req.upscale_denoise]

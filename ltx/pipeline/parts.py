@@ -52,7 +52,8 @@ class UpscalerAdapter:
             return upsample_latent(latent, self.upsampler, self.mean, self.std)
 
 
-def _statistics(vae: VideoVAE) -> tuple[torch.Tensor, torch.Tensor]:
+def vae_statistics(vae: VideoVAE) -> tuple[torch.Tensor, torch.Tensor]:
+    """The video VAE's per-channel ``mean-of-means`` / ``std-of-means`` ``(C,)`` (for the upscaler wrapper)."""
     part = vae.encoder if vae.encoder is not None else vae.decoder
     stats = part.per_channel_statistics
     return stats.get_buffer("mean-of-means"), stats.get_buffer("std-of-means")
@@ -101,7 +102,7 @@ def load_model_parts(
     if upsampler is not None:
         if parts.video_codec is None:
             raise ValueError("The latent upsampler needs the video VAE's statistics; give a checkpoint with the VAE.")
-        mean, std = _statistics(parts.video_codec.vae)
+        mean, std = vae_statistics(parts.video_codec.vae)
         parts.upscaler = UpscalerAdapter(load_upsampler(upsampler, dtype=dtype, device=device), mean, std)
     if distilled is None:
         name = f"{ckpt.path.name} {ckpt.model_version or ''}".lower()

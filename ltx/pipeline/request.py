@@ -73,7 +73,7 @@ class Request:
     audio_sample_rate: int | None = None
     generate_audio: bool = True
     upscale: bool = False
-    upscale_steps: int | None = None  # None: the stage-2 distilled sigmas
+    upscale_steps: int | None = None  # None or 0: the official stage-2 distilled sigmas
     upscale_guidance: GuidanceParams = field(default_factory=GuidanceParams)
     upscale_denoise: float = 0.909375
     decode: bool = True

@@ -1,0 +1,92 @@
+"""Loader nodes: transformer, Gemma text encoder + text encode, video VAE, audio VAE, latent upsampler.
+
+Each loads with the library's own loaders (no ComfyUI LTX code) from ComfyUI's model folders, and returns the
+port's object behind one of our socket types (:mod:`.specs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..ltx.loading import load_transformer, open_checkpoint
+from ..ltx.transformer import LTXAVTransformer
+from ..ltx.video_vae import TilingConfig
+from . import comfy_env, convert, specs
+
+
+@dataclass
+class LoadedModel:
+    """What flows on an RS_LTXV_MODEL socket."""
+
+    transformer: LTXAVTransformer
+    distilled: bool
+    path: Path
+
+
+def _placement(dtype: str, device: str):
+    dev = comfy_env.device(device)
+    return comfy_env.dtype(dtype, dev), dev
+
+
+def load_model(ckpt_name: str, dtype: str = "auto", device: str = "default", distilled: str = "auto"):
+    path = comfy_env.model_path(specs.MODEL_LOADER.input("ckpt_name").folders, ckpt_name)
+    ckpt = open_checkpoint(path)
+    dt, dev = _placement(dtype, device)
+    if distilled == "auto":
+        is_distilled = "distilled" in f"{path.name} {ckpt.model_version or ''}".lower()
+    else:
+        is_distilled = distilled == "yes"
+    return (LoadedModel(load_transformer(ckpt, dtype=dt, device=dev), is_distilled, path),)
+
+
+def load_text_encoder(text_encoder: str, ckpt_name: str, dtype: str = "auto", device: str = "default"):
+    from ..ltx.text.encoder import PromptEncoder
+
+    gemma = comfy_env.model_path(specs.TEXT_ENCODER_LOADER.input("text_encoder").folders, text_encoder)
+    ckpt = comfy_env.model_path(specs.TEXT_ENCODER_LOADER.input("ckpt_name").folders, ckpt_name)
+    dt, dev = _placement(dtype, device)
+    return (PromptEncoder.from_files(gemma, open_checkpoint(ckpt), dtype=dt, device=dev),)
+
+
+def text_encode(text_encoder, text: str):
+    if not hasattr(text_encoder, "encode"):
+        raise TypeError("text_encoder: connect RS LTXV Text Encoder Loader.")
+    return (convert.contexts_to_conditioning(text_encoder.encode(text)),)
+
+
+def load_video_vae(vae_name: str, dtype: str = "auto", device: str = "default", tile_size: int = 512):
+    from ..ltx.loading.video_vae import load_video_vae as load
+    from ..ltx.pipeline.parts import VideoCodecAdapter
+
+    path = comfy_env.model_path(specs.VAE_LOADER.input("vae_name").folders, vae_name)
+    dt, dev = _placement(dtype, device)
+    tiling = TilingConfig(tile_pixels=int(tile_size)) if tile_size else None
+    return (VideoCodecAdapter(load(path, dtype=dt, device=dev), tiling),)
+
+
+def load_audio_vae(audio_vae_name: str, device: str = "default"):
+    import torch
+
+    from ..ltx.loading.audio import load_audio_codec
+
+    path = comfy_env.model_path(specs.AUDIO_VAE_LOADER.input("audio_vae_name").folders, audio_vae_name)
+    return (load_audio_codec(path, dtype=torch.float32, device=comfy_env.device(device)),)
+
+
+def load_upscale_model(model_name: str, dtype: str = "auto", device: str = "default"):
+    from ..ltx.loading.upsampler import load_upsampler
+
+    path = comfy_env.model_path(specs.UPSCALE_LOADER.input("model_name").folders, model_name)
+    dt, dev = _placement(dtype, device)
+    return (load_upsampler(path, dtype=dt, device=dev),)
+
+
+RUNS = {
+    specs.MODEL_LOADER.id: load_model,
+    specs.TEXT_ENCODER_LOADER.id: load_text_encoder,
+    specs.TEXT_ENCODE.id: text_encode,
+    specs.VAE_LOADER.id: load_video_vae,
+    specs.AUDIO_VAE_LOADER.id: load_audio_vae,
+    specs.UPSCALE_LOADER.id: load_upscale_model,
+}

@@ -1,0 +1,385 @@
+"""Every node's inputs and outputs as plain data — the one source for the ComfyUI adapters, the workflow tests and
+the README's node reference. No ComfyUI import here.
+
+A :class:`NodeSpec` lists :class:`InputSpec`\\ s in widget order (the order ComfyUI shows them and the order of a UI
+workflow's ``widgets_values``). Socket types that are ours carry the ``RS_LTXV_`` prefix; they become ComfyUI's own
+types (MODEL, VAE, LATENT_UPSCALE_MODEL) once the core-object adapters exist, by changing the constants below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CATEGORY = "rs-nodes"
+LOADER_CATEGORY = "rs-nodes/loaders"
+
+# Socket types. Ours for now: the objects behind them are the port's modules, not ComfyUI's ModelPatcher / VAE.
+MODEL = "RS_LTXV_MODEL"
+VIDEO_VAE = "RS_LTXV_VAE"
+AUDIO_VAE = "RS_LTXV_AUDIO_VAE"
+UPSCALE_MODEL = "RS_LTXV_UPSCALE_MODEL"
+TEXT_ENCODER = "RS_LTXV_TEXT_ENCODER"
+
+WIDGET_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
+MAX_SEED = 0xFFFFFFFFFFFFFFFF
+
+ATTENTION_MODES = ("auto", "default", "sage", "flash")
+SAMPLER_NAMES = ("euler_ancestral", "euler", "res_2s")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+DEVICES = ("default", "cpu")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input. ``type`` is a socket type or a widget type (:data:`WIDGET_TYPES`). ``options`` lists a fixed combo;
+    ``folders`` names ComfyUI model folders whose files fill a dynamic combo."""
+
+    name: str
+    type: str
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    tooltip: str = ""
+    optional: bool = False
+    advanced: bool = False
+    options: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    multiline: bool = False
+    section: str = ""
+    control_after_generate: bool = False
+    ui_extras: int = 0  # UI-only widget values that follow this one in a UI workflow (upload buttons, previews)
+
+    @property
+    def is_widget(self) -> bool:
+        return self.type in WIDGET_TYPES
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` does not fit this widget, or None when it does (dynamic combos accept any string)."""
+        t = self.type
+        if t == "BOOLEAN":
+            return None if isinstance(value, bool) else f"{self.name}: expected a boolean, got {value!r}"
+        if t == "INT":
+            if isinstance(value, bool) or not isinstance(value, int):
+                return f"{self.name}: expected an integer, got {value!r}"
+        elif t == "FLOAT":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"{self.name}: expected a number, got {value!r}"
+        elif t == "STRING":
+            return None if isinstance(value, str) else f"{self.name}: expected text, got {value!r}"
+        elif t == "COMBO":
+            if not isinstance(value, str):
+                return f"{self.name}: expected one of the choices, got {value!r}"
+            if self.options and value not in self.options:
+                return f"{self.name}: {value!r} is not one of {list(self.options)}"
+            return None
+        else:
+            return None
+        if self.min is not None and value < self.min:
+            return f"{self.name}: {value} is below the minimum {self.min}"
+        if self.max is not None and value > self.max:
+            return f"{self.name}: {value} is above the maximum {self.max}"
+        if t == "INT" and self.step and self.min is not None and (value - self.min) % self.step:
+            return f"{self.name}: {value} is not on the step {self.step} from {self.min}"
+        return None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    type: str
+    tooltip: str = ""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    id: str
+    display_name: str
+    description: str
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+    category: str = CATEGORY
+    output_node: bool = False
+
+    def input(self, name: str) -> InputSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{self.id} has no input {name!r}")
+
+    @property
+    def widgets(self) -> tuple[InputSpec, ...]:
+        return tuple(i for i in self.inputs if i.is_widget)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {i.name: i.default for i in self.inputs if i.is_widget}
+
+
+def _int(name, default, lo, hi, step=1, tip="", **kw) -> InputSpec:
+    return InputSpec(name, "INT", default, lo, hi, step, tip, **kw)
+
+
+def _float(name, default, lo, hi, step=0.01, tip="", **kw) -> InputSpec:
+    return InputSpec(name, "FLOAT", default, lo, hi, step, tip, **kw)
+
+
+def _socket(name, type_, tip="", optional=False, **kw) -> InputSpec:
+    return InputSpec(name, type_, tooltip=tip, optional=optional, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------- shared groups
+
+_CONDITIONING = (
+    _socket("model", MODEL, "The LTX-2 / LTX-2.3 transformer (RS LTXV Model Loader)."),
+    _socket("positive", "CONDITIONING", "What the video (and its sound) should show (RS LTXV Text Encode)."),
+    _socket("negative", "CONDITIONING", "What to avoid; used when cfg or audio_cfg is not 1."),
+    _socket("vae", VIDEO_VAE, "The video VAE: encodes guide images, decodes the result."),
+)
+
+_SAMPLING = (
+    _int("steps", 20, 1, 1000, 1, "Denoising steps of the first pass (distilled checkpoints: 8)."),
+    _float("cfg", 3.0, 0.0, 100.0, 0.1, "Classifier-free guidance of the video (1 = off: no negative pass)."),
+    _int("seed", 0, 0, MAX_SEED, 1, "Noise seed.", control_after_generate=True),
+    _float("frame_rate", 25.0, 1.0, 240.0, 0.01, "Frames per second: sets motion timing and the audio length."),
+)
+
+
+def _frame_injection(images: tuple[str, ...]) -> tuple[InputSpec, ...]:
+    where = {"first": "frame 0", "middle": "the middle frame", "last": "the last frame"}
+    out = [_socket(f"{n}_image", "IMAGE", f"Guide image at {where[n]}.", True, section="Frame injection")
+           for n in images]
+    out += [_float(f"{n}_strength", 1.0, 0.0, 1.0, 0.01, f"Attention strength of the {n} guide (1 = full).",
+                   optional=True, section="Frame injection") for n in images]
+    out += [
+        _float("image_strength", 0.95, 0.0, 1.0, 0.01, "How much of each guide image is kept (1 = exact frame, "
+               "lower lets the model change it).", optional=True, section="Frame injection"),
+        _int("crf", 35, 0, 100, 1, "H.264 quality of the guide preprocessing (0 = lossless); LTX was trained on "
+             "compressed frames, so some compression avoids static results.", optional=True, advanced=True,
+             section="Frame injection"),
+    ]
+    return tuple(out)
+
+
+_EFFICIENCY = (
+    InputSpec("attention_mode", "COMBO", "auto", tooltip="Attention kernel: auto picks the fastest installed "
+              "(sage, flash, PyTorch SDPA); default is PyTorch SDPA. Applied to this run only.", optional=True,
+              options=ATTENTION_MODES, section="Efficiency"),
+    _int("ffn_chunks", 0, 0, 64, 1, "Split the feed-forward layers into this many chunks along the sequence to "
+         "lower the VRAM peak (0 = off). Slower; may change results slightly with fp8 weights.", optional=True,
+         advanced=True, section="Efficiency"),
+)
+
+_UPSCALE = (
+    InputSpec("upscale", "BOOLEAN", False, tooltip="Run the first pass at half size, upscale the latent 2× and "
+              "refine it (needs upscale_model; width and height multiples of 64).", optional=True,
+              section="Upscale"),
+    _socket("upscale_model", UPSCALE_MODEL, "The LTX 2× spatial latent upsampler.", True, section="Upscale"),
+    _int("upscale_steps", 10, 0, 1000, 1, "Steps of the refinement pass (0 = the official 3 distilled refinement "
+         "sigmas, starting at 0.909).", optional=True, section="Upscale"),
+    _float("upscale_cfg", 3.0, 0.0, 100.0, 0.1, "CFG of the refinement pass (1 = off).", optional=True,
+           section="Upscale"),
+    _float("upscale_denoise", 0.5, 0.0, 1.0, 0.01, "Noise level the refinement pass starts from.", optional=True,
+           section="Upscale"),
+)
+
+_OUTPUT = (
+    InputSpec("decode", "BOOLEAN", False, tooltip="Also decode to IMAGE frames (and AUDIO when an audio VAE is "
+              "connected).", optional=True, section="Output"),
+)
+
+_OVERRIDES = (
+    _socket("guider", "GUIDER", "Overrides the built-in guidance (not supported yet: the node says so).", True,
+            advanced=True, section="Overrides"),
+    _socket("sampler", "SAMPLER", "Overrides the built-in sampler (not supported yet: the node says so).", True,
+            advanced=True, section="Overrides"),
+    _socket("sigmas", "SIGMAS", "Overrides the built-in schedule with these noise levels.", True, advanced=True,
+            section="Overrides"),
+)
+
+_SCHEDULER = (
+    _float("max_shift", 2.05, 0.0, 100.0, 0.01, "Schedule shift for long sequences (ignored with sigmas).",
+           optional=True, advanced=True, section="Scheduler"),
+    _float("base_shift", 0.95, 0.0, 100.0, 0.01, "Schedule shift for short sequences (ignored with sigmas).",
+           optional=True, advanced=True, section="Scheduler"),
+    InputSpec("sampler_name", "COMBO", "euler_ancestral", tooltip="Built-in sampler (ignored when a SAMPLER is "
+              "connected).", optional=True, advanced=True, options=SAMPLER_NAMES, section="Scheduler"),
+)
+
+_GUIDANCE = (
+    _float("stg_scale", 1.0, 0.0, 100.0, 0.1, "Spatio-temporal guidance: pushes away from a pass with self-attention "
+           "skipped in stg_blocks (0 = off).", optional=True, advanced=True, section="Guidance"),
+    InputSpec("stg_blocks", "STRING", "28", tooltip="Transformer blocks (comma-separated) whose self-attention the "
+              "STG pass skips.", optional=True, advanced=True, section="Guidance"),
+    _float("audio_cfg", 7.0, 0.0, 100.0, 0.1, "Classifier-free guidance of the audio (1 = off).", optional=True,
+           advanced=True, section="Guidance"),
+    _float("modality_scale", 3.0, 0.0, 100.0, 0.1, "Pushes away from a pass without audio↔video attention, "
+           "tightening sync (1 = off).", optional=True, advanced=True, section="Guidance"),
+    _float("rescale", 0.7, 0.0, 1.0, 0.01, "Rescales the guided prediction towards the conditional one's spread "
+           "(0 = off); keeps high guidance from burning colours.", optional=True, advanced=True, section="Guidance"),
+)
+
+_AUDIO_IN = (
+    _socket("audio", "AUDIO", "Sound to generate the video for; it is kept as is (audio-to-video).", True,
+            section="Audio"),
+    _socket("audio_vae", AUDIO_VAE, "The audio VAE + vocoder: needed when audio is given and to output AUDIO.", True,
+            section="Audio"),
+)
+
+_AV_OUTPUTS = (
+    OutputSpec("latent", "LATENT", "The denoised video latent (guides removed)."),
+    OutputSpec("audio_latent", "LATENT", "The audio latent (empty when the run had no audio)."),
+    OutputSpec("images", "IMAGE", "Decoded frames (only with decode on; otherwise one black frame)."),
+    OutputSpec("audio", "AUDIO", "Decoded sound (only with decode on and an audio VAE; otherwise silence)."),
+)
+
+GENERATE = NodeSpec(
+    id="RSLTXVGenerate",
+    display_name="RS LTXV Generate",
+    description="Text/image/audio to video with sound in one node: latent setup, frame injection, guidance, "
+                "sampling, optional 2× upscale pass and decode.",
+    inputs=(
+        *_CONDITIONING[:4],
+        _int("width", 768, 64, 8192, 32, "Video width in pixels (multiple of 32; of 64 with upscale)."),
+        _int("height", 512, 64, 8192, 32, "Video height in pixels (multiple of 32; of 64 with upscale)."),
+        _int("num_frames", 97, 9, 8193, 8, "Length in frames: 8k + 1 (9, 17, …, 97, 121)."),
+        *_SAMPLING,
+        *_frame_injection(("first", "middle", "last")),
+        *_AUDIO_IN,
+        *_EFFICIENCY,
+        *_UPSCALE,
+        *_OUTPUT,
+        *_OVERRIDES,
+        *_SCHEDULER,
+        *_GUIDANCE,
+    ),
+    outputs=_AV_OUTPUTS,
+)
+
+EXTEND = NodeSpec(
+    id="RSLTXVExtend",
+    display_name="RS LTXV Extend",
+    description="Continues a clip — video and its sound — by num_new_frames: the last overlap_frames guide the new "
+                "chunk and are cross-faded into it.",
+    inputs=(
+        *_CONDITIONING[:4],
+        _socket("latent", "LATENT", "The video latent to extend (from RS LTXV Generate or Extend)."),
+        _int("num_new_frames", 80, 8, 8192, 8, "Frames to add (multiple of 8)."),
+        _int("overlap_frames", 16, 8, 8192, 8, "Frames of the clip's end that guide and blend into the new chunk "
+             "(multiple of 8, shorter than the clip)."),
+        _float("overlap_strength", 1.0, 0.0, 1.0, 0.01, "How strongly the overlap frames are kept."),
+        *_SAMPLING,
+        *_frame_injection(("last",)),
+        _socket("audio_latent", "LATENT", "The clip's audio latent: its end guides the new sound, which is appended.",
+                True, section="Audio"),
+        _AUDIO_IN[1],
+        *_EFFICIENCY,
+        *_UPSCALE,
+        *_OUTPUT,
+        *_OVERRIDES,
+        *_SCHEDULER,
+        *_GUIDANCE,
+    ),
+    outputs=_AV_OUTPUTS,
+)
+
+# ---------------------------------------------------------------------------------------------------------- loaders
+
+_DTYPE = InputSpec("dtype", "COMBO", "auto", tooltip="Weight dtype (auto: bfloat16 on GPU, float32 on CPU).",
+                   options=DTYPES)
+_DEVICE = InputSpec("device", "COMBO", "default", tooltip="Where the weights live (default: ComfyUI's device).",
+                    options=DEVICES, advanced=True)
+
+MODEL_LOADER = NodeSpec(
+    id="RSLTXVModelLoader",
+    display_name="RS LTXV Model Loader",
+    description="Loads the LTX-2 / LTX-2.3 transformer from an official single file, a ComfyUI split "
+                "diffusion-model file or a GGUF file (no ComfyUI LTX code involved).",
+    category=LOADER_CATEGORY,
+    inputs=(
+        InputSpec("ckpt_name", "COMBO", tooltip="Checkpoint (.safetensors or .gguf) from models/checkpoints, "
+                  "models/diffusion_models or models/unet.", folders=("checkpoints", "diffusion_models", "unet")),
+        _DTYPE,
+        _DEVICE,
+        InputSpec("distilled", "COMBO", "auto", tooltip="Distilled checkpoints use the 8-step schedule; auto reads "
+                  "the file name and metadata.", options=("auto", "yes", "no"), advanced=True),
+    ),
+    outputs=(OutputSpec("model", MODEL),),
+)
+
+TEXT_ENCODER_LOADER = NodeSpec(
+    id="RSLTXVTextEncoderLoader",
+    display_name="RS LTXV Text Encoder Loader",
+    description="Loads Gemma-3 (single file, Hugging Face folder or GGUF, from models/text_encoders) with the text "
+                "connectors of an LTX checkpoint.",
+    category=LOADER_CATEGORY,
+    inputs=(
+        InputSpec("text_encoder", "COMBO", tooltip="Gemma-3 12B: a file or a Hugging Face folder.",
+                  folders=("text_encoders",)),
+        InputSpec("ckpt_name", "COMBO", tooltip="The LTX checkpoint whose text projection and connectors go with "
+                  "the transformer.", folders=("checkpoints", "diffusion_models", "unet")),
+        _DTYPE,
+        _DEVICE,
+    ),
+    outputs=(OutputSpec("text_encoder", TEXT_ENCODER),),
+)
+
+TEXT_ENCODE = NodeSpec(
+    id="RSLTXVTextEncode",
+    display_name="RS LTXV Text Encode",
+    description="Encodes a prompt to the video and audio contexts of the LTX transformer.",
+    inputs=(
+        _socket("text_encoder", TEXT_ENCODER, "From RS LTXV Text Encoder Loader."),
+        InputSpec("text", "STRING", "", tooltip="The prompt: describe the action, camera and sound.",
+                  multiline=True),
+    ),
+    outputs=(OutputSpec("conditioning", "CONDITIONING"),),
+)
+
+VAE_LOADER = NodeSpec(
+    id="RSLTXVVAELoader",
+    display_name="RS LTXV Video VAE Loader",
+    description="Loads the video VAE from an official single file or a ComfyUI split VAE file.",
+    category=LOADER_CATEGORY,
+    inputs=(
+        InputSpec("vae_name", "COMBO", tooltip="A file with the video VAE (models/vae or models/checkpoints).",
+                  folders=("vae", "checkpoints")),
+        _DTYPE,
+        _DEVICE,
+        _int("tile_size", 512, 0, 4096, 64, "Spatial tile size of the decode in pixels (0 = untiled).",
+             advanced=True),
+    ),
+    outputs=(OutputSpec("vae", VIDEO_VAE),),
+)
+
+AUDIO_VAE_LOADER = NodeSpec(
+    id="RSLTXVAudioVAELoader",
+    display_name="RS LTXV Audio VAE Loader",
+    description="Loads the audio VAE and vocoder (always float32) from an official single file or a ComfyUI split "
+                "file.",
+    category=LOADER_CATEGORY,
+    inputs=(
+        InputSpec("audio_vae_name", "COMBO", tooltip="A file with the audio VAE (models/vae or models/checkpoints).",
+                  folders=("vae", "checkpoints")),
+        _DEVICE,
+    ),
+    outputs=(OutputSpec("audio_vae", AUDIO_VAE),),
+)
+
+UPSCALE_LOADER = NodeSpec(
+    id="RSLTXVUpscaleModelLoader",
+    display_name="RS LTXV Latent Upscaler Loader",
+    description="Loads an LTX 2× spatial latent upsampler (models/latent_upscale_models).",
+    category=LOADER_CATEGORY,
+    inputs=(
+        InputSpec("model_name", "COMBO", tooltip="e.g. ltx-2.3-spatial-upscaler-x2-1.1.safetensors.",
+                  folders=("latent_upscale_models",)),
+        _DTYPE,
+        _DEVICE,
+    ),
+    outputs=(OutputSpec("upscale_model", UPSCALE_MODEL),),
+)
+
+NODES: dict[str, NodeSpec] = {s.id: s for s in (
+    MODEL_LOADER, TEXT_ENCODER_LOADER, TEXT_ENCODE, VAE_LOADER, AUDIO_VAE_LOADER, UPSCALE_LOADER, GENERATE, EXTEND)}

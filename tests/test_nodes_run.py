@@ -1,0 +1,127 @@
+"""RS LTXV Generate / Extend node functions end to end on tiny random models of the real architecture (written as
+official checkpoints and loaded with the library's loaders; no ComfyUI: the hooks are plain callables)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from rs_ltxv.ltx.errors import InputError
+from rs_ltxv.ltx.loading import load_transformer, open_checkpoint
+from rs_ltxv.ltx.loading.audio import load_audio_codec
+from rs_ltxv.ltx.loading.upsampler import load_upsampler
+from rs_ltxv.ltx.loading.video_vae import load_video_vae
+from rs_ltxv.ltx.pipeline.parts import VideoCodecAdapter
+from rs_ltxv.ltx.pipeline.sampling import Cancelled
+from rs_ltxv.ltx.text.encoder import PromptEncoder
+from rs_ltxv.ltx.tiny import random_init, write_tiny_checkpoint
+from rs_ltxv.ltx.tiny_parts import write_tiny_gemma
+from rs_ltxv.ltx.upsampler import LatentUpsampler, UpsamplerConfig
+from rs_ltxv.nodes.loaders import LoadedModel, text_encode
+from rs_ltxv.nodes.ltxv_extend import run_extend
+from rs_ltxv.nodes.ltxv_generate import Hooks, run_generate
+
+
+def write_tiny_upsampler(path: Path, channels: int = 16) -> Path:
+    """A tiny random 2× spatial latent upsampler in the official file layout (config in the metadata)."""
+    cfg = UpsamplerConfig(in_channels=channels, mid_channels=32, num_blocks_per_stage=1)
+    model = random_init(LatentUpsampler(cfg), seed=5)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata={"config": json.dumps(asdict(cfg))})
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    work = tmp_path_factory.mktemp("tiny")
+    path = write_tiny_checkpoint(work / "tiny-ltx-2.3.safetensors", "2.3", dtype=torch.float32, full=True)
+    gemma = write_tiny_gemma(work / "tiny-gemma")
+    ckpt = open_checkpoint(path)
+    encoder = PromptEncoder.from_files(gemma, ckpt, dtype=torch.float32)
+    return dict(
+        model=LoadedModel(load_transformer(ckpt, dtype=torch.float32), False, path),
+        vae=VideoCodecAdapter(load_video_vae(path, dtype=torch.float32), None),
+        audio_vae=load_audio_codec(path, dtype=torch.float32),
+        positive=text_encode(encoder, "A red fox runs through the snow, birds sing.")[0],
+        negative=text_encode(encoder, "blurry")[0],
+    )
+
+
+SMALL = dict(width=64, height=64, num_frames=9, steps=2, seed=3, frame_rate=25.0, stg_blocks="1")
+
+
+def test_generate_outputs_latents_images_and_audio(tiny):
+    ticks = []
+    latent, audio_latent, images, audio = run_generate(
+        Hooks(progress=lambda d, t: ticks.append((d, t)), cancel=lambda: False, free=lambda: ticks.append("free")),
+        **tiny, **SMALL, decode=True, first_image=torch.rand(1, 80, 96, 3))
+    assert ticks[0] == "free" and ticks[1:] == [(1, 2), (2, 2)]
+    assert latent["samples"].shape == (1, 16, 2, 2, 2) and latent["frame_rate"] == 25.0
+    assert audio_latent["samples"].ndim == 4 and audio_latent["samples"].shape[2] > 0
+    assert images.shape == (9, 64, 64, 3) and images.dtype == torch.float32
+    assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0 and float(images.std()) > 0
+    assert audio["waveform"].ndim == 3 and audio["sample_rate"] > 0 and audio["waveform"].shape[-1] > 0
+
+
+def test_generate_without_decode_gives_placeholders_and_is_seeded(tiny):
+    out1 = run_generate(None, **tiny, **SMALL)
+    out2 = run_generate(None, **tiny, **SMALL)
+    assert torch.equal(out1[0]["samples"], out2[0]["samples"])
+    assert out1[2].shape == (1, 64, 64, 3) and float(out1[2].abs().sum()) == 0
+    out3 = run_generate(None, **tiny, **{**SMALL, "seed": 4})
+    assert not torch.equal(out1[0]["samples"], out3[0]["samples"])
+
+
+def test_cancel_stops_the_run(tiny):
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(Cancelled):
+        run_generate(Hooks(cancel=cancel), **tiny, **{**SMALL, "steps": 4})
+    assert len(calls) == 2
+
+
+def test_clear_errors_for_missing_parts(tiny):
+    with pytest.raises(InputError, match="audio_vae is not"):
+        run_generate(None, **{**tiny, "audio_vae": None}, **SMALL,
+                     audio={"waveform": torch.zeros(1, 1, 16000), "sample_rate": 16000})
+    with pytest.raises(InputError, match="upscale_model is not connected"):
+        run_generate(None, **tiny, **SMALL, upscale=True)
+    with pytest.raises(InputError, match="RS LTXV Model Loader"):
+        run_generate(None, **{**tiny, "model": object()}, **SMALL)
+    with pytest.raises(InputError, match="blocks 0–1"):
+        run_generate(None, **tiny, **{**SMALL, "stg_blocks": "28"})
+
+
+def test_generate_with_upscale_pass(tiny, tmp_path):
+    upsampler = load_upsampler(write_tiny_upsampler(tmp_path / "up.safetensors"), dtype=torch.float32)
+    ticks = []
+    latent, _, images, _ = run_generate(
+        Hooks(progress=lambda d, t: ticks.append((d, t))), **tiny,
+        **{**SMALL, "width": 128, "height": 128}, upscale=True, upscale_model=upsampler, upscale_steps=2,
+        upscale_cfg=1.0, upscale_denoise=0.6, decode=True)
+    assert latent["samples"].shape == (1, 16, 2, 4, 4) and images.shape == (9, 128, 128, 3)
+    assert ticks[-1][0] == ticks[-1][1] and ticks[-1][1] > 2  # stage 1 and stage 2 steps in one bar
+
+
+def test_extend_appends_frames_and_sound(tiny):
+    latent, audio_latent, _, _ = run_generate(None, **tiny, **SMALL)
+    args = {k: v for k, v in SMALL.items() if k not in ("width", "height", "num_frames")}
+    new_latent, new_audio, images, audio = run_extend(
+        None, **tiny, **args, latent=latent, audio_latent=audio_latent, num_new_frames=8, overlap_frames=8,
+        decode=True)
+    assert new_latent["samples"].shape == (1, 16, 3, 2, 2)
+    assert torch.equal(new_latent["samples"][:, :, :1], latent["samples"][:, :, :1])
+    assert new_audio["samples"].shape[2] > audio_latent["samples"].shape[2]
+    assert images.shape == (17, 64, 64, 3)
+    assert audio["waveform"].shape[-1] > 0
+    with pytest.raises(InputError, match="not available for extension"):
+        run_extend(None, **tiny, **args, latent=latent, upscale=True)
