@@ -51,3 +51,4 @@ class ModelParts:
     audio_codec: AudioCodec | None = None
     upscaler: LatentUpscaler | None = None
     distilled: bool = False
+    device: torch.device | str | None = None  # where the transformer runs (it is parked on the CPU between uses)

@@ -77,10 +77,21 @@ def _audio_latent(parts: ModelParts, req: Request, size: VideoSize) -> torch.Ten
     return latent[:, :, :frames]
 
 
-def _free() -> None:
+def _free(parts: ModelParts | None = None, *, transformer: bool = False, text: bool = False) -> None:
+    """Release memory between stages: Gemma after the prompts are encoded (results stay cached), the transformer
+    parked on the CPU before decoding (moved back by the next generation), then the allocator's cache."""
+    if parts is not None and text and hasattr(parts.prompt_encoder, "free"):
+        parts.prompt_encoder.free()
+    if parts is not None and transformer and parts.device is not None and torch.device(parts.device).type != "cpu":
+        parts.transformer.to("cpu")
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _ready(parts: ModelParts) -> None:
+    if parts.device is not None and next(parts.transformer.parameters()).device != torch.device(parts.device):
+        parts.transformer.to(parts.device)
 
 
 def _decode(parts: ModelParts, result: Result) -> Result:
@@ -105,6 +116,7 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
              progress: Callable[[int, int], None] | None = None,
              cancel: Callable[[], bool] | None = None) -> Result:
     """Run a whole generation. ``contexts`` (positive, negative) skips prompt encoding when given."""
+    _ready(parts)
     model = parts.transformer
     param = next(model.parameters())
     dtype, device = param.dtype, param.device
@@ -116,6 +128,8 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
                              f"size); got {req.width}×{req.height}.")
     stage1 = replace(full, height=full.height // 2, width=full.width // 2) if req.upscale else full
     positive, negative = contexts if contexts is not None else _contexts(parts, req)
+    if req.free_between_stages and contexts is None:
+        _free(parts, text=True)
     sigmas = make_sigmas(req.schedule, req.steps, distilled_model=parts.distilled, custom=req.sigmas,
                          max_shift=req.max_shift, base_shift=req.base_shift) if req.sigmas is None else \
         make_sigmas("ltxv", req.steps, custom=req.sigmas)
@@ -144,7 +158,7 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
                      dtype=dtype, device=device, progress=tick, cancel=cancel)
     if req.upscale:
         if req.free_between_stages:
-            _free()
+            _free(parts)
         v = parts.upscaler(v)
         denoiser2 = Denoiser(model, positive, negative, req.upscale_guidance, req.upscale_guidance, options)
         v, a = run_stage(denoiser2, full, sigmas2, channels=channels, audio_channels=audio_channels,
@@ -156,7 +170,7 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
     result = Result(v, a)
     if req.decode:
         if req.free_between_stages:
-            _free()
+            _free(parts, transformer=True)
         result = _decode(parts, result)
     return result
 
@@ -168,6 +182,7 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
     """Continue a clip by ``new_frames`` pixel frames (multiple of 8), keeping its sound: the last
     ``overlap_frames`` guide the new chunk and are cross-faded; ``req.images`` are placed relative to the chunk
     (use frame −1 for the new last frame)."""
+    _ready(parts)
     model = parts.transformer
     param = next(model.parameters())
     plan = plan_extension(video_latent.shape[2], new_frames, overlap_frames, req.fps)

@@ -108,4 +108,5 @@ def load_model_parts(
         name = f"{ckpt.path.name} {ckpt.model_version or ''}".lower()
         distilled = "distilled" in name
     parts.distilled = distilled
+    parts.device = torch.device(device)
     return parts
