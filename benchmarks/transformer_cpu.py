@@ -10,38 +10,24 @@ from torch's memory timeline (allocation-level, the same measure for both; weigh
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from memory import peak_bytes
 
 from rs_ltxv.ltx.loading import load_transformer
 from rs_ltxv.ltx.transformer import StreamInput
 
 from conftest import realistic_init
 from reference import ltx_core_ref as R
-
-
-def peak_bytes(fn) -> int:
-    """High-water mark of live CPU tensor bytes while ``fn`` runs, from torch's memory timeline (tensors that exist
-    before the call — weights, inputs — are part of the timeline too, so the same baseline is subtracted)."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True,
-                                record_shapes=True, with_stack=True) as prof:
-        fn()
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        out = Path(tmp) / "timeline.raw.json"
-        prof.export_memory_timeline(str(out), device="cpu")
-        _times, sizes = json.loads(out.read_text())
-    totals = [sum(s) for s in sizes]
-    return max(totals) - totals[0]
 
 
 def main() -> None:

@@ -12,33 +12,19 @@ Also printed: the estimate used by ``auto_tiling`` for one tile, and the max |Δ
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from memory import peak_bytes
 
 from rs_ltxv.ltx.video_vae import TilingConfig, VideoDecoder, VideoVAEConfig, decode_tiled, estimate_decode_bytes
 
 from reference import ltx_core_vae_ref as R
-
-
-def peak_bytes(fn) -> int:
-    """High-water mark of live CPU tensor bytes while ``fn`` runs, minus what was live at the start."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True,
-                                record_shapes=True, with_stack=True) as prof:
-        fn()
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        out = Path(tmp) / "timeline.raw.json"
-        prof.export_memory_timeline(str(out), device="cpu")
-        _times, sizes = json.loads(out.read_text())
-    totals = [sum(s) for s in sizes]
-    return max(totals) - totals[0]
 
 
 def main() -> None:

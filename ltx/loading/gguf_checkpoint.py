@@ -23,16 +23,11 @@ from ...gguf_loader import GGUFError, GGUFFile, check_supported, ltx_key, replac
 from ...gguf_loader.names import LTX_ARCHITECTURES
 from ...gguf_loader.reader import STORED_DTYPES
 from ..errors import CheckpointError
+from .materialize import check_names
 from .safetensors_file import TensorInfo
 
-_LIST = 8
 #: weights of these types load as ordinary tensors; every other type stays quantised in a GGUFLinear
 PLAIN_TYPES = (GGMLQuantizationType.F32, GGMLQuantizationType.F16)
-
-
-def _names(keys: list[str]) -> str:
-    shown = ", ".join(sorted(keys)[:_LIST])
-    return shown + (f" … (+{len(keys) - _LIST} more)" if len(keys) > _LIST else "")
 
 
 class GGUFCheckpointFile:
@@ -82,23 +77,8 @@ class GGUFCheckpointFile:
 
 
 def _check_names(module: nn.Module, source: GGUFCheckpointFile, names: dict[str, str], what: str) -> None:
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in names]
-    unexpected = [k for k in names if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} tensor(s): {_names(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} tensor(s): {_names(unexpected)}")
-        raise CheckpointError(f"{source.path.name}: the {what} does not match its config — {'; '.join(parts)}. "
-                              "The file may be a different model variant or incomplete.")
-    bad = [f"{k}: file {source.tensors[names[k]].shape} vs model {tuple(v.shape)}"
-           for k, v in expected.items() if tuple(v.shape) != source.tensors[names[k]].shape]
-    if bad:
-        raise CheckpointError(f"{source.path.name}: {len(bad)} tensor(s) of the {what} have the wrong shape: "
-                              f"{'; '.join(bad[:4])}. The config does not describe this file (a GGUF converted from "
-                              "another variant, or 'config' metadata that does not belong to it).")
+    check_names(module, {k: tuple(v.shape) for k, v in source.tensors.items()}, names, what=what,
+                file_name=source.path.name)
 
 
 def materialize_gguf(
