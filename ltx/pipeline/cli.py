@@ -131,7 +131,7 @@ def run_generate(args: argparse.Namespace) -> Path:
     return save_outputs(result, req, args.output)
 
 
-def run_demo(output: str | Path = "outputs/demo.mp4", *, seconds: float = 3.0, steps: int = 12,
+def run_demo(output: str | Path = "outputs/demo.mp4", *, seconds: float = 4.0, steps: int = 20,
              width: int = 768, height: int = 512, fps: float = 24.0, seed: int = 0) -> Path:
     """Tiny random models of the real LTX-2.3 architecture → a clip with sound (the content is noise-like art,
     the point is the whole path: prompt → Gemma → connectors → transformer → VAE / vocoder → MP4)."""
