@@ -140,3 +140,11 @@ def test_sigma_binned_guidance_matches_reference():
     ours = SigmaBinnedGuidance.from_mapping({1.0: GuidanceParams(cfg=5.0), 0.5: GuidanceParams(cfg=2.0)})
     for sigma in (1.2, 1.0, 0.8, 0.5, 0.3, 0.0):
         assert ours.at(sigma).cfg == ref.params(sigma).cfg_scale
+
+
+@pytest.mark.parametrize("name", ["ltxv", "linear_quadratic", "auto"])
+def test_every_schedule_accepts_the_shift_settings(name):
+    sigmas = S.make_sigmas(name, 6, max_shift=1.5, base_shift=0.5)
+    assert sigmas.shape == (7,) and sigmas[-1] == 0 and bool((sigmas[1:] < sigmas[:-1]).all())
+    if name != "linear_quadratic":
+        assert not torch.equal(sigmas, S.make_sigmas(name, 6))  # the shift settings are used

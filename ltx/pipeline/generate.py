@@ -102,6 +102,11 @@ def _decode(parts: ModelParts, result: Result) -> Result:
     return result
 
 
+def _sigmas(parts: ModelParts, req: Request) -> torch.Tensor:
+    return make_sigmas(req.schedule, req.steps, distilled_model=parts.distilled, custom=req.sigmas,
+                       max_shift=req.max_shift, base_shift=req.base_shift)
+
+
 def _stage2_sigmas(req: Request) -> torch.Tensor:
     if not req.upscale_steps:  # None or 0: the official stage-2 (distilled) sigmas
         return torch.tensor(STAGE2_SIGMAS, dtype=torch.float32)
@@ -130,9 +135,7 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
     positive, negative = contexts if contexts is not None else _contexts(parts, req)
     if req.free_between_stages and contexts is None:
         _free(parts, text=True)
-    sigmas = make_sigmas(req.schedule, req.steps, distilled_model=parts.distilled, custom=req.sigmas,
-                         max_shift=req.max_shift, base_shift=req.base_shift) if req.sigmas is None else \
-        make_sigmas("ltxv", req.steps, custom=req.sigmas)
+    sigmas = _sigmas(parts, req)
     sigmas2 = _stage2_sigmas(req) if req.upscale else None
     total = len(sigmas) - 1 + (len(sigmas2) - 1 if sigmas2 is not None else 0)
     done = [0]
@@ -189,7 +192,7 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
     chunk = VideoSize(plan.chunk_pixel_frames, video_latent.shape[3] * 32, video_latent.shape[4] * 32, req.fps,
                       batch=video_latent.shape[0])
     positive, negative = contexts if contexts is not None else _contexts(parts, req)
-    sigmas = make_sigmas(req.schedule, req.steps, distilled_model=parts.distilled, custom=req.sigmas)
+    sigmas = _sigmas(parts, req)
     overlap_latent = video_latent[:, :, -plan.overlap:].to(param.dtype)
     conditions = [LatentCondition(overlap_latent, 0, overlap_strength, as_guide=True)]
     conditions += _conditions(parts, req, chunk, param.dtype, param.device)

@@ -88,7 +88,7 @@ SCHEDULES: dict[str, Callable[..., torch.Tensor]] = {
     "ltxv": lambda steps, tokens=None, **kw: ltxv_sigmas(steps, tokens, **kw),
     "distilled": _fixed(DISTILLED_SIGMAS),
     "stage2": _fixed(STAGE2_SIGMAS),
-    "linear_quadratic": lambda steps, tokens=None, **kw: linear_quadratic_sigmas(steps, **kw),
+    "linear_quadratic": lambda steps, tokens=None, **_shift: linear_quadratic_sigmas(steps),
 }
 
 
