@@ -6,6 +6,8 @@ Commands:
     tiny OUT [--version 2.0|2.3]  write a tiny random-weight checkpoint in the official format
     generate --checkpoint … --text-encoder … --prompt …   text/image/audio → MP4 with sound
     demo [-o OUT.mp4]             a short clip with sound from tiny random models (no downloads)
+    submit PROMPT.json [--server URL] [--set NODE.input=value] [-o DIR]
+                                  queue an API-format prompt on a running ComfyUI, follow it, download the outputs
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _submit(args: argparse.Namespace) -> int:
+    from .client.submit import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rs_ltxv", description="RS-LTXV: LTX-2 / LTX-2.3 video with sound")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=768)
     p.add_argument("--height", type=int, default=512)
     p.set_defaults(func=_demo)
+    from .client.submit import add_arguments as add_submit_arguments
+
+    p = sub.add_parser("submit", help="queue an API-format prompt on a running ComfyUI and download its outputs")
+    add_submit_arguments(p)
+    p.set_defaults(func=_submit)
     return parser
 
 
