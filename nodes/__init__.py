@@ -16,7 +16,8 @@ from .v1 import make_node
 
 
 def _comfy_hooks() -> Hooks:
-    return Hooks(progress=comfy_env.progress_hook(), cancel=comfy_env.cancel_hook(), free=comfy_env.free_memory)
+    return Hooks(progress=comfy_env.progress_hook(), cancel=comfy_env.cancel_hook(), free=comfy_env.free_memory,
+                 load=comfy_env.load_model)
 
 
 def _with_comfy_hooks(run, **values):

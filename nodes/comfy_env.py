@@ -3,7 +3,7 @@ lazily, so this package imports (and its specs and conversions are testable) wit
 
 Only long-lived ComfyUI names are used: ``folder_paths.get_filename_list / get_folder_paths / get_full_path``,
 ``comfy.utils.ProgressBar``, ``comfy.model_management.{get_torch_device, throw_exception_if_processing_interrupted,
-unload_all_models, soft_empty_cache, should_use_bf16}``.
+unload_all_models, soft_empty_cache, should_use_bf16, unet_offload_device, load_models_gpu}``.
 """
 
 from __future__ import annotations
@@ -70,6 +70,20 @@ def model_path(folders: Iterable[str], name: str) -> Path:
 
 def device(choice: str = "default") -> torch.device:
     return torch.device("cpu") if choice == "cpu" else _mm().get_torch_device()
+
+
+def model_devices(choice: str = "default") -> tuple[torch.device, torch.device]:
+    """(load device, offload device) for a MODEL: ComfyUI's GPU and its offload device, or the CPU for both."""
+    if choice == "cpu":
+        return torch.device("cpu"), torch.device("cpu")
+    mm = _mm()
+    return mm.get_torch_device(), mm.unet_offload_device()
+
+
+def load_model(patcher) -> None:
+    """Load a ModelPatcher through ComfyUI's memory manager: frees room, applies its weight (LoRA) and object
+    patches, moves it to its load device (fully: our modules have no ComfyUI low-VRAM casting)."""
+    _mm().load_models_gpu([patcher], force_full_load=True)
 
 
 def dtype(choice: str, on: torch.device) -> torch.dtype:

@@ -6,22 +6,10 @@ port's object behind one of our socket types (:mod:`.specs`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from ..ltx.loading import load_transformer, open_checkpoint
-from ..ltx.transformer import LTXAVTransformer
 from ..ltx.video_vae import TilingConfig
-from . import comfy_env, convert, specs
-
-
-@dataclass
-class LoadedModel:
-    """What flows on an RS_LTXV_MODEL socket."""
-
-    transformer: LTXAVTransformer
-    distilled: bool
-    path: Path
+from . import comfy_env, comfy_model, convert, specs
+from .comfy_model import LTXVModule
 
 
 def _placement(dtype: str, device: str):
@@ -30,14 +18,18 @@ def _placement(dtype: str, device: str):
 
 
 def load_model(ckpt_name: str, dtype: str = "auto", device: str = "default", distilled: str = "auto"):
+    """→ a ComfyUI MODEL (ModelPatcher around :class:`~.comfy_model.LTXVModule`). The weights are loaded onto
+    ComfyUI's offload device (memory-mapped) and moved to the GPU by ComfyUI's memory manager when a node runs."""
     path = comfy_env.model_path(specs.MODEL_LOADER.input("ckpt_name").folders, ckpt_name)
     ckpt = open_checkpoint(path)
-    dt, dev = _placement(dtype, device)
+    load_device, offload_device = comfy_env.model_devices(device)
+    dt = comfy_env.dtype(dtype, load_device)
     if distilled == "auto":
         is_distilled = "distilled" in f"{path.name} {ckpt.model_version or ''}".lower()
     else:
         is_distilled = distilled == "yes"
-    return (LoadedModel(load_transformer(ckpt, dtype=dt, device=dev), is_distilled, path),)
+    module = LTXVModule(load_transformer(ckpt, dtype=dt, device=offload_device), distilled=is_distilled, source=path)
+    return (comfy_model.wrap(module, load_device, offload_device),)
 
 
 def load_text_encoder(text_encoder: str, ckpt_name: str, dtype: str = "auto", device: str = "default"):

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -16,46 +16,84 @@ from ..ltx.errors import InputError
 from ..ltx.pipeline.components import ModelParts
 from ..ltx.pipeline.generate import Result, generate
 from ..ltx.pipeline.request import Request
+from ..ltx.text.processor import TextContexts
 from . import convert, specs
 
 
 @dataclass
 class Hooks:
-    """``progress(done, total)``, ``cancel() -> bool`` (or raises), ``free()`` before a run."""
+    """``progress(done, total)``, ``cancel() -> bool`` (or raises), ``free()`` before a run, ``load(patcher)`` to
+    load a ComfyUI MODEL through ComfyUI's memory manager (None outside ComfyUI)."""
 
     progress: Callable[[int, int], None] | None = None
     cancel: Callable[[], bool] | None = None
     free: Callable[[], None] | None = None
+    load: Callable[[Any], None] | None = None
 
 
-def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request) -> ModelParts:
-    """Check the connected objects and assemble :class:`ModelParts`; messages name the node's inputs."""
+def _ours_or_core(value: Any, ours: Callable[[Any], bool], from_core: str) -> Any:
+    """Our loader's object as is; anything else through the core adapter ``core_interop.<from_core>`` (which raises
+    a clear InputError for objects it cannot use)."""
+    if ours(value):
+        return value
+    from . import core_interop
+
+    return getattr(core_interop, from_core)(value)
+
+
+def _is_video_codec(v: Any) -> bool:
+    from ..ltx.pipeline.parts import VideoCodecAdapter
+
+    return isinstance(v, VideoCodecAdapter)
+
+
+def _is_audio_codec(v: Any) -> bool:
+    from ..ltx.audio.codec import AudioCodec
+
+    return isinstance(v, AudioCodec)
+
+
+def _is_upsampler(v: Any) -> bool:
+    from ..ltx.upsampler import LatentUpsampler
+
+    return isinstance(v, LatentUpsampler)
+
+
+def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
+                hooks: Hooks | None = None) -> tuple[ModelParts, Request]:
+    """Check the connected objects (ours or core's) and assemble :class:`ModelParts`; messages name the node's
+    inputs. The MODEL is loaded through ``hooks.load`` with the run's attention / feed-forward options as an object
+    patch on a clone; the request comes back with the options the loaded model carries."""
     from ..ltx.pipeline.parts import UpscalerAdapter, vae_statistics
-    from .loaders import LoadedModel
+    from ..ltx.transformer import RunOptions
+    from . import comfy_model
 
-    model, vae = v.get("model"), v.get("vae")
-    if not isinstance(model, LoadedModel):
-        raise InputError(f"{spec.display_name}: model must come from RS LTXV Model Loader (got "
-                         f"{type(model).__name__}); ComfyUI MODEL objects are not supported yet.")
-    if not (hasattr(vae, "encode") and hasattr(vae, "decode") and hasattr(vae, "vae")):
-        raise InputError(f"{spec.display_name}: vae must come from RS LTXV Video VAE Loader (got "
-                         f"{type(vae).__name__}).")
-    layers = model.transformer.config.num_layers
+    hooks = hooks or Hooks()
+    if v.get("vae") is None:
+        raise InputError(f"{spec.display_name}: connect a video VAE (RS LTXV Video VAE Loader or core's).")
+    vae = _ours_or_core(v["vae"], _is_video_codec, "video_codec_from_core")
+    audio_vae = v.get("audio_vae")
+    if audio_vae is not None:
+        audio_vae = _ours_or_core(audio_vae, _is_audio_codec, "audio_codec_from_core")
+    if req.audio is not None and audio_vae is None:
+        raise InputError(f"{spec.display_name}: audio is connected but audio_vae is not; connect RS LTXV Audio "
+                         "VAE Loader (or core's LTXV Audio VAE Loader) to encode it.")
+    ready = comfy_model.prepare(v.get("model"), RunOptions(req.attention, max(1, req.ff_chunks)), load=hooks.load,
+                                what=spec.display_name)
+    req = replace(req, attention=ready.options.attention_backend, ff_chunks=ready.options.ff_chunks)
+    layers = ready.transformer.config.num_layers
     bad = [b for b in req.video_guidance.stg_blocks if b >= layers] if req.video_guidance.needs_perturbed else []
     if bad:
         raise InputError(f"stg_blocks: this model has blocks 0–{layers - 1}; {bad} do not exist.")
-    audio_vae = v.get("audio_vae")
-    if req.audio is not None and audio_vae is None:
-        raise InputError(f"{spec.display_name}: audio is connected but audio_vae is not; connect RS LTXV Audio "
-                         "VAE Loader to encode it.")
-    parts = ModelParts(model.transformer, video_codec=vae, audio_codec=audio_vae, distilled=model.distilled)
+    parts = ModelParts(ready.transformer, video_codec=vae, audio_codec=audio_vae, distilled=ready.distilled)
     if req.upscale:
         upsampler = v.get("upscale_model")
         if upsampler is None:
             raise InputError(f"{spec.display_name}: upscale is on but upscale_model is not connected; connect RS "
-                             "LTXV Latent Upscaler Loader or turn upscale off.")
+                             "LTXV Latent Upscaler Loader (or core's Load Latent Upscale Model) or turn upscale off.")
+        upsampler = _ours_or_core(upsampler, _is_upsampler, "upsampler_from_core")
         parts.upscaler = UpscalerAdapter(upsampler, *vae_statistics(vae.vae))
-    return parts
+    return parts, req
 
 
 def outputs(result: Result, fps: float) -> tuple[dict, dict, torch.Tensor, dict]:
@@ -65,19 +103,34 @@ def outputs(result: Result, fps: float) -> tuple[dict, dict, torch.Tensor, dict]
             images, convert.waveform_to_audio(result.waveform, result.sample_rate))
 
 
-def contexts(v: Mapping[str, Any]):
-    return (convert.conditioning_to_contexts(v.get("positive"), "positive"),
-            convert.conditioning_to_contexts(v.get("negative"), "negative"))
+def _context(cond: Any, what: str, model: Any) -> TextContexts:
+    """Ours (RS LTXV Text Encode) or core's (CLIP Text Encode with the LTXV text encoder) CONDITIONING."""
+    if cond is None:
+        raise InputError(f"{what}: connect a CONDITIONING (RS LTXV Text Encode or core's CLIP Text Encode).")
+    try:
+        ours = isinstance(cond[0][1], Mapping) and convert.AUDIO_KEY in cond[0][1]
+    except (IndexError, KeyError, TypeError):
+        raise InputError(f"{what}: expected CONDITIONING.") from None
+    if ours:
+        return convert.conditioning_to_contexts(cond, what)
+    from . import core_interop
+
+    return core_interop.contexts_from_core(cond, model)
+
+
+def contexts(v: Mapping[str, Any]) -> tuple[TextContexts, TextContexts]:
+    return (_context(v.get("positive"), "positive", v.get("model")),
+            _context(v.get("negative"), "negative", v.get("model")))
 
 
 def run_generate(hooks: Hooks | None = None, **values: Any) -> tuple:
     hooks = hooks or Hooks()
     spec = specs.GENERATE
     req = convert.build_request(spec, values)
-    parts = model_parts(spec, values, req)
-    ctx = contexts(values)
     if hooks.free:
         hooks.free()
+    parts, req = model_parts(spec, values, req, hooks)
+    ctx = contexts(values)
     with torch.inference_mode():
         result = generate(parts, req, contexts=ctx, progress=hooks.progress, cancel=hooks.cancel)
     return outputs(result, req.fps)

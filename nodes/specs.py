@@ -2,8 +2,9 @@
 the README's node reference. No ComfyUI import here.
 
 A :class:`NodeSpec` lists :class:`InputSpec`\\ s in widget order (the order ComfyUI shows them and the order of a UI
-workflow's ``widgets_values``). Socket types that are ours carry the ``RS_LTXV_`` prefix; they become ComfyUI's own
-types (MODEL, VAE, LATENT_UPSCALE_MODEL) once the core-object adapters exist, by changing the constants below.
+workflow's ``widgets_values``). Our model loader outputs ComfyUI's MODEL; our VAE / upscaler loaders output types
+with the ``RS_LTXV_`` prefix (core nodes cannot use those objects), and the main nodes' inputs take either ours or
+core's (``"RS_LTXV_VAE,VAE"``: ComfyUI accepts a link whose type is any of the comma-separated ones).
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ CATEGORY = "rs-nodes"
 LOADER_CATEGORY = "rs-nodes/loaders"
 
 # Socket types. Ours for now: the objects behind them are the port's modules, not ComfyUI's ModelPatcher / VAE.
-MODEL = "RS_LTXV_MODEL"
+#: our model loader returns a real ComfyUI MODEL (a ModelPatcher), so core LoRA loaders work on it
+MODEL = "MODEL"
+#: our loaders' own types (core nodes cannot use these objects); the main nodes' inputs also accept core's types
 VIDEO_VAE = "RS_LTXV_VAE"
 AUDIO_VAE = "RS_LTXV_AUDIO_VAE"
 UPSCALE_MODEL = "RS_LTXV_UPSCALE_MODEL"
+VIDEO_VAE_IN = f"{VIDEO_VAE},VAE"
+AUDIO_VAE_IN = f"{AUDIO_VAE},VAE"
+UPSCALE_MODEL_IN = f"{UPSCALE_MODEL},LATENT_UPSCALE_MODEL"
 TEXT_ENCODER = "RS_LTXV_TEXT_ENCODER"
 
 WIDGET_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
@@ -132,10 +138,13 @@ def _socket(name, type_, tip="", optional=False, **kw) -> InputSpec:
 # ---------------------------------------------------------------------------------------------------- shared groups
 
 _CONDITIONING = (
-    _socket("model", MODEL, "The LTX-2 / LTX-2.3 transformer (RS LTXV Model Loader)."),
-    _socket("positive", "CONDITIONING", "What the video (and its sound) should show (RS LTXV Text Encode)."),
+    _socket("model", MODEL, "The LTX-2 / LTX-2.3 transformer: RS LTXV Model Loader (LoRA loaders may sit between) or "
+            "core's Load Checkpoint with an LTX-2 file."),
+    _socket("positive", "CONDITIONING", "What the video (and its sound) should show: RS LTXV Text Encode, or core's "
+            "CLIP Text Encode with the LTXV text encoder."),
     _socket("negative", "CONDITIONING", "What to avoid; used when cfg or audio_cfg is not 1."),
-    _socket("vae", VIDEO_VAE, "The video VAE: encodes guide images, decodes the result."),
+    _socket("vae", VIDEO_VAE_IN, "The video VAE (RS LTXV Video VAE Loader or core's): encodes guide images, decodes "
+            "the result."),
 )
 
 _SAMPLING = (
@@ -175,7 +184,8 @@ _UPSCALE = (
     InputSpec("upscale", "BOOLEAN", False, tooltip="Run the first pass at half size, upscale the latent 2× and "
               "refine it (needs upscale_model; width and height multiples of 64).", optional=True,
               section="Upscale"),
-    _socket("upscale_model", UPSCALE_MODEL, "The LTX 2× spatial latent upsampler.", True, section="Upscale"),
+    _socket("upscale_model", UPSCALE_MODEL_IN, "The LTX 2× spatial latent upsampler (ours or core's Load Latent "
+            "Upscale Model).", True, section="Upscale"),
     _int("upscale_steps", 10, 0, 1000, 1, "Steps of the refinement pass (0 = the official 3 distilled refinement "
          "sigmas, starting at 0.909).", optional=True, section="Upscale"),
     _float("upscale_cfg", 3.0, 0.0, 100.0, 0.1, "CFG of the refinement pass (1 = off).", optional=True,
@@ -223,8 +233,8 @@ _GUIDANCE = (
 _AUDIO_IN = (
     _socket("audio", "AUDIO", "Sound to generate the video for; it is kept as is (audio-to-video).", True,
             section="Audio"),
-    _socket("audio_vae", AUDIO_VAE, "The audio VAE + vocoder: needed when audio is given and to output AUDIO.", True,
-            section="Audio"),
+    _socket("audio_vae", AUDIO_VAE_IN, "The audio VAE + vocoder (ours or core's LTXV Audio VAE Loader): needed when "
+            "audio is given and to output AUDIO.", True, section="Audio"),
 )
 
 _AV_OUTPUTS = (

@@ -89,7 +89,9 @@ def widget_values(spec: NodeSpec, values: list[Any]) -> tuple[dict[str, Any], li
 
 
 def _types_match(out_type: str, in_type: str) -> bool:
-    return out_type == in_type or "*" in (out_type, in_type)
+    """ComfyUI's rule: types are comma-separated unions; a link is valid when they share one ("*" matches any)."""
+    outs, ins = ({t.strip() for t in x.split(",")} for x in (out_type, in_type))
+    return bool(outs & ins) or "*" in outs or "*" in ins
 
 
 def validate_ui(workflow: dict[str, Any], specs: dict[str, NodeSpec]) -> list[str]:

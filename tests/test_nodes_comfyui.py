@@ -96,6 +96,34 @@ def _split_as_gguf_and_vae_files(checkpoint: Path, models: Path) -> None:
               metadata={"config": json.dumps({k: config[k] for k in ("audio_vae", "vocoder")})})
 
 
+LORA_TARGETS = ("transformer_blocks.0.attn1.to_q", "transformer_blocks.1.ff.net.0.proj", "audio_attn2.to_v")
+
+
+def _write_lora_and_merged(checkpoint: Path, models: Path, rank: int = 2, alpha: float = 1.0) -> None:
+    """A tiny LoRA (PEFT names ``diffusion_model.<layer>.lora_A/B.weight`` + ``.alpha``) and the same checkpoint with
+    that LoRA merged by hand (W + alpha/rank · B·A) — what a LoRA loader must reproduce."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(checkpoint), "pt") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    gen = torch.Generator().manual_seed(7)
+    lora = {}
+    for name in LORA_TARGETS:
+        layer = name if name.startswith("transformer_blocks") else f"transformer_blocks.1.{name}"
+        key = f"model.diffusion_model.{layer}.weight"
+        out_f, in_f = tensors[key].shape
+        a = torch.randn(rank, in_f, generator=gen) * 0.5
+        b = torch.randn(out_f, rank, generator=gen) * 0.5
+        lora[f"diffusion_model.{layer}.lora_A.weight"] = a
+        lora[f"diffusion_model.{layer}.lora_B.weight"] = b
+        lora[f"diffusion_model.{layer}.alpha"] = torch.tensor(alpha)
+        tensors[key] = tensors[key] + (alpha / rank) * (b @ a)
+    save_file(lora, str(models / "loras" / "tiny-lora.safetensors"))
+    save_file(tensors, str(models / "checkpoints" / "tiny-merged.safetensors"), metadata=meta)
+
+
 def _write_models(base: Path) -> None:
     import av
     import torch
@@ -105,7 +133,7 @@ def _write_models(base: Path) -> None:
     from rs_ltxv.ltx.tiny_parts import write_tiny_gemma
 
     models = base / "models"
-    for sub in ("checkpoints", "text_encoders", "vae", "latent_upscale_models", "diffusion_models"):
+    for sub in ("checkpoints", "text_encoders", "vae", "latent_upscale_models", "diffusion_models", "loras"):
         (models / sub).mkdir(parents=True, exist_ok=True)
     # named like the real files the example workflows reference
     write_tiny_checkpoint(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", "2.3", dtype=torch.float32,
@@ -113,6 +141,7 @@ def _write_models(base: Path) -> None:
     write_tiny_gemma(models / "text_encoders" / "tiny-gemma-3")
     write_tiny_upsampler(models / "latent_upscale_models" / "ltx-2.3-spatial-upscaler-x2-1.1.safetensors")
     _split_as_gguf_and_vae_files(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", models)
+    _write_lora_and_merged(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", models)
     (base / "input").mkdir(exist_ok=True)
     image = torch.linspace(0, 255, 96 * 80 * 3).reshape(80, 96, 3).to(torch.uint8).numpy()
     frame = av.VideoFrame.from_ndarray(image, format="rgb24")
@@ -299,3 +328,58 @@ def test_interrupt_stops_a_running_generate(server):
     assert "execution_interrupted" in events, events
     interrupted = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_interrupted")
     assert interrupted["node_type"] == "RSLTXVGenerate"
+
+
+def _latent_of(server, entry: dict) -> "torch.Tensor":
+    from safetensors.torch import load_file
+
+    files = [f for out in entry["outputs"].values() for f in out.get("latents", [])]
+    assert files, entry["outputs"]
+    path = server["base"] / "output" / files[0].get("subfolder", "") / files[0]["filename"]
+    return load_file(str(path))["latent_tensor"]
+
+
+def _lora_prompt(ckpt: str, lora_strength: float | None, prefix: str) -> dict:
+    """Our loaders → (core LoraLoaderModelOnly) → RS LTXV Generate → core SaveLatent."""
+    prompt = {
+        "1": {"class_type": "RSLTXVModelLoader", "inputs": {"ckpt_name": ckpt, "dtype": "float32", "device": "default",
+                                                            "distilled": "auto"}},
+        "2": {"class_type": "RSLTXVTextEncoderLoader", "inputs": {
+            "text_encoder": "tiny-gemma-3", "ckpt_name": "ltx-2.3-22b-distilled.safetensors", "dtype": "float32",
+            "device": "default"}},
+        "3": {"class_type": "RSLTXVTextEncode", "inputs": {"text_encoder": ["2", 0], "text": "a fox in the snow"}},
+        "4": {"class_type": "RSLTXVTextEncode", "inputs": {"text_encoder": ["2", 0], "text": "blurry"}},
+        "5": {"class_type": "RSLTXVVAELoader", "inputs": {"vae_name": "ltx-2.3-22b-distilled.safetensors",
+                                                          "dtype": "float32", "device": "default", "tile_size": 0}},
+        "6": {"class_type": "RSLTXVGenerate", "inputs": {
+            "model": ["1", 0], "positive": ["3", 0], "negative": ["4", 0], "vae": ["5", 0], "width": 64,
+            "height": 64, "num_frames": 9, "steps": 2, "cfg": 1.0, "seed": 5, "frame_rate": 25.0,
+            "stg_scale": 0.0, "attention_mode": "default", "ffn_chunks": 2}},
+        "7": {"class_type": "SaveLatent", "inputs": {"samples": ["6", 0], "filename_prefix": prefix}},
+    }
+    if lora_strength is not None:
+        prompt["8"] = {"class_type": "LoraLoaderModelOnly", "inputs": {
+            "model": ["1", 0], "lora_name": "tiny-lora.safetensors", "strength_model": lora_strength}}
+        prompt["6"]["inputs"]["model"] = ["8", 0]
+    return prompt
+
+
+def _run(server, prompt: dict) -> dict:
+    queued = _post(f"{server['url']}/prompt", {"prompt": prompt})
+    entry = _wait(server["url"], queued["prompt_id"])
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"]["messages"])[-3000:]
+    return entry
+
+
+def test_core_lora_loader_patches_our_model(server):
+    """LoraLoaderModelOnly on our MODEL gives what the hand-merged checkpoint gives; the base MODEL is unchanged."""
+    import torch
+
+    base = _latent_of(server, _run(server, _lora_prompt("ltx-2.3-22b-distilled.safetensors", None, "base")))
+    lora = _latent_of(server, _run(server, _lora_prompt("ltx-2.3-22b-distilled.safetensors", 1.0, "lora")))
+    merged = _latent_of(server, _run(server, _lora_prompt("tiny-merged.safetensors", None, "merged")))
+    again = _latent_of(server, _run(server, _lora_prompt("ltx-2.3-22b-distilled.safetensors", None, "again")))
+    scale = merged.abs().max().item()
+    assert (lora - base).abs().max().item() > 1e-2 * scale, "the LoRA changed nothing"
+    torch.testing.assert_close(lora, merged, rtol=0, atol=1e-5 * scale)
+    torch.testing.assert_close(again, base, rtol=0, atol=0)  # unpatched after the LoRA run

@@ -22,7 +22,8 @@ from rs_ltxv.ltx.text.encoder import PromptEncoder
 from rs_ltxv.ltx.tiny import random_init, write_tiny_checkpoint
 from rs_ltxv.ltx.tiny_parts import write_tiny_gemma
 from rs_ltxv.ltx.upsampler import LatentUpsampler, UpsamplerConfig
-from rs_ltxv.nodes.loaders import LoadedModel, text_encode
+from rs_ltxv.nodes.comfy_model import LTXVModule
+from rs_ltxv.nodes.loaders import text_encode
 from rs_ltxv.nodes.ltxv_extend import run_extend
 from rs_ltxv.nodes.ltxv_generate import Hooks, run_generate
 
@@ -44,7 +45,7 @@ def tiny(tmp_path_factory):
     ckpt = open_checkpoint(path)
     encoder = PromptEncoder.from_files(gemma, ckpt, dtype=torch.float32)
     return dict(
-        model=LoadedModel(load_transformer(ckpt, dtype=torch.float32), False, path),
+        model=LTXVModule(load_transformer(ckpt, dtype=torch.float32), source=path),
         vae=VideoCodecAdapter(load_video_vae(path, dtype=torch.float32), None),
         audio_vae=load_audio_codec(path, dtype=torch.float32),
         positive=text_encode(encoder, "A red fox runs through the snow, birds sing.")[0],

@@ -13,13 +13,13 @@ from rs_ltxv.nodes.workflows import core_specs
 # Seed 001 (RS LTXV Generate): name → (type, default); our socket types stand in for core's until the adapters exist.
 SEED_GENERATE = {
     "model": (specs.MODEL, None), "positive": ("CONDITIONING", None), "negative": ("CONDITIONING", None),
-    "vae": (specs.VIDEO_VAE, None), "width": ("INT", 768), "height": ("INT", 512), "num_frames": ("INT", 97),
+    "vae": (specs.VIDEO_VAE_IN, None), "width": ("INT", 768), "height": ("INT", 512), "num_frames": ("INT", 97),
     "steps": ("INT", 20), "cfg": ("FLOAT", 3.0), "seed": ("INT", 0), "frame_rate": ("FLOAT", 25.0),
     "first_image": ("IMAGE", None), "middle_image": ("IMAGE", None), "last_image": ("IMAGE", None),
     "first_strength": ("FLOAT", 1.0), "middle_strength": ("FLOAT", 1.0), "last_strength": ("FLOAT", 1.0),
     "image_strength": ("FLOAT", 0.95), "crf": ("INT", 35), "audio": ("AUDIO", None),
-    "audio_vae": (specs.AUDIO_VAE, None), "attention_mode": ("COMBO", "auto"), "ffn_chunks": ("INT", 0),
-    "upscale": ("BOOLEAN", False), "upscale_model": (specs.UPSCALE_MODEL, None), "upscale_steps": ("INT", 10),
+    "audio_vae": (specs.AUDIO_VAE_IN, None), "attention_mode": ("COMBO", "auto"), "ffn_chunks": ("INT", 0),
+    "upscale": ("BOOLEAN", False), "upscale_model": (specs.UPSCALE_MODEL_IN, None), "upscale_steps": ("INT", 10),
     "upscale_cfg": ("FLOAT", 3.0), "upscale_denoise": ("FLOAT", 0.5), "decode": ("BOOLEAN", False),
     "guider": ("GUIDER", None), "sampler": ("SAMPLER", None), "sigmas": ("SIGMAS", None),
     "max_shift": ("FLOAT", 2.05), "base_shift": ("FLOAT", 0.95),

@@ -212,7 +212,67 @@ def gguf():
     return g.workflow()
 
 
+def first_last():
+    g = Graph()
+    n = loaders(g)
+    text = ("A paper boat drifts down a rain-filled gutter, from a sunny street corner to a dark storm drain; the "
+            "camera follows it low over the water. Sound: running water, rain drops, a distant car passing.")
+    pos, neg = prompts(g, n, text)
+    first = g.add("LoadImage", (430, 460), (440, 400), ["example.png", "image"], title="First frame")
+    last = g.add("LoadImage", (430, 900), (440, 400), ["example.png", "image"], title="Last frame")
+    gen = g.add("RSLTXVGenerate", (920, 0), (400, 900),
+                widgets_for(specs.GENERATE, width=768, height=512, num_frames=121, **DISTILLED))
+    wire(g, n, gen, pos, neg)
+    g.link(first, "IMAGE", gen, "first_image")
+    g.link(last, "IMAGE", gen, "last_image")
+    save(g, gen, "video/rs_ltxv_first_last")
+    return g.workflow()
+
+
+DEV_CKPT = "ltx-2.3-22b-dev-fp8.safetensors"
+DISTILLED_LORA = "ltx_2.3_22b_distilled_1.1_lora_dynamic_fro09_avg_rank_111_bf16.safetensors"
+
+
+def core_loaders():
+    """ComfyUI's own loaders and text encoder feeding RS LTXV Generate; core VAE Decode and LTXV Audio VAE Decode
+    turning its latents into frames and sound."""
+    g = Graph()
+    ckpt = g.add("CheckpointLoaderSimple", (0, 0), (380, 100), [DEV_CKPT], title="Load Checkpoint (LTX-2.3 dev)")
+    lora = g.add("LoraLoaderModelOnly", (0, 150), (380, 90), [DISTILLED_LORA, 1.0], title="Distilled LoRA")
+    te = g.add("LTXAVTextEncoderLoader", (0, 290), (380, 110), ["gemma_3_12B_it_fp4_mixed.safetensors", DEV_CKPT,
+                                                                 "default"])
+    avae = g.add("LTXVAudioVAELoader", (0, 450), (380, 60), [DEV_CKPT])
+    pos = g.add("CLIPTextEncode", (430, 0), (440, 220), [PROMPT], title="Prompt")
+    neg = g.add("CLIPTextEncode", (430, 270), (440, 140), [NEGATIVE], title="Negative prompt")
+    gen = g.add("RSLTXVGenerate", (920, 0), (400, 900), widgets_for(
+        specs.GENERATE, width=768, height=512, num_frames=121, **dict(DISTILLED, decode=False)))
+    g.link(ckpt, "MODEL", lora, "model")
+    g.link(lora, "MODEL", gen, "model")
+    g.link(te, "CLIP", pos, "clip")
+    g.link(te, "CLIP", neg, "clip")
+    g.link(pos, "CONDITIONING", gen, "positive")
+    g.link(neg, "CONDITIONING", gen, "negative")
+    g.link(ckpt, "VAE", gen, "vae")
+    g.link(avae, "Audio VAE", gen, "audio_vae")
+    decode = g.add("VAEDecode", (1370, 0), (220, 50), None)
+    g.link(gen, "latent", decode, "samples")
+    g.link(ckpt, "VAE", decode, "vae")
+    adecode = g.add("LTXVAudioVAEDecode", (1370, 100), (220, 50), None)
+    g.link(gen, "audio_latent", adecode, "samples")
+    g.link(avae, "Audio VAE", adecode, "audio_vae")
+    create = g.add("CreateVideo", (1640, 0), (280, 80), [25.0])
+    out = g.add("SaveVideo", (1640, 130), (600, 500), ["video/rs_ltxv_core_loaders", "auto", "auto"])
+    g.link(decode, "IMAGE", create, "images")
+    g.link(adecode, "Audio", create, "audio")
+    g.link(create, "VIDEO", out, "video")
+    return g.workflow()
+
+
 WORKFLOWS = {
+    "LTX-2.3 first and last frame (RS LTXV Generate)": (first_last, "LTX-2.3 first + last frame",
+                                                         "two keyframes, the motion between", (170, 80, 110)),
+    "LTX-2.3 core loaders and LoRA (RS LTXV Generate)": (core_loaders, "LTX-2.3 with core loaders",
+                                                          "Load Checkpoint, LoRA, CLIP Text Encode", (90, 90, 90)),
     "LTX-2.3 text to video (RS LTXV Generate)": (t2v, "LTX-2.3 text to video", "distilled, one stage",
                                                   (200, 120, 60)),
     "LTX-2.3 text to video, 2x upscale (RS LTXV Generate)": (t2v_upscale, "LTX-2.3 text to video 2x",

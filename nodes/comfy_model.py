@@ -1,0 +1,131 @@
+"""Our transformer as a ComfyUI MODEL: the module a ``ModelPatcher`` wraps, and how a node gets a ready model.
+
+A ComfyUI MODEL is a ``comfy.model_patcher.ModelPatcher`` around a module. Ours is :class:`LTXVModule`, whose
+``diffusion_model`` is the port's :class:`~rs_ltxv.ltx.transformer.LTXAVTransformer`, so its state-dict keys are
+``diffusion_model.<official name>`` — the keys core's LoRA loaders (``LoraLoaderModelOnly``) map LoRA files onto.
+LoRA and other weight patches are applied by ComfyUI when the patcher is loaded (``load_models_gpu``); per-run
+choices (attention kernel, feed-forward chunks) travel as an object patch on a clone (``run_options``), never as
+a change to the shared module.
+
+This file imports ComfyUI only inside functions that ComfyUI calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..ltx.errors import InputError
+from ..ltx.transformer import LTXAVTransformer, RunOptions
+
+#: the object-patch key (an attribute of :class:`LTXVModule`) carrying a run's :class:`RunOptions`
+RUN_OPTIONS = "run_options"
+
+
+@dataclass
+class _ModelConfig:
+    """What core's LoRA key mapping reads from ``model.model_config`` (``unet_config`` without UNet keys)."""
+
+    unet_config: dict[str, Any] = field(default_factory=dict)
+
+
+class LTXVModule(nn.Module):
+    """The module behind our MODEL: ``diffusion_model`` (the transformer) plus what the pipeline needs to know.
+
+    Attributes:
+        diffusion_model: the audio-video transformer (official parameter names).
+        distilled: True for distilled checkpoints (8-step schedule).
+        source: the file it was loaded from (None when built in memory).
+        run_options: attention backend and feed-forward chunks for the next run (set through an object patch).
+    """
+
+    def __init__(self, transformer: LTXAVTransformer, *, distilled: bool = False, source: str | Path | None = None) -> None:
+        super().__init__()
+        self.diffusion_model = transformer
+        self.distilled = distilled
+        self.source = Path(source) if source is not None else None
+        self.run_options = RunOptions(attention_backend="auto")
+        self.model_config = _ModelConfig()
+
+    def get_dtype(self) -> torch.dtype:
+        """The dtype of the floating-point weights (ComfyUI's ``ModelPatcher.model_dtype``)."""
+        for p in self.diffusion_model.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return torch.float32
+
+    def memory_required(self, input_shape: Any = None, **_: Any) -> int:
+        """Bytes ComfyUI should keep free besides the weights; our pipeline manages activations itself."""
+        return 0
+
+    def extra_repr(self) -> str:
+        return f"distilled={self.distilled}, source={self.source.name if self.source else None}"
+
+
+def wrap(module: LTXVModule, load_device: torch.device, offload_device: torch.device):
+    """A ComfyUI ``ModelPatcher`` around ``module`` (ComfyUI only)."""
+    import comfy.model_patcher
+
+    return comfy.model_patcher.ModelPatcher(module, load_device=load_device, offload_device=offload_device)
+
+
+@dataclass
+class ReadyModel:
+    """A model ready to run: the transformer (on its device, patches applied) and how to run it."""
+
+    transformer: LTXAVTransformer
+    distilled: bool
+    options: RunOptions
+
+
+def _ours(model: Any) -> LTXVModule | None:
+    if isinstance(model, LTXVModule):
+        return model
+    inner = getattr(model, "model", None)
+    return inner if isinstance(inner, LTXVModule) else None
+
+
+def describe(model: Any) -> str:
+    inner = getattr(model, "model", None)
+    return type(inner).__name__ if inner is not None else type(model).__name__
+
+
+def with_run_options(model: Any, options: RunOptions) -> Any:
+    """A clone of the MODEL carrying ``options`` as an object patch (the shared MODEL is left as it is); a bare
+    :class:`LTXVModule` (plain Python use) is returned unchanged."""
+    if isinstance(model, LTXVModule) or not hasattr(model, "clone"):
+        return model
+    clone = model.clone()
+    clone.add_object_patch(RUN_OPTIONS, options)
+    return clone
+
+
+def prepare(model: Any, options: RunOptions, *, load: Any = None, what: str = "RS LTXV") -> ReadyModel:
+    """Resolve a MODEL input into a :class:`ReadyModel`.
+
+    ``model`` is our ModelPatcher (RS LTXV Model Loader, optionally through core LoRA loaders), a core LTX-2
+    ModelPatcher (CheckpointLoaderSimple / UNETLoader), or a bare :class:`LTXVModule`. ``load(patcher)`` loads a
+    patcher through ComfyUI's memory manager (applies LoRA and object patches, moves it to its device).
+    """
+    ours = _ours(model)
+    if ours is not None:
+        if ours is not model:
+            patched = with_run_options(model, options)
+            if load is not None:
+                load(patched)
+            options = getattr(patched.model, RUN_OPTIONS, options)
+        return ReadyModel(ours.diffusion_model, ours.distilled, options)
+    from . import core_interop
+
+    if core_interop.is_core_ltxav(model):
+        if load is not None:
+            load(model)
+        return ReadyModel(core_interop.transformer_from_core(model), False, options)
+    raise InputError(f"{what}: model must be an LTX-2 / LTX-2.3 model — from RS LTXV Model Loader (optionally through "
+                     f"a LoRA loader) or from core's Load Checkpoint / Load Diffusion Model with an LTX-2 file; got "
+                     f"{describe(model)}.")
+
