@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..gguf_loader.linear import GGUFLinear
 from ..ltx.errors import InputError
 from ..ltx.transformer import LTXAVTransformer, RunOptions
 
@@ -43,13 +44,20 @@ class LTXVModule(nn.Module):
         run_options: attention backend and feed-forward chunks for the next run (set through an object patch).
     """
 
-    def __init__(self, transformer: LTXAVTransformer, *, distilled: bool = False, source: str | Path | None = None) -> None:
+    def __init__(self, transformer: LTXAVTransformer, *, distilled: bool = False,
+                 source: str | Path | None = None) -> None:
         super().__init__()
         self.diffusion_model = transformer
         self.distilled = distilled
         self.source = Path(source) if source is not None else None
         self.run_options = RunOptions(attention_backend="auto")
         self.model_config = _ModelConfig()
+        self._register_state_dict_hook(_quantised_weight_keys)
+
+    def quantised_layers(self) -> dict[str, GGUFLinear]:
+        """``{"diffusion_model.<name>.weight": layer}`` for the GGUF-quantised Linear layers."""
+        return {f"diffusion_model.{n}.weight": m for n, m in self.diffusion_model.named_modules()
+                if isinstance(m, GGUFLinear)}
 
     def get_dtype(self) -> torch.dtype:
         """The dtype of the floating-point weights (ComfyUI's ``ModelPatcher.model_dtype``)."""
@@ -66,11 +74,57 @@ class LTXVModule(nn.Module):
         return f"distilled={self.distilled}, source={self.source.name if self.source else None}"
 
 
-def wrap(module: LTXVModule, load_device: torch.device, offload_device: torch.device):
-    """A ComfyUI ``ModelPatcher`` around ``module`` (ComfyUI only)."""
+def _quantised_weight_keys(module: LTXVModule, state: dict, prefix: str, _meta: Any) -> None:
+    """State-dict hook: list ``<layer>.weight`` for GGUF layers too (as empty placeholders, so memory accounting
+    is unchanged), so core's LoRA key mapping and ``add_patches`` accept LoRA weights for them."""
+    for key in module.quantised_layers():
+        state.setdefault(prefix + key, torch.empty(0))
+
+
+class _LoraDelta:
+    """A GGUFLinear patch: ``calculate_weight(patches, W) − W`` on the dequantised weight, each forward (the packed
+    weights stay packed; this is how LoRA works on quantised layers)."""
+
+    def __init__(self, patches: list, key: str) -> None:
+        self.patches, self.key = patches, key
+
+    def __call__(self, base: torch.Tensor) -> torch.Tensor:
+        import comfy.lora
+
+        return comfy.lora.calculate_weight(self.patches, base.clone(), self.key) - base
+
+
+_PATCHER: list[type] = []
+
+
+def _patcher_class() -> type:
+    """ComfyUI's ModelPatcher, plus LoRA on GGUF layers: their weight patches are attached as on-the-fly deltas
+    when the model is loaded and removed when it is unpatched (ComfyUI only; built once)."""
+    if _PATCHER:
+        return _PATCHER[0]
     import comfy.model_patcher
 
-    return comfy.model_patcher.ModelPatcher(module, load_device=load_device, offload_device=offload_device)
+    class LTXVModelPatcher(comfy.model_patcher.ModelPatcher):
+        def load(self, *args: Any, **kwargs: Any) -> Any:
+            out = super().load(*args, **kwargs)
+            for key, layer in self.model.quantised_layers().items():
+                layer.patches = [_LoraDelta(self.patches[key], key)] if key in self.patches else []
+            return out
+
+        def unpatch_model(self, *args: Any, **kwargs: Any) -> Any:
+            unpatch = kwargs.get("unpatch_weights", args[1] if len(args) > 1 else True)
+            if unpatch:
+                for layer in self.model.quantised_layers().values():
+                    layer.patches = []
+            return super().unpatch_model(*args, **kwargs)
+
+    _PATCHER.append(LTXVModelPatcher)
+    return LTXVModelPatcher
+
+
+def wrap(module: LTXVModule, load_device: torch.device, offload_device: torch.device):
+    """A ComfyUI ``ModelPatcher`` around ``module`` (ComfyUI only)."""
+    return _patcher_class()(module, load_device=load_device, offload_device=offload_device)
 
 
 @dataclass

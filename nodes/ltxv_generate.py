@@ -49,8 +49,9 @@ def _is_video_codec(v: Any) -> bool:
 
 def _is_audio_codec(v: Any) -> bool:
     from ..ltx.audio.codec import AudioCodec
+    from .core_audio import CoreAudioCodec
 
-    return isinstance(v, AudioCodec)
+    return isinstance(v, (AudioCodec, CoreAudioCodec))
 
 
 def _is_upsampler(v: Any) -> bool:
@@ -113,9 +114,9 @@ def _context(cond: Any, what: str, model: Any) -> TextContexts:
         raise InputError(f"{what}: expected CONDITIONING.") from None
     if ours:
         return convert.conditioning_to_contexts(cond, what)
-    from . import core_interop
+    from .core_conditioning import contexts_from_core
 
-    return core_interop.contexts_from_core(cond, model)
+    return contexts_from_core(cond, model, what)
 
 
 def contexts(v: Mapping[str, Any]) -> tuple[TextContexts, TextContexts]:
