@@ -134,6 +134,9 @@ class ReadyModel:
     transformer: LTXAVTransformer
     distilled: bool
     options: RunOptions
+    #: compute dtype / device when the weights do not tell (core's FP8 or streamed weights); None: the weights'
+    compute_dtype: torch.dtype | None = None
+    compute_device: torch.device | None = None
 
 
 def _ours(model: Any) -> LTXVModule | None:
@@ -178,7 +181,8 @@ def prepare(model: Any, options: RunOptions, *, load: Any = None, what: str = "R
     if core_interop.is_core_ltxav(model):
         if load is not None:
             load(model)
-        return ReadyModel(core_interop.transformer_from_core(model), False, options)
+        dtype, device = core_interop.compute_placement(model)
+        return ReadyModel(core_interop.transformer_from_core(model), False, options, dtype, device)
     raise InputError(f"{what}: model must be an LTX-2 / LTX-2.3 model — from RS LTXV Model Loader (optionally through "
                      f"a LoRA loader) or from core's Load Checkpoint / Load Diffusion Model with an LTX-2 file; got "
                      f"{describe(model)}.")

@@ -1,12 +1,15 @@
 """Pure conversions between ComfyUI's data conventions and the library (no ComfyUI import, plain-pytest testable).
 
 ComfyUI conventions: IMAGE ``(B, H, W, C)`` float 0..1; AUDIO ``{"waveform": (B, C, T), "sample_rate": int}``;
-LATENT ``{"samples": tensor, ...}``; CONDITIONING ``[[tensor, dict], ...]``. Node inputs arrive as keyword
-arguments named as in :mod:`.specs`; :func:`build_request` turns them into a library :class:`Request`.
+LATENT ``{"samples": tensor, ...}``; CONDITIONING ``[[tensor, dict], ...]``; SAMPLER (core's ``KSAMPLER``)
+``sampler_function`` + ``extra_options``. Node inputs arrive as keyword arguments named as in :mod:`.specs`;
+:func:`build_request` turns them into a library :class:`Request`. The only ComfyUI import is the optional, lazy one in
+:func:`core_flow_sampling`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +18,7 @@ import torch
 
 from ..ltx.errors import InputError
 from ..ltx.pipeline.guidance import GuidanceParams
+from ..ltx.pipeline.kdiffusion import ExternalSampler, FlowSampling
 from ..ltx.pipeline.request import ImageGuide, Request
 from ..ltx.text.processor import TextContexts
 from . import specs
@@ -119,6 +123,60 @@ def conditioning_to_contexts(cond: Any, what: str) -> TextContexts:
     return TextContexts(video=video, audio=extra[AUDIO_KEY], mask=extra[MASK_KEY])
 
 
+# ------------------------------------------------------------------------------------------- SAMPLER / GUIDER
+
+#: why a connected GUIDER is refused (``{node}``: the node's display name)
+GUIDER_REFUSAL = (
+    "{node}: a connected GUIDER cannot drive RS LTXV. A GUIDER carries core's model and conditionings and runs "
+    "core's own sampling loop, while RS LTXV samples its own port of the model with its own multimodal guidance "
+    "(video CFG, STG, audio CFG, audio↔video modality guidance, rescale). Disconnect the GUIDER and set cfg, "
+    "stg_scale, stg_blocks, audio_cfg, modality_scale and rescale on this node; a SAMPLER and SIGMAS can stay "
+    "connected."
+)
+
+#: the SAMPLERs that work, for messages
+WORKING_SAMPLERS = ("KSamplerSelect (euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, lms, …), "
+                    "SamplerEulerAncestral, SamplerDPMPP_2M_SDE, SamplerDPMPP_SDE and other nodes that wrap a "
+                    "k-diffusion sampler function")
+
+
+@functools.cache
+def _core_flow_class() -> type | None:
+    try:
+        import comfy.model_sampling as core
+    except ImportError:
+        return None
+    return type("RSLTXVCoreFlowSampling", (FlowSampling, core.CONST), {})
+
+
+def core_flow_sampling() -> FlowSampling | None:
+    """A :class:`FlowSampling` that is also core's ``comfy.model_sampling.CONST`` (core's samplers then pick their
+    rectified-flow variants and flow log-SNR); None when ComfyUI is not importable (the library default applies)."""
+    cls = _core_flow_class()
+    return None if cls is None else cls()
+
+
+def _sample_owner(obj: Any) -> str | None:
+    """Name of the class that defines ``obj.sample`` (None when there is none)."""
+    return next((c.__name__ for c in type(obj).__mro__ if "sample" in vars(c)), None)
+
+
+def sampler_from_comfy(sampler: Any, node: str = "RS LTXV") -> ExternalSampler:
+    """A SAMPLER (core's ``KSAMPLER`` or anything with ``sampler_function`` + ``extra_options``) →
+    :class:`ExternalSampler`; a SAMPLER that runs its own ``sample()`` loop → :class:`InputError`."""
+    fn = getattr(sampler, "sampler_function", None)
+    owner = _sample_owner(sampler)
+    if not callable(fn) or owner not in (None, "KSAMPLER"):
+        kind = type(sampler).__name__
+        why = (f"it overrides sample() ({owner}), which drives core's model directly" if owner
+               else "it has no sampler_function")
+        raise InputError(f"{node}: this SAMPLER ({kind}) cannot drive RS LTXV: {why}. Samplers that work: "
+                         f"{WORKING_SAMPLERS}. Or disconnect it and pick sampler_name.")
+    options = dict(getattr(sampler, "extra_options", None) or {})
+    name = getattr(fn, "__name__", "sampler").removeprefix("sample_")
+    return ExternalSampler(fn, options, name, core_flow_sampling())
+
+
 # ------------------------------------------------------------------------------------------------------ request
 
 def parse_blocks(text: str) -> tuple[int, ...]:
@@ -158,13 +216,13 @@ def _guides(v: Mapping[str, Any], slots: tuple[tuple[str, int], ...]) -> tuple[I
 def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
     """Node keyword arguments (missing optional ones take the spec defaults) → :class:`Request`.
 
-    Raises :class:`InputError` for inputs the library cannot honour yet (GUIDER / SAMPLER overrides)."""
+    A connected SAMPLER becomes an :class:`ExternalSampler` (used in every pass); a GUIDER raises
+    :class:`InputError` (:data:`GUIDER_REFUSAL`)."""
     v = _with_defaults(spec, values)
-    for name in ("guider", "sampler"):
-        if v.get(name) is not None:
-            raise InputError(f"{spec.display_name}: a connected {name.upper()} is not supported yet — RS LTXV runs "
-                             f"its own guidance and samplers. Disconnect it and use the built-in settings "
-                             f"(cfg, stg_scale, audio_cfg, modality_scale, rescale, sampler_name).")
+    if v.get("guider") is not None:
+        raise InputError(GUIDER_REFUSAL.format(node=spec.display_name))
+    sampler = v.get("sampler")
+    sampler = str(v["sampler_name"]) if sampler is None else sampler_from_comfy(sampler, spec.display_name)
     blocks = parse_blocks(v["stg_blocks"])
     shared = dict(stg=float(v["stg_scale"]), stg_blocks=blocks, rescale=float(v["rescale"]),
                   modality=float(v["modality_scale"]))
@@ -190,7 +248,7 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
         sigmas=sigmas,
         max_shift=float(v["max_shift"]),
         base_shift=float(v["base_shift"]),
-        sampler=str(v["sampler_name"]),
+        sampler=sampler,
         video_guidance=GuidanceParams(cfg=float(v["cfg"]), **shared),
         audio_guidance=GuidanceParams(cfg=float(v["audio_cfg"]), **shared),
         images=_guides(v, slots),

@@ -1,5 +1,5 @@
-"""RS LTXV Extend: continue a clip (video latent + optional audio latent) with :func:`~rs_ltxv.ltx.pipeline.generate.
-extend`; outputs like RS LTXV Generate."""
+"""RS LTXV Extend: continue a clip (video latent + optional audio latent) with :func:`~rs_ltxv.ltx.pipeline.extend_clip.
+extend` (optionally through the 2× upscale pass); outputs like RS LTXV Generate."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 
-from ..ltx.errors import InputError
-from ..ltx.pipeline.generate import extend
+from ..ltx.pipeline.extend_clip import extend
 from . import convert, specs
 from .ltxv_generate import Hooks, contexts, model_parts, outputs
 
@@ -18,16 +17,13 @@ def run_extend(hooks: Hooks | None = None, **values: Any) -> tuple:
     hooks = hooks or Hooks()
     spec = specs.EXTEND
     req = convert.build_request(spec, values)
-    if req.upscale:
-        raise InputError("RS LTXV Extend: the 2× upscale pass is not available for extension yet; turn upscale off "
-                         "and upscale the extended latent afterwards.")
     video = convert.video_latent_from(values.get("latent"))
     audio = convert.audio_latent_from(values.get("audio_latent"))
-    parts = model_parts(spec, values, replace(req, audio=None))
-    ctx = contexts(values)
-    v = {**spec.defaults, **{k: x for k, x in values.items() if x is not None}}
     if hooks.free:
         hooks.free()
+    parts, req = model_parts(spec, values, replace(req, audio=None), hooks)
+    ctx = contexts(values)
+    v = {**spec.defaults, **{k: x for k, x in values.items() if x is not None}}
     with torch.inference_mode():
         result = extend(parts, req, video, audio, new_frames=int(v["num_new_frames"]),
                         overlap_frames=int(v["overlap_frames"]), overlap_strength=float(v["overlap_strength"]),

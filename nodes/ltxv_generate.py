@@ -86,7 +86,8 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     bad = [b for b in req.video_guidance.stg_blocks if b >= layers] if req.video_guidance.needs_perturbed else []
     if bad:
         raise InputError(f"stg_blocks: this model has blocks 0–{layers - 1}; {bad} do not exist.")
-    parts = ModelParts(ready.transformer, video_codec=vae, audio_codec=audio_vae, distilled=ready.distilled)
+    parts = ModelParts(ready.transformer, video_codec=vae, audio_codec=audio_vae, distilled=ready.distilled,
+                       compute_dtype=ready.compute_dtype, compute_device=ready.compute_device)
     if req.upscale:
         upsampler = v.get("upscale_model")
         if upsampler is None:

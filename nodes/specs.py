@@ -182,7 +182,7 @@ _EFFICIENCY = (
 
 _UPSCALE = (
     InputSpec("upscale", "BOOLEAN", False, tooltip="Run the first pass at half size, upscale the latent 2× and "
-              "refine it (needs upscale_model; width and height multiples of 64).", optional=True,
+              "refine it (needs upscale_model; the video's width and height multiples of 64).", optional=True,
               section="Upscale"),
     _socket("upscale_model", UPSCALE_MODEL_IN, "The LTX 2× spatial latent upsampler (ours or core's Load Latent "
             "Upscale Model).", True, section="Upscale"),
@@ -200,10 +200,13 @@ _OUTPUT = (
 )
 
 _OVERRIDES = (
-    _socket("guider", "GUIDER", "Overrides the built-in guidance (not supported yet: the node says so).", True,
-            advanced=True, section="Overrides"),
-    _socket("sampler", "SAMPLER", "Overrides the built-in sampler (not supported yet: the node says so).", True,
-            advanced=True, section="Overrides"),
+    _socket("guider", "GUIDER", "Not supported: a GUIDER drives core's model and sampling loop. Use cfg, stg_scale, "
+            "audio_cfg, modality_scale and rescale; the node says why if one is connected.", True, advanced=True,
+            section="Overrides"),
+    _socket("sampler", "SAMPLER", "Overrides the built-in sampler with a core SAMPLER (KSamplerSelect, "
+            "SamplerEulerAncestral, SamplerDPMPP_2M_SDE, …) in every pass, with RS LTXV's own guidance; sampler_name "
+            "is then ignored. CFG++ samplers and SAMPLERs that run their own sample() loop are refused with a "
+            "message.", True, advanced=True, section="Overrides"),
     _socket("sigmas", "SIGMAS", "Overrides the built-in schedule with these noise levels.", True, advanced=True,
             section="Overrides"),
 )

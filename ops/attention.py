@@ -13,6 +13,7 @@ Backends:
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,8 +34,17 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor 
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, is_causal=False)
 
 
+#: SageAttention 1.x (Triton) has kernels for these head dims only, and its key loop (blocks of 64) loads missing keys
+#: of a partial last block as zeros without masking their scores: each one adds exp(0 - max) to the softmax
+#: denominator, so key lengths that are not a multiple of 64 give visibly wrong results (measured on an H100 with
+#: 1.0.6: max|Δ| 0.28 at 77 keys vs 0.006 for bf16 SDPA).
+_SAGE_HEAD_DIMS = (64, 96, 128)
+_SAGE_KEY_BLOCK = 64
+
+
 def _sage(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    if mask is not None or not q.is_cuda or q.dtype not in (torch.float16, torch.bfloat16):
+    if (mask is not None or not q.is_cuda or q.dtype not in (torch.float16, torch.bfloat16)
+            or q.shape[-1] not in _SAGE_HEAD_DIMS or k.shape[-2] % _SAGE_KEY_BLOCK):
         return _sdpa(q, k, v, mask)
     sageattn = importlib.import_module("sageattention").sageattn
     return sageattn(q, k, v, tensor_layout="HND", is_causal=False)
@@ -78,6 +88,17 @@ def available_backends() -> list[str]:
     return [name for name, b in BACKENDS.items() if _installed(b)]
 
 
+def _auto_worthy(name: str) -> bool:
+    """SageAttention 1.x (Triton) measured 1.17× slower than SDPA on an H100 (benchmarks/transformer_gpu.py, LTX-2.3
+    widths, 7294 tokens, bf16), so ``auto`` only picks sage from version 2 (CUDA kernels) on."""
+    if name != "sage":
+        return True
+    try:
+        return int(importlib.metadata.version("sageattention").split(".")[0]) >= 2
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+
+
 def resolve_backend(name: str | None, device: torch.device | None = None) -> str:
     """Turn a user-facing name (``None``/"auto"/"sdpa"/"sage"/"flash") into a backend that can run here.
 
@@ -87,7 +108,8 @@ def resolve_backend(name: str | None, device: torch.device | None = None) -> str
         return "sdpa"
     if name == "auto":
         on_cuda = device is not None and device.type == "cuda"
-        usable = [n for n, b in BACKENDS.items() if _installed(b) and (on_cuda or not b.needs_cuda)]
+        usable = [n for n, b in BACKENDS.items()
+                  if _installed(b) and (on_cuda or not b.needs_cuda) and _auto_worthy(n)]
         return min(usable, key=lambda n: BACKENDS[n].auto_rank)
     if name not in BACKENDS:
         raise AttentionBackendError(f"Unknown attention backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}.")

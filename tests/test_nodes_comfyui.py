@@ -144,7 +144,6 @@ def _write_models(base: Path) -> None:
     _write_lora_and_merged(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", models)
     # for the core-loader example: a tiny file core's own loaders accept (see test_core_interop_comfyui.py)
     from test_core_interop_comfyui import write_core_compatible_checkpoint, write_lora
-
     from test_workflows_build import DEV_CKPT, DISTILLED_LORA
 
     sd = write_core_compatible_checkpoint(models / "checkpoints" / DEV_CKPT, "2.3")
@@ -345,7 +344,7 @@ def test_interrupt_stops_a_running_generate(server):
     assert interrupted["node_type"] == "RSLTXVGenerate"
 
 
-def _latent_of(server, entry: dict) -> "torch.Tensor":
+def _latent_of(server, entry: dict):
     from safetensors.torch import load_file
 
     files = [f for out in entry["outputs"].values() for f in out.get("latents", [])]

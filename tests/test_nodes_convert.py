@@ -56,9 +56,10 @@ def test_extend_request_only_has_the_last_guide():
     assert [g.frame for g in req.images] == [-1] and req.fps == 24.0 and req.frames == 121  # frames unused
 
 
-@pytest.mark.parametrize("name", ["guider", "sampler"])
-def test_unsupported_overrides_say_so(name):
-    with pytest.raises(InputError, match=f"{name.upper()} is not supported yet"):
+@pytest.mark.parametrize(("name", "message"), [("guider", "GUIDER cannot drive RS LTXV"),
+                                               ("sampler", "no sampler_function")])
+def test_unusable_overrides_say_why(name, message):
+    with pytest.raises(InputError, match=message):
         convert.build_request(specs.GENERATE, {name: object()})
 
 

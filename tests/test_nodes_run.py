@@ -124,5 +124,5 @@ def test_extend_appends_frames_and_sound(tiny):
     assert new_audio["samples"].shape[2] > audio_latent["samples"].shape[2]
     assert images.shape == (17, 64, 64, 3)
     assert audio["waveform"].shape[-1] > 0
-    with pytest.raises(InputError, match="not available for extension"):
+    with pytest.raises(InputError, match="upscale_model is not connected"):
         run_extend(None, **tiny, **args, latent=latent, upscale=True)

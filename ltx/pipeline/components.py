@@ -52,3 +52,7 @@ class ModelParts:
     upscaler: LatentUpscaler | None = None
     distilled: bool = False
     device: torch.device | str | None = None  # where the transformer runs (it is parked on the CPU between uses)
+    #: dtype / device of the latents and activations when the weights do not tell (FP8 weights, weights that a
+    #: host such as ComfyUI streams to the GPU per layer); None: those of the transformer's first parameter
+    compute_dtype: torch.dtype | None = None
+    compute_device: torch.device | None = None

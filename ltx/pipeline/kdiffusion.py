@@ -1,21 +1,116 @@
 """Drive our denoiser with any k-diffusion-style sampler (ComfyUI's SAMPLER objects use this calling convention).
 
 k-diffusion samplers see one tensor ``x`` and call ``model(x, sigma · s_in, **extra_args)`` for the denoised
-estimate. :class:`PackedStreams` packs the video and audio tokens into ``x`` ``(B, T_v·C_v + T_a·C_a)`` and
-:class:`KDiffusionModel` unpacks, runs the :class:`~.denoiser.Denoiser` (guidance, conditioning masks) and packs
+estimate. :class:`PackedStreams` packs the video and audio tokens into ``x`` ``(B, T_v·C_v + T_a·C_a)`` (float32)
+and :class:`KDiffusionModel` unpacks, runs the :class:`~.denoiser.Denoiser` (guidance, conditioning masks) and packs
 the x0 back, so ``sampler(model, x, sigmas, extra_args=…, callback=…, disable=…)`` works unchanged.
+
+What ComfyUI's samplers (``comfy/k_diffusion/sampling.py``) reach for besides ``model(x, sigma)``, and what we give:
+
+* ``model.inner_model.inner_model.model_sampling`` (ancestral samplers pick their rectified-flow variant when it is a
+  ``comfy.model_sampling.CONST``; lcm calls ``noise_scaling``) and ``model.inner_model.model_patcher
+  .get_model_object("model_sampling")`` (the SDE / log-SNR samplers): a :class:`FlowSampling`, or the object given
+  in :attr:`ExternalSampler.model_sampling` — the node adapter passes a subclass of core's ``CONST`` there, because
+  only ``nodes/`` may import ComfyUI and the ``isinstance`` checks need core's class;
+* ``extra_args["seed"]`` (their noise samplers are seeded from it) and ``extra_args["model_options"]``;
+* anything else (core's model, conds, CFG++ post-CFG hooks) raises :class:`~..errors.InputError` naming it.
+
+Conditioning: the tracks arrive already noised by :func:`~.stage.noise_tracks` (``σ₀·ε + (1 − σ₀)·latent`` per token,
+scaled by its denoise mask), i.e. what ``CONST.noise_scaling`` gives. Fully kept tokens (mask 0: a strength-1 first
+frame, guide tokens, the audio prefix) are put back to their clean value before every model call and at the end —
+ComfyUI's ``KSamplerX0Inpaint`` does the same — so stochastic samplers cannot drift them. Partially kept tokens
+(strength < 1) follow whatever the sampler does (the built-in ``euler_ancestral`` steps them deterministically).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 
+from ..errors import InputError
 from .sampling import Cancelled, Denoise
 from .track import Track
+
+
+@dataclass(frozen=True)
+class ExternalSampler:
+    """A k-diffusion-style sampler ``fn(model, x, sigmas, extra_args, callback, disable, **options) -> x`` to use
+    instead of a built-in one (a ComfyUI SAMPLER's ``sampler_function`` + ``extra_options``).
+
+    ``model_sampling`` replaces the default :class:`FlowSampling` seen by the sampler (a hook for an object that
+    also passes ComfyUI's ``isinstance(…, CONST)`` checks)."""
+
+    fn: Callable[..., torch.Tensor]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    name: str = "external"
+    model_sampling: Any = None
+
+
+class FlowSampling:
+    """Rectified flow ``x_σ = (1 − σ)·x0 + σ·ε``, σ ∈ [0, 1]: the part of ComfyUI's ``CONST`` +
+    ``ModelSamplingDiscreteFlow`` (shift 1, multiplier 1000) interface that samplers use. σ and tensors are unitless;
+    ``timestep`` is σ·1000."""
+
+    sigma_min = 1e-3
+    sigma_max = 1.0
+    multiplier = 1000.0
+
+    @property
+    def sigmas(self) -> torch.Tensor:
+        return torch.linspace(self.sigma_min, self.sigma_max, 1000)
+
+    def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
+        return sigma * self.multiplier
+
+    def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
+        return timestep / self.multiplier
+
+    def percent_to_sigma(self, percent: float) -> float:
+        return min(max(1.0 - percent, 0.0), 1.0)
+
+    @staticmethod
+    def _shape(sigma: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+        s = torch.as_tensor(sigma, device=like.device, dtype=like.dtype)
+        return s.view(()) if s.numel() == 1 else s.view(s.shape[:1] + (1,) * (like.ndim - 1))
+
+    def calculate_input(self, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return noise
+
+    def calculate_denoised(self, sigma: torch.Tensor, model_output: torch.Tensor,
+                           model_input: torch.Tensor) -> torch.Tensor:
+        return model_input - model_output * self._shape(sigma, model_output)
+
+    def noise_scaling(self, sigma: torch.Tensor, noise: torch.Tensor, latent_image: torch.Tensor,
+                      max_denoise: bool = False) -> torch.Tensor:
+        s = self._shape(sigma, noise)
+        return s * noise + (1.0 - s) * latent_image
+
+    def inverse_noise_scaling(self, sigma: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        return latent / (1.0 - self._shape(sigma, latent))
+
+
+class _Missing:
+    """Stands for a part of ComfyUI's model we do not have; any attribute access says which and why."""
+
+    def __init__(self, path: str, sampler: str, **known: Any) -> None:
+        self.__dict__.update(known)
+        self._path, self._sampler = path, sampler
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise InputError(f"The sampler {self._sampler!r} needs {self._path}.{name}, a part of ComfyUI's own model "
+                         "that RS LTXV does not have; pick a k-diffusion sampler (euler, euler_ancestral, heun, "
+                         "dpmpp_2m, dpmpp_2m_sde, lms, …) or a built-in sampler_name.")
+
+
+class _PatcherView(_Missing):
+    def get_model_object(self, name: str) -> Any:
+        return self.model_sampling if name == "model_sampling" else getattr(self, name)
 
 
 @dataclass(frozen=True)
@@ -29,7 +124,7 @@ class PackedStreams:
     def of(video: Track, audio: Track | None) -> PackedStreams:
         return PackedStreams(tuple(video.latent.shape), None if audio is None else tuple(audio.latent.shape))
 
-    def pack(self, v: torch.Tensor, a: torch.Tensor | None) -> torch.Tensor:
+    def pack(self, v: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
         parts = [v.flatten(1)] + ([a.flatten(1)] if a is not None else [])
         return torch.cat(parts, dim=1)
 
@@ -44,42 +139,77 @@ class KDiffusionModel:
     """``model(x, sigma, **extra)`` → packed x0 for k-diffusion samplers (``sigma`` ``(B,)`` or scalar)."""
 
     def __init__(self, denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor,
-                 cancel: Callable[[], bool] | None = None) -> None:
+                 cancel: Callable[[], bool] | None = None, model_sampling: Any = None, name: str = "external") -> None:
         self.denoise, self.video, self.audio = denoise, video, audio
         self.layout = PackedStreams.of(video, audio)
         self.sigmas = sigmas.float().cpu()
         self.cancel = cancel
+        self.name = name
+        self.model_sampling = model_sampling if model_sampling is not None else FlowSampling()
+        base = _Missing("model.inner_model.inner_model", name, model_sampling=self.model_sampling)
+        self.inner_model = _Missing("model.inner_model", name, model_sampling=self.model_sampling, inner_model=base,
+                                    model_patcher=_PatcherView("model.inner_model.model_patcher", name,
+                                                               model_sampling=self.model_sampling))
+        tracks = [video] + ([audio] if audio is not None else [])
+        self._keep = self.layout.pack(*[(t.mask == 0).expand_as(t.latent) for t in tracks])
+        self._clean = self.layout.pack(*[t.clean.float() for t in tracks])
 
     def _step(self, sigma: float) -> int:
         return int(torch.argmin((self.sigmas - sigma).abs()))
 
-    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **_extra: object) -> torch.Tensor:
+    def keep_conditioning(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with fully kept tokens (denoise mask 0) set to their clean value."""
+        return torch.where(self._keep.to(x.device), self._clean.to(x), x)
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, model_options: Mapping[str, Any] | None = None,
+                 **_extra: object) -> torch.Tensor:
+        hooks = [k for k in ("sampler_post_cfg_function", "sampler_pre_cfg_function", "sampler_cfg_function")
+                 if (model_options or {}).get(k)]
+        if hooks:
+            raise InputError(f"The sampler {self.name!r} hooks into ComfyUI's CFG ({', '.join(hooks)}; CFG++ samplers "
+                             "do this). RS LTXV applies its own multimodal guidance, so use the same sampler without "
+                             "'_cfg_pp'.")
         if self.cancel is not None and self.cancel():
             raise Cancelled("Generation was cancelled.")
         s = sigma.reshape(-1)[0] if isinstance(sigma, torch.Tensor) else torch.tensor(float(sigma))
-        v, a = self.layout.unpack(x)
+        v, a = self.layout.unpack(self.keep_conditioning(x))
         video = replace(self.video, latent=v.to(self.video.latent.dtype))
         audio = None if self.audio is None else replace(self.audio, latent=a.to(self.audio.latent.dtype))
         x0_v, x0_a = self.denoise(video, audio, s.float(), self._step(float(s)))
         return self.layout.pack(x0_v, x0_a).to(x.dtype)
 
     def tracks(self, x: torch.Tensor) -> tuple[Track, Track | None]:
-        """The final packed ``x`` back as tracks (guides still attached)."""
-        v, a = self.layout.unpack(x)
-        return replace(self.video, latent=v), (None if self.audio is None else replace(self.audio, latent=a))
+        """The final packed ``x`` back as tracks in their dtype (kept tokens exact, guides still attached)."""
+        v, a = self.layout.unpack(self.keep_conditioning(x))
+        video = replace(self.video, latent=v.to(self.video.latent.dtype))
+        return video, (None if self.audio is None else replace(self.audio, latent=a.to(self.audio.latent.dtype)))
 
 
 def sample_with(sampler: Callable[..., torch.Tensor], denoise: Denoise, video: Track, audio: Track | None,
                 sigmas: torch.Tensor, *, progress: Callable[[int, int], None] | None = None,
-                cancel: Callable[[], bool] | None = None, **sampler_kwargs) -> tuple[Track, Track | None]:
-    """Run a k-diffusion-style ``sampler(model, x, sigmas, extra_args, callback, disable, **kw)`` on the tracks."""
-    model = KDiffusionModel(denoise, video, audio, sigmas, cancel)
+                cancel: Callable[[], bool] | None = None, seed: int | None = None, model_sampling: Any = None,
+                name: str | None = None, **sampler_kwargs) -> tuple[Track, Track | None]:
+    """Run a k-diffusion-style ``sampler(model, x, sigmas, extra_args, callback, disable, **kw)`` on the tracks
+    (already noised for ``sigmas[0]``); ``seed`` goes to ``extra_args["seed"]`` for the sampler's own noise."""
+    name = name or getattr(sampler, "__name__", "external")
+    model = KDiffusionModel(denoise, video, audio, sigmas, cancel, model_sampling, name)
     total = len(sigmas) - 1
 
     def callback(info: dict) -> None:
         if progress is not None:
-            progress(int(info["i"]) + 1, total)
+            progress(min(int(info["i"]) + 1, total), total)
 
-    x = model.layout.pack(video.latent, None if audio is None else audio.latent)
-    out = sampler(model, x, sigmas, extra_args={}, callback=callback, disable=True, **sampler_kwargs)
+    x = model.layout.pack(video.latent.float(), None if audio is None else audio.latent.float())
+    extra: dict[str, Any] = {"model_options": {}}
+    if seed is not None:
+        extra["seed"] = int(seed)
+    out = sampler(model, x, sigmas, extra_args=extra, callback=callback, disable=True, **sampler_kwargs)
     return model.tracks(out)
+
+
+def sample_external(ext: ExternalSampler, denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor,
+                    *, seed: int | None = None, progress: Callable[[int, int], None] | None = None,
+                    cancel: Callable[[], bool] | None = None) -> tuple[Track, Track | None]:
+    """:func:`sample_with` for an :class:`ExternalSampler` (its options, name and model_sampling hook)."""
+    return sample_with(ext.fn, denoise, video, audio, sigmas, progress=progress, cancel=cancel, seed=seed,
+                       model_sampling=ext.model_sampling, name=ext.name, **dict(ext.options))

@@ -9,6 +9,7 @@ import torch
 
 from ..errors import InputError
 from .guidance import GuidanceParams
+from .kdiffusion import ExternalSampler
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, grainy "
@@ -61,7 +62,7 @@ class Request:
     sigmas: tuple[float, ...] | None = None
     max_shift: float = 2.05
     base_shift: float = 0.95
-    sampler: str = "euler"  # euler | euler_ancestral | res_2s
+    sampler: str | ExternalSampler = "euler"  # euler | euler_ancestral | res_2s, or a k-diffusion-style sampler
     eta: float = 1.0
     video_guidance: GuidanceParams = field(default_factory=lambda: GuidanceParams(
         cfg=3.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0))

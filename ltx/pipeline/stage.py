@@ -21,6 +21,7 @@ from ..tokens import (
     video_positions,
     video_to_tokens,
 )
+from .kdiffusion import ExternalSampler, sample_external
 from .latents import AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS, VideoSize, seeded_noise
 from .sampling import Denoise, SamplerOptions, sample
 from .track import Track
@@ -96,7 +97,7 @@ def run_stage(
     channels: int,
     seed: int | torch.Generator,
     audio_channels: int = AUDIO_LATENT_CHANNELS,
-    sampler: str = "euler",
+    sampler: str | ExternalSampler = "euler",
     sampler_options: SamplerOptions | None = None,
     conditions: Sequence[LatentCondition] = (),
     video_latent: torch.Tensor | None = None,
@@ -112,14 +113,22 @@ def run_stage(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Denoise one stage and return ``(video latent (B, C, F', H', W'), audio latent (B, 8, T, 16) | None)``.
 
-    ``noise_scale`` < 1 re-noises given latents partially (refinement stages start at their first σ).
+    ``noise_scale`` < 1 re-noises given latents partially (refinement stages start at their first σ). ``sampler`` is
+    a built-in name (:data:`~.sampling.SAMPLERS`) or an :class:`~.kdiffusion.ExternalSampler`, which gets the same
+    noised tracks and ``sampler_options.seed`` as ``extra_args["seed"]``.
     """
     video, audio = prepare_tracks(size, channels=channels, audio_channels=audio_channels, conditions=conditions,
                                   video_latent=video_latent,
                                   audio_latent=audio_latent, with_audio=with_audio, audio_frozen=audio_frozen,
                                   audio_prefix=audio_prefix, dtype=dtype, device=device)
     video, audio = noise_tracks(video, audio, seed, noise_scale)
-    video, audio = sample(denoise, video, audio, sigmas.to(device), sampler, sampler_options, progress, cancel)
+    sigmas = sigmas.to(device)
+    if isinstance(sampler, ExternalSampler):
+        seed_ = (sampler_options or SamplerOptions()).seed
+        video, audio = sample_external(sampler, denoise, video, audio, sigmas, seed=seed_, progress=progress,
+                                       cancel=cancel)
+    else:
+        video, audio = sample(denoise, video, audio, sigmas, sampler, sampler_options, progress, cancel)
     video = video.without_guides()
     v = tokens_to_video(video.latent, *size.latent_grid)
     a = None if audio is None else tokens_to_audio(audio.latent, audio_channels, AUDIO_MEL_BINS)

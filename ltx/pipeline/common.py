@@ -1,0 +1,141 @@
+"""Pieces shared by :func:`~.generate.generate` and :func:`~.extend_clip.extend`: the result type, prompt / image /
+audio conditioning, σ schedules of the two stages, the 2× upscale size rules, memory release between stages and a
+progress counter over all stages."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..errors import InputError
+from ..text.processor import TextContexts
+from .components import ModelParts
+from .latents import VideoSize
+from .media import image_to_pixels, pixels_to_frames
+from .request import Request
+from .schedules import STAGE2_SIGMAS, ltxv_sigmas, make_sigmas
+from .stage import LatentCondition
+
+
+@dataclass
+class Result:
+    """Latents (guides removed) and, when decoded, uint8 frames ``(B, F, H, W, 3)`` and a waveform ``(B, 2, S)``."""
+
+    video_latent: torch.Tensor
+    audio_latent: torch.Tensor | None
+    frames: torch.Tensor | None = None
+    waveform: torch.Tensor | None = None
+    sample_rate: int | None = None
+
+
+def need(part, name: str, why: str):
+    if part is None:
+        raise InputError(f"{why} needs a {name}; load one and pass it in ModelParts.{name}.")
+    return part
+
+
+def encode_contexts(parts: ModelParts, req: Request) -> tuple[TextContexts, TextContexts | None]:
+    enc = need(parts.prompt_encoder, "prompt_encoder", "Encoding the prompt")
+    needs_negative = any(g.needs_uncond for g in (req.video_guidance, req.audio_guidance, req.upscale_guidance))
+    return enc.encode(req.prompt), (enc.encode(req.negative_prompt) if needs_negative else None)
+
+
+def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device) -> list[LatentCondition]:
+    if not req.images:
+        return []
+    codec = need(parts.video_codec, "video_codec", "Image conditioning")
+    out = []
+    for guide in req.images:
+        frame = guide.resolve_frame(size.frames)
+        pixels = image_to_pixels(guide.image, size.height, size.width, crf=req.image_crf, dtype=dtype, device=device)
+        latent = codec.encode(pixels)
+        # guide tokens sit on latent-frame boundaries of 8 pixel frames (the last frame is allowed)
+        out.append(LatentCondition(latent, frame, guide.strength, guide.attention, guide.as_guide))
+    return out
+
+
+def conditioning_audio(parts: ModelParts, req: Request, size: VideoSize) -> torch.Tensor | None:
+    if req.audio is None:
+        return None
+    codec = need(parts.audio_codec, "audio_codec", "Audio conditioning")
+    wave = req.audio if req.audio.ndim == 3 else req.audio.unsqueeze(0)
+    latent = codec.encode(wave, int(req.audio_sample_rate or 16000))
+    frames = size.audio_frames
+    if latent.shape[2] < frames:  # pad silence-equivalent zeros (the normalised mean) at the end
+        latent = torch.nn.functional.pad(latent, (0, 0, 0, frames - latent.shape[2]))
+    return latent[:, :, :frames]
+
+
+def free_memory(parts: ModelParts | None = None, *, transformer: bool = False, text: bool = False) -> None:
+    """Release memory between stages: Gemma after the prompts are encoded (results stay cached), the transformer
+    parked on the CPU before decoding (moved back by the next generation), then the allocator's cache."""
+    if parts is not None and text and hasattr(parts.prompt_encoder, "free"):
+        parts.prompt_encoder.free()
+    if parts is not None and transformer and parts.device is not None and torch.device(parts.device).type != "cpu":
+        parts.transformer.to("cpu")
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def placement(parts: ModelParts) -> tuple[torch.dtype, torch.device]:
+    """(dtype, device) of the latents and activations: the parts' compute settings, else the first parameter's."""
+    param = next(parts.transformer.parameters())
+    return parts.compute_dtype or param.dtype, parts.compute_device or param.device
+
+
+def ready(parts: ModelParts) -> None:
+    if parts.device is not None and next(parts.transformer.parameters()).device != torch.device(parts.device):
+        parts.transformer.to(parts.device)
+
+
+def decode(parts: ModelParts, result: Result) -> Result:
+    codec = need(parts.video_codec, "video_codec", "Decoding")
+    result.frames = pixels_to_frames(codec.decode(result.video_latent))
+    if result.audio_latent is not None and parts.audio_codec is not None:
+        result.waveform, result.sample_rate = parts.audio_codec.decode(result.audio_latent)
+    return result
+
+
+def stage1_sigmas(parts: ModelParts, req: Request) -> torch.Tensor:
+    """σ of the main pass (schedule, steps, custom sigmas, shifts of the request)."""
+    return make_sigmas(req.schedule, req.steps, distilled_model=parts.distilled, custom=req.sigmas,
+                       max_shift=req.max_shift, base_shift=req.base_shift)
+
+
+def stage2_sigmas(req: Request) -> torch.Tensor:
+    """σ of the refinement pass after a 2× upscale: the official distilled ones, or ``upscale_steps`` LTXV σ from
+    ``upscale_denoise`` down."""
+    if not req.upscale_steps:  # None or 0: the official stage-2 (distilled) sigmas
+        return torch.tensor(STAGE2_SIGMAS, dtype=torch.float32)
+    sig = ltxv_sigmas(req.upscale_steps)
+    sig = sig[sig <= req.upscale_denoise]
+    if sig[0] < req.upscale_denoise:
+        sig = torch.cat([torch.tensor([req.upscale_denoise]), sig])
+    return sig
+
+
+def half_size(parts: ModelParts, req: Request, size: VideoSize) -> VideoSize:
+    """The stage-1 size of a 2× upscale run (half width and height); checks the upscaler and that width and height
+    (pixels) are multiples of 64."""
+    need(parts.upscaler, "upscaler", "The 2× upscale pass")
+    if size.height % 64 or size.width % 64:
+        raise InputError(f"With upscale on, width and height must be multiples of 64 (stage 1 runs at half "
+                         f"size); got {size.width}×{size.height}.")
+    return replace(size, height=size.height // 2, width=size.width // 2)
+
+
+class StageProgress:
+    """Counts sampling steps over all stages: pass :meth:`tick` as a stage's ``progress``; it reports
+    ``progress(done, total)``."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def tick(self, _step: int, _steps: int) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, self.total)
