@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,6 +19,8 @@ from ..ltx.pipeline.generate import Result, generate
 from ..ltx.pipeline.request import Request
 from ..ltx.text.processor import TextContexts
 from . import convert, specs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,6 +63,19 @@ def _is_upsampler(v: Any) -> bool:
     return isinstance(v, LatentUpsampler)
 
 
+def _log_run_options(spec: specs.NodeSpec, ready: Any, req: Request) -> None:
+    """One console line saying which attention kernel and feed-forward chunking this run uses."""
+    from ..ops.attention import resolve_backend
+
+    backend = req.attention
+    if isinstance(backend, str):
+        device = ready.compute_device or next(ready.transformer.parameters()).device
+        backend = resolve_backend(backend, torch.device(device))
+    name = backend if isinstance(backend, str) else getattr(backend, "__name__", "custom")
+    note = " (masked or unsupported shapes fall back to sdpa)" if name in ("sage", "flash") else ""
+    log.info("%s: attention %s%s, feed-forward chunks %d", spec.display_name, name, note, req.ff_chunks)
+
+
 def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
                 hooks: Hooks | None = None) -> tuple[ModelParts, Request]:
     """Check the connected objects (ours or core's) and assemble :class:`ModelParts`; messages name the node's
@@ -82,6 +98,7 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     ready = comfy_model.prepare(v.get("model"), RunOptions(req.attention, max(1, req.ff_chunks)), load=hooks.load,
                                 what=spec.display_name)
     req = replace(req, attention=ready.options.attention_backend, ff_chunks=ready.options.ff_chunks)
+    _log_run_options(spec, ready, req)
     layers = ready.transformer.config.num_layers
     bad = [b for b in req.video_guidance.stg_blocks if b >= layers] if req.video_guidance.needs_perturbed else []
     if bad:

@@ -126,3 +126,11 @@ def test_extend_appends_frames_and_sound(tiny):
     assert audio["waveform"].shape[-1] > 0
     with pytest.raises(InputError, match="upscale_model is not connected"):
         run_extend(None, **tiny, **args, latent=latent, upscale=True)
+
+
+def test_the_console_says_which_attention_kernel_runs(tiny, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="rs_ltxv.nodes.ltxv_generate"):
+        run_generate(None, **tiny, **SMALL, attention_mode="default", ffn_chunks=3)
+    assert "RS LTXV Generate: attention sdpa, feed-forward chunks 3" in caplog.text
