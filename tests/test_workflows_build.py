@@ -254,6 +254,10 @@ def core_loaders():
     g.link(neg, "CONDITIONING", gen, "negative")
     g.link(ckpt, "VAE", gen, "vae")
     g.link(avae, "Audio VAE", gen, "audio_vae")
+    # a dev checkpoint + the distilled LoRA: core's loader does not say "distilled", so pass the distilled sigmas
+    sigmas = g.add("ManualSigmas", (430, 460), (440, 60),
+                   ["1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0"], title="Distilled sigmas")
+    g.link(sigmas, "SIGMAS", gen, "sigmas")
     decode = g.add("VAEDecode", (1370, 0), (220, 50), None)
     g.link(gen, "latent", decode, "samples")
     g.link(ckpt, "VAE", decode, "vae")
