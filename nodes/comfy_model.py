@@ -182,7 +182,8 @@ def prepare(model: Any, options: RunOptions, *, load: Any = None, what: str = "R
         if load is not None:
             load(model)
         dtype, device = core_interop.compute_placement(model)
-        return ReadyModel(core_interop.transformer_from_core(model), False, options, dtype, device)
+        return ReadyModel(core_interop.transformer_from_core(model), core_interop.is_distilled(model), options, dtype,
+                          device)
     raise InputError(f"{what}: model must be an LTX-2 / LTX-2.3 model — from RS LTXV Model Loader (optionally through "
                      f"a LoRA loader) or from core's Load Checkpoint / Load Diffusion Model with an LTX-2 file; got "
                      f"{describe(model)}.")

@@ -28,6 +28,8 @@ import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -66,6 +68,18 @@ def _describe(obj: Any) -> str:
 def is_core_ltxav(model: Any) -> bool:
     """True for a core ModelPatcher (anything with ``.model``) whose model is ``comfy.model_base.LTXAV``."""
     return _kind(getattr(model, "model", None)) == CORE_LTXAV
+
+
+def is_distilled(patcher: Any) -> bool:
+    """Whether core loaded a distilled checkpoint, read from the file name core keeps for reloading
+    (``cached_patcher_init``; "distilled" in the name, as in ltx-2.3-22b-distilled.safetensors). False when unknown
+    — e.g. a dev checkpoint with the distilled LoRA: connect the distilled sigmas then."""
+    init = getattr(patcher, "cached_patcher_init", None)
+    try:
+        path = init[1][0]
+    except (TypeError, IndexError, KeyError):
+        return False
+    return isinstance(path, (str, PathLike)) and "distilled" in Path(path).name.lower()
 
 
 def core_diffusion_model(patcher: Any, what: str = "model") -> nn.Module:

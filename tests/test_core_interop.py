@@ -132,3 +132,16 @@ def test_objects_we_cannot_use_get_clear_errors():
     assert not cc.is_core_conditioning([[x, {"rs_ltxv_audio_context": x}]])
     with pytest.raises(InputError, match="CLIP Text Encode"):
         cc.contexts_from_core("text", None)
+
+
+def test_distilled_is_read_from_the_file_core_loaded():
+    from types import SimpleNamespace
+
+    from rs_ltxv.nodes.core_interop import is_distilled
+
+    def patcher(path):
+        return SimpleNamespace(cached_patcher_init=(print, (path, None, {}, {})))
+
+    assert is_distilled(patcher("/m/checkpoints/ltx-2.3-22b-distilled.safetensors"))
+    assert not is_distilled(patcher("/m/checkpoints/ltx-2.3-22b-dev-fp8.safetensors"))
+    assert not is_distilled(SimpleNamespace())  # older ComfyUI: unknown → not distilled
