@@ -172,9 +172,9 @@ def prepare(model: Any, options: RunOptions, *, load: Any = None, what: str = "R
     if ours is not None:
         if ours is not model:
             patched = with_run_options(model, options)
-            if load is not None:
+            if load is not None:  # applies the object patch: the options come back through the loaded model
                 load(patched)
-            options = getattr(patched.model, RUN_OPTIONS, options)
+                options = getattr(patched.model, RUN_OPTIONS, options)
         return ReadyModel(ours.diffusion_model, ours.distilled, options)
     from . import core_interop
 
@@ -184,7 +184,5 @@ def prepare(model: Any, options: RunOptions, *, load: Any = None, what: str = "R
         dtype, device = core_interop.compute_placement(model)
         return ReadyModel(core_interop.transformer_from_core(model), core_interop.is_distilled(model), options, dtype,
                           device)
-    raise InputError(f"{what}: model must be an LTX-2 / LTX-2.3 model — from RS LTXV Model Loader (optionally through "
-                     f"a LoRA loader) or from core's Load Checkpoint / Load Diffusion Model with an LTX-2 file; got "
-                     f"{describe(model)}.")
+    raise InputError(f"{what}: model is a {describe(model)}, not an LTX-2 model. {core_interop.CONNECT_MODEL}")
 
