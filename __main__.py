@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from typing import NoReturn
 
 
 def _info(args: argparse.Namespace) -> int:
     if str(args.file).lower().endswith(".gguf"):
         from .ltx.loading.gguf_info import describe, format_description
     else:
-        from .ltx.loading.inspect import describe, format_description
+        from .ltx.loading.info import describe, format_description
 
     d = describe(args.file)
     print(json.dumps(d, indent=2) if args.json else format_description(d))
@@ -29,9 +32,11 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _tiny(args: argparse.Namespace) -> int:
+    from .ltx.pipeline.output_file import check_output_path
     from .ltx.tiny import write_tiny_checkpoint
 
-    print(write_tiny_checkpoint(args.out, args.version, seed=args.seed))
+    out = check_output_path(args.out, "tiny: output", "tiny.safetensors")
+    print(write_tiny_checkpoint(out, args.version, seed=args.seed))
     return 0
 
 
@@ -56,7 +61,10 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m rs_ltxv", description="RS-LTXV: LTX-2 / LTX-2.3 video with sound")
+    parser = _Parser(prog="python -m rs_ltxv", description="RS-LTXV: LTX-2 / LTX-2.3 video with sound")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"rs-ltxv {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="describe an LTX-2 / LTX-2.3 checkpoint")
     p.add_argument("file")
@@ -87,15 +95,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .ltx.errors import RSLTXVError
+MAX_MESSAGE = 600  # characters of an error message printed by the CLI; the rest is elided
 
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: …`` and a pointer to ``--help`` instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {one_line(message)} (see: {self.prog} --help)\n")
+
+
+def one_line(message: object, limit: int = MAX_MESSAGE) -> str:
+    """``message`` as one line of at most ``limit`` characters (newlines folded, the middle of a long one elided)."""
+    text = " ".join(str(message).split())
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]} … ({len(text) - 2 * keep} characters elided) … {text[-keep:]}"
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions a user can cause (bad files, settings or paths): the CLI prints them as one line."""
+    from .gguf_loader.errors import GGUFError
+    from .ltx.errors import RSLTXVError
+    from .ops.attention import AttentionBackendError
+
+    return RSLTXVError, GGUFError, AttentionBackendError, OSError
+
+
+class _Terminated(BaseException):
+    """SIGTERM as an exception, so partial outputs are cleaned up like on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise _Terminated(signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors print ``error: …`` on one line and return 2, Ctrl-C 130, SIGTERM 143."""
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
-    except RSLTXVError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print("error: terminated (SIGTERM).", file=sys.stderr)
+        return 143
+    except user_errors() as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

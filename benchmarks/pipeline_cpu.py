@@ -18,12 +18,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_pipeline_e2e import FPS, FRAMES, SEED, H, W, build_models, run_reference
-
 from rs_ltxv.ltx.pipeline.generate import generate
 from rs_ltxv.ltx.pipeline.guidance import GuidanceParams
 from rs_ltxv.ltx.pipeline.parts import load_model_parts
 from rs_ltxv.ltx.pipeline.request import ImageGuide, Request
+
+from reference.ltx_pipelines_ref import FPS, FRAMES, SEED, H, W, build_models, run_reference
 
 
 def main() -> None:

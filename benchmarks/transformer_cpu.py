@@ -26,8 +26,8 @@ from memory import peak_bytes
 from rs_ltxv.ltx.loading import load_transformer
 from rs_ltxv.ltx.transformer import StreamInput
 
-from conftest import realistic_init
 from reference import ltx_core_ref as R
+from reference.builders import realistic_init
 
 
 def main() -> None:

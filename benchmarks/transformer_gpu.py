@@ -1,5 +1,5 @@
 """Forward time, peak memory and accuracy on CUDA in bfloat16: our transformer vs ltx-core 1.0.0 (same weights),
-our attention backends (sdpa vs sage) and feed-forward chunking (ff_chunks=4 vs 1).
+our attention backends (sdpa vs sage) and feed-forward chunking (ffn_chunks=4 vs 1).
 
 Default size: LTX-2.3 layout at the released widths (video 32 heads × 128 = 4096, audio 32 × 64 = 2048, latent
 channels 128), ``--layers`` blocks (the released model has 48; per-block cost is what matters here), batch 1,
@@ -7,7 +7,7 @@ tokens of a 768×512, 121-frame clip: video 16 × 16 × 24 = 6144 latent tokens,
 second), 1024 text-context tokens per stream.
 
 Weights: ltx-core's own model (``LTXModelConfigurator``) is built on the GPU and initialised like a trained network
-with the distributions of ``tests/conftest.realistic_init`` (drawn on the GPU: a CPU draw of ~2 B numbers takes
+with the distributions of ``reference/builders.realistic_init`` (drawn on the GPU: a CPU draw of ~2 B numbers takes
 minutes), rounded to bfloat16 and written as an official single-file checkpoint; ours is loaded from that file with our
 loader. The float32 ground truth is ltx-core's model with the *same* (bf16-rounded) weights run in float32, so the
 bf16 errors below are pure arithmetic-precision errors.
@@ -215,14 +215,14 @@ def main() -> None:
 
     if importlib.util.find_spec("sageattention") is not None:
         report("attention backend: sage vs sdpa (ours)", "sage", "sdpa",
-               {"sdpa": rours(v16, a16), "sage": rours(v16, a16, attention_backend="sage")})
+               {"sdpa": rours(v16, a16), "sage": rours(v16, a16, attention_mode="sage")})
     else:
         print("\n== attention backend: sage vs sdpa — skipped, sageattention is not installed")
     from rs_ltxv.ops import resolve_backend
 
     print(f"(auto resolves to {resolve_backend('auto', dev)!r} here)")
-    report("feed-forward chunking: ff_chunks=4 vs 1 (ours, sdpa)", "ff4", "ff1",
-           {"ff1": rours(v16, a16), "ff4": rours(v16, a16, ff_chunks=4)})
+    report("feed-forward chunking: ffn_chunks=4 vs 1 (ours, sdpa)", "ff4", "ff1",
+           {"ff1": rours(v16, a16), "ff4": rours(v16, a16, ffn_chunks=4)})
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ class GGUFFile:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise GGUFError(f"{self.path} is a folder, not a .gguf file. Give the model file's path.")
         if not self.path.is_file():
             raise GGUFError(f"GGUF file not found: {self.path}")
         self.size = self.path.stat().st_size

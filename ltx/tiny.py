@@ -14,8 +14,12 @@ import torch
 from safetensors.torch import save_file
 
 from .config import ConnectorConfig, TransformerConfig, Version
+from .random_weights import random_init
 from .text.processor import TextConnectors
 from .transformer.model import LTXAVTransformer
+
+__all__ = ["TINY_GEMMA_DIM", "TINY_GEMMA_STATES", "random_init", "tiny_config", "tiny_state_dict",
+           "write_tiny_checkpoint"]
 
 TINY_GEMMA_DIM = 24
 TINY_GEMMA_STATES = 3
@@ -40,16 +44,6 @@ def tiny_config(version: Version | str = Version.LTX23, *, layers: int = 2, late
         video_connector=replace(conn, attention_head_dim=(base.inner_dim if v23 else TINY_GEMMA_DIM) // 2),
         audio_connector=replace(conn, attention_head_dim=(base.audio_inner_dim if v23 else TINY_GEMMA_DIM) // 2),
     )
-
-
-def random_init(module: torch.nn.Module, seed: int, std: float = 0.05) -> torch.nn.Module:
-    """Materialise and fill every parameter with seeded ``N(0, std²)`` values."""
-    gen = torch.Generator().manual_seed(seed)
-    for name, param in list(module.named_parameters()):
-        value = torch.randn(param.shape, generator=gen) * std
-        owner = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
-        setattr(owner, name.rpartition(".")[2], torch.nn.Parameter(value, requires_grad=False))
-    return module.eval()
 
 
 def tiny_state_dict(cfg: TransformerConfig, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from .audio import AudioDecoder, AudioEncoder, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
+from .random_weights import random_init
 from .text.gemma import GemmaTextModel
 from .text.gemma_config import GemmaConfig
 from .video_vae import VideoDecoder, VideoEncoder, VideoVAEConfig
@@ -55,8 +56,6 @@ def tiny_component_config(latent_channels: int = 16, audio_channels: int = 1) ->
 
 
 def _init(module: torch.nn.Module, seed: int, std: float = 0.05) -> dict[str, torch.Tensor]:
-    from .tiny import random_init
-
     random_init(module, seed, std)
     return module.state_dict()
 

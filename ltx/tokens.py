@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import InputError
+
 VIDEO_SCALE = (8, 32, 32)  # pixel frames per latent frame, pixels per latent row / column
 AUDIO_MEL_PER_LATENT = 4
 AUDIO_HOP = 160
@@ -74,7 +76,7 @@ def video_positions(
         dtype: result dtype (the reference pipelines cast positions to the model dtype).
     """
     if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+        raise InputError(f"fps must be positive, got {fps}")
     causal_fix = frame_offset == 0 if causal_fix is None else causal_fix
     bounds = _latent_grid_bounds(frames, height, width, device)
     pixel = bounds * torch.tensor(VIDEO_SCALE, device=bounds.device).view(3, 1, 1)
@@ -127,7 +129,7 @@ def guide_attention_weights(
         cross = strength.to(device=device, dtype=dtype)
         cross = cross.expand(batch, num_new) if cross.ndim <= 1 or cross.shape[0] == 1 else cross
     if cross.shape != (batch, num_new):
-        raise ValueError(f"strength must be a scalar, (M,) or (B, M) with M = {num_new}; got {tuple(cross.shape)}")
+        raise InputError(f"strength must be a scalar, (M,) or (B, M) with M = {num_new}; got {tuple(cross.shape)}")
     total = num_existing + num_new
     out = torch.zeros(batch, total, total, device=device, dtype=dtype)
     out[:, :num_existing, :num_existing] = 1.0 if existing is None else existing

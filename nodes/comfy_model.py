@@ -41,7 +41,7 @@ class LTXVModule(nn.Module):
         diffusion_model: the audio-video transformer (official parameter names).
         distilled: True for distilled checkpoints (8-step schedule).
         source: the file it was loaded from (None when built in memory).
-        run_options: attention backend and feed-forward chunks for the next run (set through an object patch).
+        run_options: attention mode and feed-forward chunks for the next run (set through an object patch).
     """
 
     def __init__(self, transformer: LTXAVTransformer, *, distilled: bool = False,
@@ -50,7 +50,7 @@ class LTXVModule(nn.Module):
         self.diffusion_model = transformer
         self.distilled = distilled
         self.source = Path(source) if source is not None else None
-        self.run_options = RunOptions(attention_backend="auto")
+        self.run_options = RunOptions(attention_mode="auto")
         self.model_config = _ModelConfig()
         self._register_state_dict_hook(_quantised_weight_keys)
 

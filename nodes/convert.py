@@ -27,7 +27,7 @@ AUDIO_KEY = "rs_ltxv_audio_context"
 MASK_KEY = "rs_ltxv_mask"
 VIDEO_TEMPORAL = 8  # pixel frames per latent frame (after the first)
 
-#: attention_mode widget → library backend name
+#: attention_mode widget → the library's attention_mode (an ops.attention backend name)
 ATTENTION = {"auto": "auto", "default": "sdpa", "sage": "sage", "flash": "flash"}
 
 
@@ -260,7 +260,7 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
         upscale_guidance=GuidanceParams(cfg=float(v["upscale_cfg"])),
         upscale_denoise=float(v["upscale_denoise"]),
         decode=bool(v["decode"]),
-        attention=ATTENTION[str(v["attention_mode"])],
-        ff_chunks=max(1, int(v["ffn_chunks"])),
+        attention_mode=ATTENTION[str(v["attention_mode"])],
+        ffn_chunks=max(1, int(v["ffn_chunks"])),
         free_between_stages=True,
     )

@@ -1,5 +1,5 @@
-"""Core's audio VAE object (LTXV Audio VAE Loader) as the library's :class:`~rs_ltxv.ltx.pipeline.components.
-AudioCodec`, through core's own encode / decode.
+"""Core's audio VAE object (LTXV Audio VAE Loader) as the library's :class:`~rs_ltxv.ltx.pipeline.protocols.
+AudioVAEProtocol`, through core's own encode / decode.
 
 Used when the checkpoint's audio config is not at hand: core's ``AudioVAE`` drops the ``audio_vae`` / ``vocoder``
 metadata sections it was built from, and the vocoder's layout (upsample strides, kernel sizes) cannot be read back
@@ -16,7 +16,7 @@ import torch
 from ..ltx.audio.resample import resample
 
 
-class CoreAudioCodec:
+class CoreAudioVAE:
     """``encode(waveform (B, C, S), rate) → latent (B, 8, T, 16)``; ``decode(latent) → (waveform (B, 2, S), rate)``
     with a core ``comfy.sd.VAE`` holding the LTX audio VAE + vocoder."""
 

@@ -29,7 +29,6 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,6 +36,7 @@ from torch import nn
 
 from ..ltx.config import TransformerConfig
 from ..ltx.errors import ConfigError, InputError
+from ..ltx.loading.checkpoint import is_distilled as checkpoint_is_distilled
 from ..ltx.loading.infer import infer_connector, infer_transformer
 from ..ltx.loading.layout import CONNECTOR_PREFIXES
 from ..ltx.text.connector import Embeddings1DConnector
@@ -72,14 +72,15 @@ def is_core_ltxav(model: Any) -> bool:
 
 def is_distilled(patcher: Any) -> bool:
     """Whether core loaded a distilled checkpoint, read from the file name core keeps for reloading
-    (``cached_patcher_init``; "distilled" in the name, as in ltx-2.3-22b-distilled.safetensors). False when unknown
-    — e.g. a dev checkpoint with the distilled LoRA: connect the distilled sigmas then."""
+    (``cached_patcher_init``), with :func:`rs_ltxv.ltx.loading.is_distilled` ("distilled" in the name, as in
+    ltx-2.3-22b-distilled.safetensors). False when unknown — e.g. a dev checkpoint with the distilled LoRA: connect
+    the distilled sigmas then."""
     init = getattr(patcher, "cached_patcher_init", None)
     try:
         path = init[1][0]
     except (TypeError, IndexError, KeyError):
         return False
-    return isinstance(path, (str, PathLike)) and "distilled" in Path(path).name.lower()
+    return isinstance(path, (str, PathLike)) and checkpoint_is_distilled(path)
 
 
 def core_diffusion_model(patcher: Any, what: str = "model") -> nn.Module:
@@ -236,11 +237,11 @@ def _build_shared(factory: Callable[[], nn.Module], tensors: Mapping[str, torch.
     return module.eval().requires_grad_(False)
 
 
-def video_codec_from_core(vae: Any, tile_size: int | None = 512) -> Any:
-    """Core's LTX video VAE (``comfy.sd.VAE``) → our :class:`VideoCodecAdapter` on the same tensors.
+def video_vae_from_core(vae: Any, tile_size: int | None = 512) -> Any:
+    """Core's LTX video VAE (``comfy.sd.VAE``) → our :class:`VideoVAEAdapter` on the same tensors.
     ``tile_size``: spatial tile in pixels for decoding (None: untiled)."""
     from ..ltx.loading.video_vae_infer import infer_video_vae
-    from ..ltx.pipeline.parts import VideoCodecAdapter
+    from ..ltx.pipeline.parts import VideoVAEAdapter
     from ..ltx.video_vae import TilingConfig, VideoDecoder, VideoEncoder, VideoVAE
 
     what = "vae"
@@ -257,25 +258,25 @@ def video_codec_from_core(vae: Any, tile_size: int | None = 512) -> Any:
         names = {k[len(part) + 1:]: v for k, v in state.items() if k.startswith(part + ".")}
         parts[part] = _build_shared(lambda c=cls: c(cfg), {**names, **stats}, f"{what} ({part})") if names else None
     tiling = TilingConfig(tile_pixels=int(tile_size)) if tile_size else None
-    return VideoCodecAdapter(VideoVAE(cfg, parts["encoder"], parts["decoder"]).eval(), tiling)
+    return VideoVAEAdapter(VideoVAE(cfg, parts["encoder"], parts["decoder"]).eval(), tiling)
 
 
-def audio_codec_from_core(vae: Any, config: Mapping[str, Any] | None = None) -> Any:
-    """Core's audio VAE (LTXVAudioVAELoader) → our :class:`AudioCodec` on the same tensors.
+def audio_vae_from_core(vae: Any, config: Mapping[str, Any] | None = None) -> Any:
+    """Core's audio VAE (LTXVAudioVAELoader) → our :class:`AudioVAE` on the same tensors.
 
     ``config``: the checkpoint's ``{"audio_vae": ..., "vocoder": ...}`` config sections. Core's object does not keep
     them and the vocoder layout cannot be read from shapes alone; without them (None) the result drives core's own
-    encode / decode (:class:`~.core_audio.CoreAudioCodec`)."""
+    encode / decode (:class:`~.core_audio.CoreAudioVAE`)."""
     from ..ltx.audio import AudioDecoder, AudioEncoder, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
-    from ..ltx.audio.codec import AudioCodec
+    from ..ltx.audio.audio_vae import AudioVAE
 
     what = "audio_vae"
     core = _first_stage(vae, CORE_AUDIO_VAE, what, "the LTX-2 audio VAE (LTXV Audio VAE Loader, or RS LTXV Audio "
                         "VAE Loader)")
     if config is None:  # what a node has: core's object without its config → core's own encode / decode
-        from .core_audio import CoreAudioCodec
+        from .core_audio import CoreAudioVAE
 
-        return CoreAudioCodec(vae)
+        return CoreAudioVAE(vae)
     if not isinstance(config, Mapping) or "audio_vae" not in config or "vocoder" not in config:
         raise InputError(f"{what}: the audio VAE config (checkpoint metadata 'audio_vae' and 'vocoder' sections) is "
                          "needed; use RS LTXV Audio VAE Loader.")
@@ -294,9 +295,9 @@ def audio_codec_from_core(vae: Any, config: Mapping[str, Any] | None = None) -> 
                      if names else None)
     voc_state = {k[len("vocoder."):]: v for k, v in state.items() if k.startswith("vocoder.")}
     vocoder = _build_shared(lambda: build_vocoder(voc_cfg), voc_state, f"{what} (vocoder)") if voc_state else None
-    codec = AudioCodec(parts[0], parts[1], vocoder)
+    audio_vae = AudioVAE(parts[0], parts[1], vocoder)
     device = next(core.parameters()).device
-    return codec.to(device)  # only the mel front end's computed buffers move; shared tensors already live there
+    return audio_vae.to(device)  # only the mel front end's computed buffers move; shared tensors already live there
 
 
 def upsampler_from_core(model: Any) -> Any:
@@ -307,7 +308,7 @@ def upsampler_from_core(model: Any) -> Any:
     what = "upscale_model"
     if _kind(model) != CORE_UPSAMPLER:
         raise InputError(f"{what}: expected an LTX-2 latent upsampler (Load Latent Upscale Model with "
-                         f"ltx-2-spatial-upscaler-x2-*.safetensors, or RS LTXV Upscale Model Loader); got "
+                         f"ltx-2-spatial-upscaler-x2-*.safetensors, or RS LTXV Latent Upscaler Loader); got "
                          f"{_describe(model)}.")
     state = model.state_dict(keep_vars=True)
     try:

@@ -6,7 +6,7 @@ port's object behind one of our socket types (:mod:`.specs`).
 
 from __future__ import annotations
 
-from ..ltx.loading import load_transformer, open_checkpoint
+from ..ltx.loading import load_prompt_encoder, load_transformer, open_checkpoint
 from ..ltx.video_vae import TilingConfig
 from . import comfy_env, comfy_model, convert, specs
 from .comfy_model import LTXVModule
@@ -24,21 +24,17 @@ def load_model(ckpt_name: str, dtype: str = "auto", device: str = "default", dis
     ckpt = open_checkpoint(path)
     load_device, offload_device = comfy_env.model_devices(device)
     dt = comfy_env.dtype(dtype, load_device)
-    if distilled == "auto":
-        is_distilled = "distilled" in f"{path.name} {ckpt.model_version or ''}".lower()
-    else:
-        is_distilled = distilled == "yes"
+    is_distilled = ckpt.is_distilled if distilled == "auto" else distilled == "yes"
     module = LTXVModule(load_transformer(ckpt, dtype=dt, device=offload_device), distilled=is_distilled, source=path)
     return (comfy_model.wrap(module, load_device, offload_device),)
 
 
 def load_text_encoder(text_encoder: str, ckpt_name: str, dtype: str = "auto", device: str = "default"):
-    from ..ltx.text.encoder import PromptEncoder
 
     gemma = comfy_env.model_path(specs.TEXT_ENCODER_LOADER.input("text_encoder").folders, text_encoder)
     ckpt = comfy_env.model_path(specs.TEXT_ENCODER_LOADER.input("ckpt_name").folders, ckpt_name)
     dt, dev = _placement(dtype, device)
-    return (PromptEncoder.from_files(gemma, open_checkpoint(ckpt), dtype=dt, device=dev),)
+    return (load_prompt_encoder(gemma, open_checkpoint(ckpt), dtype=dt, device=dev),)
 
 
 def text_encode(text_encoder, text: str):
@@ -49,21 +45,21 @@ def text_encode(text_encoder, text: str):
 
 def load_video_vae(vae_name: str, dtype: str = "auto", device: str = "default", tile_size: int = 512):
     from ..ltx.loading.video_vae import load_video_vae as load
-    from ..ltx.pipeline.parts import VideoCodecAdapter
+    from ..ltx.pipeline.parts import VideoVAEAdapter
 
     path = comfy_env.model_path(specs.VAE_LOADER.input("vae_name").folders, vae_name)
     dt, dev = _placement(dtype, device)
     tiling = TilingConfig(tile_pixels=int(tile_size)) if tile_size else None
-    return (VideoCodecAdapter(load(path, dtype=dt, device=dev), tiling),)
+    return (VideoVAEAdapter(load(path, dtype=dt, device=dev), tiling),)
 
 
 def load_audio_vae(audio_vae_name: str, device: str = "default"):
     import torch
 
-    from ..ltx.loading.audio import load_audio_codec
+    from ..ltx.loading.audio import load_audio_vae as load
 
     path = comfy_env.model_path(specs.AUDIO_VAE_LOADER.input("audio_vae_name").folders, audio_vae_name)
-    return (load_audio_codec(path, dtype=torch.float32, device=comfy_env.device(device)),)
+    return (load(path, dtype=torch.float32, device=comfy_env.device(device)),)
 
 
 def load_upscale_model(model_name: str, dtype: str = "auto", device: str = "default"):

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from ..ltx.errors import InputError
-from ..ltx.pipeline.components import ModelParts
 from ..ltx.pipeline.generate import Result, generate
+from ..ltx.pipeline.protocols import ModelParts
 from ..ltx.pipeline.request import Request
 from ..ltx.text.processor import TextContexts
 from . import convert, specs
@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Hooks:
-    """``progress(done, total)``, ``cancel() -> bool`` (or raises), ``free()`` before a run, ``load(patcher)`` to
-    load a ComfyUI MODEL through ComfyUI's memory manager (None outside ComfyUI)."""
+    """What a node run gets from its host: ``progress(done, total)`` and ``cancel() -> bool`` (or raises), handed
+    to the pipeline (whose sampling loops see them as :class:`~rs_ltxv.ltx.pipeline.sampling.Callbacks`), plus
+    ``free()`` before a run and ``load(patcher)`` to load a ComfyUI MODEL through ComfyUI's memory manager (None
+    outside ComfyUI)."""
 
     progress: Callable[[int, int], None] | None = None
     cancel: Callable[[], bool] | None = None
@@ -44,17 +46,17 @@ def _ours_or_core(value: Any, ours: Callable[[Any], bool], from_core: str) -> An
     return getattr(core_interop, from_core)(value)
 
 
-def _is_video_codec(v: Any) -> bool:
-    from ..ltx.pipeline.parts import VideoCodecAdapter
+def _is_video_vae(v: Any) -> bool:
+    from ..ltx.pipeline.parts import VideoVAEAdapter
 
-    return isinstance(v, VideoCodecAdapter)
+    return isinstance(v, VideoVAEAdapter)
 
 
-def _is_audio_codec(v: Any) -> bool:
-    from ..ltx.audio.codec import AudioCodec
-    from .core_audio import CoreAudioCodec
+def _is_audio_vae(v: Any) -> bool:
+    from ..ltx.audio.audio_vae import AudioVAE
+    from .core_audio import CoreAudioVAE
 
-    return isinstance(v, (AudioCodec, CoreAudioCodec))
+    return isinstance(v, (AudioVAE, CoreAudioVAE))
 
 
 def _is_upsampler(v: Any) -> bool:
@@ -67,13 +69,13 @@ def _log_run_options(spec: specs.NodeSpec, ready: Any, req: Request) -> None:
     """One console line saying which attention kernel and feed-forward chunking this run uses."""
     from ..ops.attention import resolve_backend
 
-    backend = req.attention
+    backend = req.attention_mode
     if isinstance(backend, str):
         device = ready.compute_device or next(ready.transformer.parameters()).device
         backend = resolve_backend(backend, torch.device(device))
     name = backend if isinstance(backend, str) else getattr(backend, "__name__", "custom")
     note = " (masked or unsupported shapes fall back to sdpa)" if name in ("sage", "flash") else ""
-    log.info("%s: attention %s%s, feed-forward chunks %d", spec.display_name, name, note, req.ff_chunks)
+    log.info("%s: attention %s%s, feed-forward chunks %d", spec.display_name, name, note, req.ffn_chunks)
 
 
 def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
@@ -81,37 +83,38 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     """Check the connected objects (ours or core's) and assemble :class:`ModelParts`; messages name the node's
     inputs. The MODEL is loaded through ``hooks.load`` with the run's attention / feed-forward options as an object
     patch on a clone; the request comes back with the options the loaded model carries."""
-    from ..ltx.pipeline.parts import UpscalerAdapter, vae_statistics
+    from ..ltx.pipeline.parts import UpsamplerAdapter, vae_statistics
     from ..ltx.transformer import RunOptions
     from . import comfy_model
 
     hooks = hooks or Hooks()
     if v.get("vae") is None:
         raise InputError(f"{spec.display_name}: connect a video VAE (RS LTXV Video VAE Loader or core's).")
-    vae = _ours_or_core(v["vae"], _is_video_codec, "video_codec_from_core")
+    vae = _ours_or_core(v["vae"], _is_video_vae, "video_vae_from_core")
     audio_vae = v.get("audio_vae")
     if audio_vae is not None:
-        audio_vae = _ours_or_core(audio_vae, _is_audio_codec, "audio_codec_from_core")
+        audio_vae = _ours_or_core(audio_vae, _is_audio_vae, "audio_vae_from_core")
     if req.audio is not None and audio_vae is None:
         raise InputError(f"{spec.display_name}: audio is connected but audio_vae is not; connect RS LTXV Audio "
                          "VAE Loader (or core's LTXV Audio VAE Loader) to encode it.")
-    ready = comfy_model.prepare(v.get("model"), RunOptions(req.attention, max(1, req.ff_chunks)), load=hooks.load,
-                                what=spec.display_name)
-    req = replace(req, attention=ready.options.attention_backend, ff_chunks=ready.options.ff_chunks)
+    options = RunOptions(attention_mode=req.attention_mode, ffn_chunks=max(1, req.ffn_chunks))
+    ready = comfy_model.prepare(v.get("model"), options, load=hooks.load, what=spec.display_name)
+    req = replace(req, attention_mode=ready.options.attention_mode, ffn_chunks=ready.options.ffn_chunks)
     _log_run_options(spec, ready, req)
     layers = ready.transformer.config.num_layers
     bad = [b for b in req.video_guidance.stg_blocks if b >= layers] if req.video_guidance.needs_perturbed else []
     if bad:
         raise InputError(f"stg_blocks: this model has blocks 0–{layers - 1}; {bad} do not exist.")
-    parts = ModelParts(ready.transformer, video_codec=vae, audio_codec=audio_vae, distilled=ready.distilled,
+    parts = ModelParts(ready.transformer, video_vae=vae, audio_vae=audio_vae, distilled=ready.distilled,
                        compute_dtype=ready.compute_dtype, compute_device=ready.compute_device)
     if req.upscale:
         upsampler = v.get("upscale_model")
         if upsampler is None:
-            raise InputError(f"{spec.display_name}: upscale is on but upscale_model is not connected; connect RS "
-                             "LTXV Latent Upscaler Loader (or core's Load Latent Upscale Model) or turn upscale off.")
+            raise InputError(f"{spec.display_name}: upscale is on but upscale_model is not connected; connect "
+                             f"{specs.UPSCALE_LOADER.display_name} (or core's Load Latent Upscale Model) or turn "
+                             "upscale off.")
         upsampler = _ours_or_core(upsampler, _is_upsampler, "upsampler_from_core")
-        parts.upscaler = UpscalerAdapter(upsampler, *vae_statistics(vae.vae))
+        parts.upsampler = UpsamplerAdapter(upsampler, *vae_statistics(vae.vae))
     return parts, req
 
 

@@ -2,9 +2,9 @@
 the README's node reference. No ComfyUI import here.
 
 A :class:`NodeSpec` lists :class:`InputSpec`\\ s in widget order (the order ComfyUI shows them and the order of a UI
-workflow's ``widgets_values``). Our model loader outputs ComfyUI's MODEL; our VAE / upscaler loaders output types
-with the ``RS_LTXV_`` prefix (core nodes cannot use those objects), and the main nodes' inputs take either ours or
-core's (``"RS_LTXV_VAE,VAE"``: ComfyUI accepts a link whose type is any of the comma-separated ones).
+workflow's ``widgets_values``). Our model loader outputs ComfyUI's MODEL; our VAE / latent upsampler loaders output
+types with the ``RS_LTXV_`` prefix (core nodes cannot use those objects), and the main nodes' inputs take either ours
+or core's (``"RS_LTXV_VAE,VAE"``: ComfyUI accepts a link whose type is any of the comma-separated ones).
 """
 
 from __future__ import annotations

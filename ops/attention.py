@@ -99,6 +99,16 @@ def _auto_worthy(name: str) -> bool:
         return False
 
 
+ALIASES = ("auto", "default", "pytorch")  # "default" / "pytorch": SDPA (ComfyUI's attention_mode vocabulary)
+
+
+def check_attention_mode(name: str | None) -> None:
+    """Raise :class:`AttentionBackendError` unless ``name`` is a known attention mode (installed or not)."""
+    if name is not None and name not in ALIASES and name not in BACKENDS:
+        choices = ", ".join((*ALIASES, *BACKENDS))
+        raise AttentionBackendError(f"Unknown attention mode {name!r}; choose one of: {choices}.")
+
+
 def resolve_backend(name: str | None, device: torch.device | None = None) -> str:
     """Turn a user-facing name (``None``/"auto"/"sdpa"/"sage"/"flash") into a backend that can run here.
 
@@ -111,8 +121,7 @@ def resolve_backend(name: str | None, device: torch.device | None = None) -> str
         usable = [n for n, b in BACKENDS.items()
                   if _installed(b) and (on_cuda or not b.needs_cuda) and _auto_worthy(n)]
         return min(usable, key=lambda n: BACKENDS[n].auto_rank)
-    if name not in BACKENDS:
-        raise AttentionBackendError(f"Unknown attention backend {name!r}; choose one of: auto, {', '.join(BACKENDS)}.")
+    check_attention_mode(name)
     if not _installed(BACKENDS[name]):
         pkg = BACKENDS[name].requires[0].replace("|", " or ")
         raise AttentionBackendError(

@@ -1,5 +1,6 @@
 """Shared fixtures: tiny reference models (ltx-core 1.0.0) written as official single-file checkpoints, and ours
-loaded from those files with our loader."""
+loaded from those files with our loader. Tests marked ``comfyui`` / ``cuda`` are skipped, with the reason, where
+ComfyUI / a CUDA device is missing. Builders live in ``reference/``; test modules never import each other."""
 
 from __future__ import annotations
 
@@ -9,10 +10,24 @@ import torch
 from rs_ltxv.ltx.loading import load_text_connectors, load_transformer, open_checkpoint
 
 from reference import ltx_core_ref as ref_lib
+from reference.builders import realistic_init
+from reference.comfyui import COMFYUI
 
 VARIANTS = ("2.0", "2.3")
 
 torch.set_num_threads(2)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip what the machine cannot run: ``comfyui`` tests without ``COMFYUI_PATH``, ``cuda`` tests without a CUDA
+    device. Select or leave them out with ``-m comfyui`` / ``-m cuda`` / ``-m "not comfyui"``."""
+    needs = {"comfyui": (lambda: bool(COMFYUI), "COMFYUI_PATH is not set"),
+             "cuda": (torch.cuda.is_available, "needs a CUDA device")}
+    for name, (available, reason) in needs.items():
+        marked = [item for item in items if item.get_closest_marker(name)]
+        if marked and not available():
+            for item in marked:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def tolerance(reference: torch.Tensor) -> float:
@@ -25,21 +40,6 @@ def assert_close(ours: torch.Tensor, reference: torch.Tensor, what: str = "") ->
     delta = (ours.float() - reference.float()).abs().max().item()
     assert delta <= tolerance(reference), f"{what}: max|Δ| = {delta:.3e} > {tolerance(reference):.3e}"
     return delta
-
-
-def realistic_init(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Re-initialise like a trained network so every path matters: Linear weights ~ N(0, 1/fan_in) (activations
-    keep their scale), q/k RMSNorm weights ~ 1 + N(0, 0.1²) (sharp attention, so RoPE and masks change outputs)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in module.modules():
-            if isinstance(mod, torch.nn.Linear):
-                mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen) * mod.in_features**-0.5)
-                if mod.bias is not None:
-                    mod.bias.copy_(torch.randn(mod.bias.shape, generator=gen) * 0.02)
-            elif isinstance(mod, torch.nn.RMSNorm) and mod.weight is not None:
-                mod.weight.copy_(1 + 0.1 * torch.randn(mod.weight.shape, generator=gen))
-    return module
 
 
 class Pair:

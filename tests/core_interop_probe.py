@@ -117,7 +117,7 @@ def _transformer(v: str, work: str, out: dict) -> None:
     # video VAE from the checkpoint loader
     from rs_ltxv.ltx.loading.video_vae import load_video_vae
 
-    codec = ci.video_codec_from_core(vae, tile_size=None)
+    codec = ci.video_vae_from_core(vae, tile_size=None)
     mine_vae = load_video_vae(path, dtype=torch.float32)
     res["video_vae_shares_storage"] = _shares(codec.vae, vae.first_stage_model)
     latent = torch.randn(1, 128, 2, 2, 2, generator=g)
@@ -134,7 +134,7 @@ def _audio_and_upsampler(work: str, out: dict) -> None:
     import torch
     from comfy_extras.nodes_hunyuan import LatentUpscaleModelLoader
 
-    from rs_ltxv.ltx.loading.audio import load_audio_codec
+    from rs_ltxv.ltx.loading.audio import load_audio_vae
     from rs_ltxv.ltx.loading.upsampler import load_upsampler
     from rs_ltxv.nodes import core_interop as ci
 
@@ -145,8 +145,8 @@ def _audio_and_upsampler(work: str, out: dict) -> None:
                                                filter_keys=True)
     core_audio = comfy.sd.VAE(sd=sd, metadata=metadata)
     config = json.loads(metadata["config"])
-    codec = ci.audio_codec_from_core(core_audio, config)
-    mine = load_audio_codec(path, dtype=torch.float32)
+    codec = ci.audio_vae_from_core(core_audio, config)
+    mine = load_audio_vae(path, dtype=torch.float32)
     res["audio_shares_storage"] = _shares(codec.decoder, core_audio.first_stage_model) and _shares(
         codec.vocoder, core_audio.first_stage_model)
     g = torch.Generator().manual_seed(4)

@@ -17,7 +17,7 @@ def test_default_and_auto_on_cpu():
 
 
 def test_unknown_backend():
-    with pytest.raises(AttentionBackendError, match="Unknown attention backend 'xformerz'"):
+    with pytest.raises(AttentionBackendError, match="Unknown attention mode 'xformerz'"):
         resolve_backend("xformerz")
 
 

@@ -12,9 +12,9 @@ from safetensors.torch import save_file
 
 from rs_ltxv.ltx.errors import CheckpointError
 from rs_ltxv.ltx.loading.audio import (
-    load_audio_codec,
     load_audio_decoder,
     load_audio_encoder,
+    load_audio_vae,
     load_vocoder,
     open_audio_checkpoint,
 )
@@ -42,7 +42,7 @@ def _save(tmp_path, name: str, tensors: dict, config: dict | None) -> object:
 
 @torch.no_grad()
 def test_codec_end_to_end(ref, path):
-    codec = load_audio_codec(path)
+    codec = load_audio_vae(path)
     g = torch.Generator().manual_seed(0)
     t = torch.arange(22050) / 44100
     mono = (0.4 * torch.sin(2 * math.pi * 440 * t) + 0.05 * torch.randn(22050, generator=g))[None, None]
@@ -52,7 +52,8 @@ def test_codec_end_to_end(ref, path):
     assert torch.equal(latent, codec.encode(mono.expand(1, 2, -1), 44100))  # mono is duplicated to stereo
     assert_close(latent, ref.encoder(codec.waveform_to_mel(mono, 44100)), "encode")
     wave, rate = codec.decode(latent)
-    assert rate == 24000 and wave.shape == (1, 2, (4 * latent.shape[2] - 3) * 240)
+    assert rate == 24000
+    assert wave.shape == (1, 2, (4 * latent.shape[2] - 3) * 240)
     assert_close(wave, ref.vocoder(ref.decoder(latent)), "decode")
 
 
@@ -65,7 +66,7 @@ def test_single_file_with_other_components(ref, tmp_path):
               "vae.per_channel_statistics.mean-of-means": torch.zeros(4)}
     config = {**ref.config, "transformer": {"num_layers": 1}, "vae": {"latent_channels": 4}}
     single = _save(tmp_path, "single.safetensors", {**ref_lib.audio_state_dict(ref), **others}, config)
-    codec = load_audio_codec(single)
+    codec = load_audio_vae(single)
     mel = torch.randn(1, 2, 9, 64)
     with torch.no_grad():
         assert torch.equal(codec.decoder(codec.encoder(mel)), ref.decoder(ref.encoder(mel)))
@@ -74,8 +75,10 @@ def test_single_file_with_other_components(ref, tmp_path):
 def test_partial_files_and_aliases(ref, tmp_path):
     sd = ref_lib.audio_state_dict(ref, ("decoder", "vocoder"))
     decode_only = _save(tmp_path, "dec.safetensors", sd, ref.config)
-    codec = load_audio_codec(decode_only)
-    assert codec.encoder is None and codec.decoder is not None and codec.vocoder is not None
+    codec = load_audio_vae(decode_only)
+    assert codec.encoder is None
+    assert codec.decoder is not None
+    assert codec.vocoder is not None
     with pytest.raises(CheckpointError, match="no encoder"):
         codec.encode(torch.zeros(1, 1, 16000), 16000)
     with pytest.raises(CheckpointError, match="cannot encode"):
@@ -104,7 +107,8 @@ def test_config_and_dtype(ref, path, tmp_path):
     assert all(p.dtype == torch.bfloat16 for p in voc.parameters())
     with torch.no_grad():
         out = voc(torch.randn(1, 2, 4, 64, dtype=torch.bfloat16))
-    assert out.shape == (1, 2, 960) and torch.isfinite(out.float()).all()
+    assert out.shape == (1, 2, 960)
+    assert torch.isfinite(out.float()).all()
 
 
 def test_errors(ref, path, tmp_path):

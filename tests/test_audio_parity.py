@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rs_ltxv.ltx.audio import AudioDecoder, AudioEncoder, Vocoder, VocoderWithBWE
-from rs_ltxv.ltx.loading.audio import load_audio_codec
+from rs_ltxv.ltx.loading.audio import load_audio_vae
 
 from conftest import assert_close
 from reference import ltx_core_audio_ref as ref_lib
@@ -21,7 +21,7 @@ class AudioPair:
         attention = variant == "2.3"  # the 2.3 build also switches on the (normally unused) attention blocks
         self.ref = ref_lib.build_audio(variant, seed=21, attention=attention)
         self.path = ref_lib.write_audio_file(self.ref, directory / f"audio-{variant}.safetensors")
-        self.codec = load_audio_codec(self.path, dtype=torch.float32)
+        self.codec = load_audio_vae(self.path, dtype=torch.float32)
 
 
 @pytest.fixture(scope="module", params=("2.0", "2.3"))
@@ -37,7 +37,8 @@ def _mel(batch: int, frames: int, seed: int) -> torch.Tensor:
 
 def test_types(audio_pair):
     codec = audio_pair.codec
-    assert isinstance(codec.encoder, AudioEncoder) and isinstance(codec.decoder, AudioDecoder)
+    assert isinstance(codec.encoder, AudioEncoder)
+    assert isinstance(codec.decoder, AudioDecoder)
     assert isinstance(codec.vocoder, VocoderWithBWE if audio_pair.ref.config["vocoder"].get("bwe") else Vocoder)
 
 

@@ -28,14 +28,17 @@ def test_tiny_checkpoint_loads_and_runs(tmp_path, version):
     audio = StreamInput(torch.randn(1, 4, 128), torch.tensor([0.5]), torch.full((1, 4), 0.5),
                         T.audio_positions(1, 4), ctx.audio)
     v, a = model(video, audio)
-    assert v.shape == (1, 6, 128) and a.shape == (1, 4, 128) and torch.isfinite(v).all()
+    assert v.shape == (1, 6, 128)
+    assert a.shape == (1, 4, 128)
+    assert torch.isfinite(v).all()
 
 
 def test_info_text_and_json(pair, capsys):
     assert main(["info", str(pair.path)]) == 0
     out = capsys.readouterr().out
     assert {"2.0": "LTX-2 ", "2.3": "LTX-2.3 "}[pair.variant] in out
-    assert "transformer" in out and "video_connector" in out
+    assert "transformer" in out
+    assert "video_connector" in out
     assert main(["info", str(pair.path), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     n_params = sum(p.numel() for p in pair.ref.transformer.parameters())
@@ -48,4 +51,5 @@ def test_info_error_exit_code(tmp_path):
     bad.write_bytes(b"\x00" * 4)
     proc = subprocess.run([sys.executable, "-m", "rs_ltxv", "info", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+    assert "error:" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -39,7 +39,8 @@ def _free_port() -> int:
 @pytest.mark.parametrize("path", sorted((REPO / "example_workflows" / "api").glob("*.json")), ids=lambda p: p.stem)
 def test_every_api_example_loads(path):
     prompt, converted = load_prompt(path)
-    assert not converted and prompt == json.loads(path.read_text())
+    assert not converted
+    assert prompt == json.loads(path.read_text())
 
 
 def test_a_saved_prompt_request_body_is_accepted(tmp_path):
@@ -50,7 +51,8 @@ def test_a_saved_prompt_request_body_is_accepted(tmp_path):
 
 def test_a_ui_workflow_of_known_nodes_is_converted():
     prompt, converted = load_prompt(REPO / "example_workflows" / T2V)
-    assert converted and prompt == json.loads(API_T2V.read_text())
+    assert converted
+    assert prompt == json.loads(API_T2V.read_text())
 
 
 def test_a_ui_workflow_is_refused_with_the_export_hint(tmp_path):
@@ -202,7 +204,8 @@ def test_outcomes():
     assert format_error(err, lambda n: f"{n} (RS LTXV Generate)") == (
         "node 7 (RS LTXV Generate) failed: rs_ltxv.nodes.convert.InputError: stg_blocks: 'abc' is not a block number")
     stop = outcome(_entry([INTERRUPTED], "error"))
-    assert stop.status == "interrupted" and format_error(stop, str) == "interrupted at node 7"
+    assert stop.status == "interrupted"
+    assert format_error(stop, str) == "interrupted at node 7"
     assert outcome(_entry([], "error")).status == "error"
 
 
@@ -389,7 +392,9 @@ def test_submit_follows_the_websocket_and_downloads(fake_server, tmp_path):
                      "  node 7: step 2/2", "node 9 (Save Video)", "  node 9 wrote rs_ltxv_t2v_00001_.mp4"]
     assert err.getvalue() == ""
     (path, body), = fake.posted
-    assert path == "/prompt" and body["prompt"] == prompt and len(body["client_id"]) == 32
+    assert path == "/prompt"
+    assert body["prompt"] == prompt
+    assert len(body["client_id"]) == 32
     assert (0xA, b"hi") in fake.pongs  # the ping was answered
 
 
@@ -397,7 +402,8 @@ def test_submit_by_polling_reports_the_failing_node(fake_server, tmp_path):
     fake = fake_server(_entry([["execution_start", {}], ERROR], "error"))
     with pytest.raises(ClientError, match=r"node 7 \(RS LTXV Generate\) failed: .*InputError: stg_blocks") as e:
         submit(json.loads(API_T2V.read_text()), fake.url, tmp_path, use_ws=False, out=io.StringIO())
-    assert e.value.exit_code == 2 and not any(tmp_path.iterdir())
+    assert e.value.exit_code == 2
+    assert not any(tmp_path.iterdir())
 
 
 def test_submit_reports_an_interruption(fake_server, tmp_path):
@@ -421,5 +427,7 @@ def test_the_cli_times_out_and_interrupts(fake_server, tmp_path, capsys):
     fake = fake_server(_entry([]), [_ws("executing", node="7")])  # never finishes
     assert main(["submit", str(API_T2V), "--server", fake.url, "-o", str(tmp_path), "--timeout", "1"]) == 3
     err = capsys.readouterr().err
-    assert "did not finish within 1 s" in err and "interrupted on the server" in err
-    assert ("/queue", {"delete": ["pid-1"]}) in fake.posted and ("/interrupt", {"prompt_id": "pid-1"}) in fake.posted
+    assert "did not finish within 1 s" in err
+    assert "interrupted on the server" in err
+    assert ("/queue", {"delete": ["pid-1"]}) in fake.posted
+    assert ("/interrupt", {"prompt_id": "pid-1"}) in fake.posted

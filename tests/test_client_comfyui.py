@@ -1,7 +1,7 @@
 """``python -m rs_ltxv submit`` against a real ComfyUI (skipped unless ``COMFYUI_PATH`` is set).
 
-Reuses the server fixture of ``test_nodes_comfyui`` (ComfyUI ``main.py --cpu`` with the pack and tiny checkpoints);
-the example is shrunk to a tiny run through ``--set`` overrides, so those are exercised end to end too.
+Runs against ``reference.comfyui.serve`` (ComfyUI ``main.py --cpu`` with the pack and tiny checkpoints); the example
+is shrunk to a tiny run through ``--set`` overrides, so those are exercised end to end too.
 """
 
 from __future__ import annotations
@@ -10,15 +10,19 @@ import subprocess
 import sys
 
 import pytest
-from test_nodes_comfyui import COMFYUI, REPO, T2V
-from test_nodes_comfyui import server as comfy_server
 
-pytestmark = pytest.mark.skipif(not COMFYUI, reason="COMFYUI_PATH is not set")
-server = comfy_server  # the module-scoped fixture, under the name the tests ask for
+from reference.comfyui import REPO, T2V, serve
+
+pytestmark = pytest.mark.comfyui
 EXAMPLE = REPO / "example_workflows" / "api" / T2V
 TINY = ["--set", "7.width=64", "--set", "7.height=64", "--set", "7.num_frames=9", "--set", "7.steps=2",
         "--set", "RSLTXVTextEncoderLoader.text_encoder=tiny-gemma-3",  # by class_type
         "--set", "Prompt.text=a small red square, sound: a soft beep"]  # by title
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from serve(tmp_path_factory)
 
 
 def _submit(server_info, *extra, prompt=EXAMPLE):
@@ -36,11 +40,13 @@ def test_submit_downloads_a_playable_mp4(server, tmp_path):
     saved = [line.removeprefix("saved ") for line in proc.stdout.splitlines() if line.startswith("saved ")]
     assert len(saved) == 1, proc.stdout
     path = tmp_path / "out" / "video" / saved[0].rsplit("/", 1)[-1]
-    assert saved[0] == str(path) and path.suffix == ".mp4"
+    assert saved[0] == str(path)
+    assert path.suffix == ".mp4"
     # the same bytes as the file ComfyUI wrote
     assert path.read_bytes() == (server["base"] / "output" / "video" / path.name).read_bytes()
     with av.open(str(path)) as container:
-        assert container.streams.video and container.streams.audio
+        assert container.streams.video
+        assert container.streams.audio
         stream = container.streams.video[0]
         assert (stream.width, stream.height) == (64, 64)
         frames = sum(1 for _ in container.decode(video=0))
@@ -52,13 +58,16 @@ def test_submit_without_websocket_polls_the_history(server, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "step " not in proc.stdout
     saved = [line.removeprefix("saved ") for line in proc.stdout.splitlines() if line.startswith("saved ")]
-    assert len(saved) == 1 and saved[0].endswith(".mp4")
+    assert len(saved) == 1
+    assert saved[0].endswith(".mp4")
 
 
 def test_submit_reports_a_refused_prompt(server, tmp_path):
     proc = _submit(server, *TINY, "--set", "7.steps=0", "-o", str(tmp_path))
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "refused" in proc.stderr and "node 7 (RS LTXV Generate)" in proc.stderr and "steps" in proc.stderr
+    assert "refused" in proc.stderr
+    assert "node 7 (RS LTXV Generate)" in proc.stderr
+    assert "steps" in proc.stderr
     assert not any(tmp_path.iterdir())
 
 

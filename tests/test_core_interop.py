@@ -59,7 +59,8 @@ def test_bind_shares_storage_and_gives_the_same_output(version):
     video, audio = _inputs(cfg)
     with torch.no_grad():
         want, got = core(video, audio), ours(video, audio)
-    assert torch.equal(want[0], got[0]) and torch.equal(want[1], got[1])
+    assert torch.equal(want[0], got[0])
+    assert torch.equal(want[1], got[1])
 
 
 def test_bind_names_the_missing_or_misshapen_tensor():
@@ -88,14 +89,20 @@ def test_padded_length(tokens, registers, length):
 def test_split_features_by_layout():
     x = torch.randn(1, 7, 48)
     v, a, run = cc.split_features(x, True, (32, 16), (32, 16))  # LTX-2.3: video then audio, before connectors
-    assert run and torch.equal(v, x[..., :32]) and torch.equal(a, x[..., 32:])
+    assert run
+    assert torch.equal(v, x[..., :32])
+    assert torch.equal(a, x[..., 32:])
     v, a, run = cc.split_features(x, False, (32, 16), (32, 16))  # finished contexts (no flag)
-    assert not run and v.shape[-1] == 32
+    assert not run
+    assert v.shape[-1] == 32
     y = torch.randn(1, 7, 24)
     v, a, run = cc.split_features(y, True, (24, 24), (24, 24))  # LTX-2: one tensor for both streams
-    assert run and v is y and a is y
+    assert run
+    assert v is y
+    assert a is y
     v, a, run = cc.split_features(torch.randn(1, 7, 48), False, (24, 24), (24, 24))  # LTX-2 compat mode
-    assert not run and v.shape[-1] == 24
+    assert not run
+    assert v.shape[-1] == 24
     with pytest.raises(InputError, match="width 40"):
         cc.split_features(torch.randn(1, 7, 40), True, (24, 24), (24, 24))
 
@@ -117,13 +124,14 @@ def test_connector_padding_matches_registers_after_the_valid_tokens():
 
 
 def test_objects_we_cannot_use_get_clear_errors():
-    assert not ci.is_core_ltxav(None) and not ci.is_core_ltxav(torch.nn.Linear(2, 2))
+    assert not ci.is_core_ltxav(None)
+    assert not ci.is_core_ltxav(torch.nn.Linear(2, 2))
     with pytest.raises(InputError, match="Load Checkpoint"):
         ci.transformer_from_core(torch.nn.Linear(2, 2))
     with pytest.raises(InputError, match="video VAE"):
-        ci.video_codec_from_core(torch.nn.Linear(2, 2))
+        ci.video_vae_from_core(torch.nn.Linear(2, 2))
     with pytest.raises(InputError, match="audio VAE"):
-        ci.audio_codec_from_core(torch.nn.Linear(2, 2), {})
+        ci.audio_vae_from_core(torch.nn.Linear(2, 2), {})
     with pytest.raises(InputError, match="upsampler"):
         ci.upsampler_from_core(torch.nn.Linear(2, 2))
     x = torch.randn(1, 4, 24)

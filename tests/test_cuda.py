@@ -21,7 +21,7 @@ from rs_ltxv.ops import attention, resolve_backend
 
 from reference import ltx_core_ref as R
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = pytest.mark.cuda
 
 CUDA = torch.device("cuda")
 
@@ -79,12 +79,15 @@ def test_transformer_parity_float32_cuda(gpu_pairs):
     ref, ours, pair = gpu_pairs
     video, audio = _inputs(pair)
     (ov, oa), (rv, ra) = _run_both(ref, ours, _on(video, torch.float32), _on(audio, torch.float32))
-    assert ov.is_cuda and oa.is_cuda
+    assert ov.is_cuda
+    assert oa.is_cuda
     # the acceptance tolerance of the CPU parity tests: 1e-5 · max(1, max|ref|)
-    assert _rel(ov, rv) <= 1e-5 and _rel(oa, ra) <= 1e-5, (_rel(ov, rv), _rel(oa, ra))
+    assert _rel(ov, rv) <= 1e-5, (_rel(ov, rv), _rel(oa, ra))
+    assert _rel(oa, ra) <= 1e-5, (_rel(ov, rv), _rel(oa, ra))
     # and the GPU result is the CPU result (same model on the CPU)
     cv, ca = R.run_transformer(pair.ref, video=video, audio=audio)
-    assert _rel(ov.cpu(), cv) <= 1e-5 and _rel(oa.cpu(), ca) <= 1e-5, (_rel(ov.cpu(), cv), _rel(oa.cpu(), ca))
+    assert _rel(ov.cpu(), cv) <= 1e-5, (_rel(ov.cpu(), cv), _rel(oa.cpu(), ca))
+    assert _rel(oa.cpu(), ca) <= 1e-5, (_rel(ov.cpu(), cv), _rel(oa.cpu(), ca))
     print(f"\n{pair.variant} float32 cuda: ours vs ltx-core video {_rel(ov, rv):.1e} audio {_rel(oa, ra):.1e}; "
           f"ours cuda vs ltx-core cpu video {_rel(ov.cpu(), cv):.1e}")
 
@@ -96,8 +99,9 @@ def test_transformer_parity_float32_cuda_perturbed_and_ff_chunks(gpu_pairs):
     ptb_ref = [[(kind, [1])], []]
     ptb_ours = Perturbations(((skip(kind, [1]),), ()))
     (ov, oa), (rv, ra) = _run_both(ref, ours, _on(video, torch.float32), _on(audio, torch.float32), ptb_ref,
-                                   ptb_ours, RunOptions(ff_chunks=3))
-    assert _rel(ov, rv) <= 1e-5 and _rel(oa, ra) <= 1e-5, (_rel(ov, rv), _rel(oa, ra))
+                                   ptb_ours, RunOptions(ffn_chunks=3))
+    assert _rel(ov, rv) <= 1e-5, (_rel(ov, rv), _rel(oa, ra))
+    assert _rel(oa, ra) <= 1e-5, (_rel(ov, rv), _rel(oa, ra))
 
 
 def test_transformer_parity_bfloat16_cuda(gpu_pairs):
@@ -113,7 +117,8 @@ def test_transformer_parity_bfloat16_cuda(gpu_pairs):
     tv, ta = R._run(truth_model, _on(video, torch.float32), _on(audio, torch.float32), None)
     ours_err, ref_err = max(_rel(ov, tv), _rel(oa, ta)), max(_rel(rv, tv), _rel(ra, ta))
     assert max(_rel(ov, rv), _rel(oa, ra)) <= 3e-2, (_rel(ov, rv), _rel(oa, ra))
-    assert ours_err <= 3e-2 and ours_err <= 2 * ref_err + 1e-3, (ours_err, ref_err)
+    assert ours_err <= 3e-2, (ours_err, ref_err)
+    assert ours_err <= 2 * ref_err + 1e-3, (ours_err, ref_err)
     print(f"\n{pair.variant} bf16 cuda: ours vs ltx-core {max(_rel(ov, rv), _rel(oa, ra)):.1e}; vs float32: ours "
           f"{ours_err:.1e}, ltx-core {ref_err:.1e}")
 
@@ -153,7 +158,9 @@ def test_attention_backend_close_to_sdpa(name):
                 q, k, v = _qkv(t=t, s=s, d=d, dtype=dtype)
                 out = attention(q, k, v, None, backend)
                 exact = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float())
-                assert out.shape == exact.shape and out.dtype == dtype and out.is_cuda
+                assert out.shape == exact.shape
+                assert out.dtype == dtype
+                assert out.is_cuda
                 err = (out.float() - exact).abs().max().item()
                 base = (attention(q, k, v, None, "sdpa").float() - exact).abs().max().item()
                 errors[(str(dtype)[6:], d, t, s)] = (err, base)
@@ -183,7 +190,7 @@ def test_backend_with_unsupported_head_dim_falls_back(name):
 @pytest.fixture(scope="module")
 def wide_model(tmp_path_factory):
     """LTX-2.3 layout with the released head dims (video 2 × 128, audio 2 × 64), so sage's kernels really run."""
-    from conftest import realistic_init
+    from reference.builders import realistic_init
 
     cfg = R.tiny_config("2.3", video_heads=2, video_head_dim=128, audio_heads=2, audio_head_dim=64, num_layers=2,
                         in_channels=32, audio_in_channels=32, caption_channels=64, connector_heads=2)
@@ -204,12 +211,13 @@ def test_transformer_with_backend_close_to_sdpa(wide_model, name):
     tv, ta = R._run(truth_model, _on(video, torch.float32), _on(audio, torch.float32), None)
     v, a = StreamInput(**_on(video, torch.bfloat16)), StreamInput(**_on(audio, torch.bfloat16))
     with torch.no_grad():
-        sv, sa = ours16(v, a, options=RunOptions(attention_backend="sdpa"))
-        bv, ba = ours16(v, a, options=RunOptions(attention_backend=name))
+        sv, sa = ours16(v, a, options=RunOptions(attention_mode="sdpa"))
+        bv, ba = ours16(v, a, options=RunOptions(attention_mode=name))
     err, base = max(_rel(bv, tv), _rel(ba, ta)), max(_rel(sv, tv), _rel(sa, ta))
     print(f"\n{name} ({resolve_backend(name, CUDA)}) bf16 model vs float32: {err:.1e} (sdpa bf16: {base:.1e}); "
           f"vs sdpa bf16: {max(_rel(bv, sv), _rel(ba, sa)):.1e}")
-    assert torch.isfinite(bv).all() and torch.isfinite(ba).all()
+    assert torch.isfinite(bv).all()
+    assert torch.isfinite(ba).all()
     assert err <= 3 * base + 1e-2, (name, err, base)
 
 
@@ -223,9 +231,10 @@ def test_tiny_transformer_runs_with_backend(gpu_pairs, name):
     video.pop("context_mask")
     v, a = StreamInput(**_on(video, torch.bfloat16)), StreamInput(**_on(audio, torch.bfloat16))
     with torch.no_grad():
-        sv, sa = ours16(v, a, options=RunOptions(attention_backend="sdpa"))
-        bv, ba = ours16(v, a, options=RunOptions(attention_backend=name))
-    assert torch.equal(bv, sv) and torch.equal(ba, sa)
+        sv, sa = ours16(v, a, options=RunOptions(attention_mode="sdpa"))
+        bv, ba = ours16(v, a, options=RunOptions(attention_mode=name))
+    assert torch.equal(bv, sv)
+    assert torch.equal(ba, sa)
 
 
 # --------------------------------------------------------------------------------------------- end to end
@@ -246,7 +255,7 @@ def test_tiny_pipeline_cuda_matches_cpu(tmp_path):
     results = {}
     for device in ("cpu", "cuda"):
         parts = load_model_parts(ckpt, text_encoder=gemma, dtype=torch.float32, device=device)
-        results[device] = generate(parts, dataclasses.replace(req, attention="auto"))
+        results[device] = generate(parts, dataclasses.replace(req, attention_mode="auto"))
         del parts
     cpu, gpu = results["cpu"], results["cuda"]
     assert gpu.frames.shape == cpu.frames.shape == (1, 17, 128, 192, 3)
@@ -256,7 +265,10 @@ def test_tiny_pipeline_cuda_matches_cpu(tmp_path):
     wave = _rel(gpu.waveform.cpu(), cpu.waveform)
     print(f"\ncuda vs cpu: video latent {lat:.1e}, audio latent {aud:.1e}, frames {lsb} LSB, waveform {wave:.1e}")
     assert cpu.frames.float().std() > 5  # real content, not a constant image
-    assert lat <= 1e-4 and aud <= 1e-4 and lsb <= 2 and wave <= 1e-4
+    assert lat <= 1e-4
+    assert aud <= 1e-4
+    assert lsb <= 2
+    assert wave <= 1e-4
 
 
 # --------------------------------------------------------------------------------------------- GGUF on the GPU
@@ -265,9 +277,10 @@ def test_gguf_every_type_and_linear_on_cuda(tmp_path):
     gguf's NumPy reference in test_gguf_dequant.py), and GGUFLinear runs with CUDA weights and bf16 inputs."""
     from gguf import GGMLQuantizationType as Q
     from gguf.quants import quantize as np_quantize
-    from test_gguf_dequant import SCALE_FIELDS, _write, random_blocks
 
     from rs_ltxv.gguf_loader import SUPPORTED, GGUFFile, GGUFLinear
+
+    from reference.builders import SCALE_FIELDS, random_blocks, write_gguf
 
     shape = (4, 2, 512)
     tensors = {"f32": (np.random.default_rng(0).standard_normal(shape).astype(np.float32), Q.F32)}
@@ -276,12 +289,13 @@ def test_gguf_every_type_and_linear_on_cuda(tmp_path):
         tensors[f"quantized.{qtype.name}"] = (np_quantize(tensors["f32"][0], qtype), qtype)
     for i, qtype in enumerate(SCALE_FIELDS):
         tensors[qtype.name] = (random_blocks(qtype, shape, seed=i + 1), qtype)
-    file = GGUFFile(_write(tmp_path / "all.gguf", tensors))
+    file = GGUFFile(write_gguf(tmp_path / "all.gguf", tensors))
     seen = set()
     for name in tensors:
         cpu = file.tensor(name, torch.float32)
         gpu = file.tensor(name, torch.float32, "cuda")
-        assert gpu.is_cuda and gpu.shape == cpu.shape == shape, name
+        assert gpu.is_cuda, name
+        assert gpu.shape == cpu.shape == shape, name
         assert torch.equal(gpu.cpu(), cpu), f"{name}: GPU dequantisation differs from the CPU"
         seen.add(file.tensors[name].type_name)
     assert seen == {t.name for t in SUPPORTED}
@@ -292,9 +306,11 @@ def test_gguf_every_type_and_linear_on_cuda(tmp_path):
     x = torch.randn(2, 3, 256).to(torch.bfloat16)
     on_cpu = layer(x)
     layer.to(CUDA)
-    assert layer.qweight.is_cuda and layer.qweight.dtype == torch.uint8
+    assert layer.qweight.is_cuda
+    assert layer.qweight.dtype == torch.uint8
     on_gpu = layer(x.to(CUDA))
-    assert on_gpu.is_cuda and on_gpu.dtype == torch.bfloat16
+    assert on_gpu.is_cuda
+    assert on_gpu.dtype == torch.bfloat16
     w = layer.dequantized_weight(patched=False)
     assert w.is_cuda
     torch.testing.assert_close(on_gpu, torch.nn.functional.linear(x.to(CUDA), w.to(torch.bfloat16),
@@ -322,7 +338,8 @@ def test_video_vae_tiled_decode_cuda_matches_cpu(layout):
         gpu = decode_tiled(dec_gpu, latent.to(CUDA), tiling)
         gpu_whole = dec_gpu(latent.to(CUDA))
         streamed = decode_tiled(dec_gpu, latent, tiling)  # latent on the CPU, decoder on the GPU
-    assert gpu.is_cuda and gpu.shape == cpu.shape == whole.shape
+    assert gpu.is_cuda
+    assert gpu.shape == cpu.shape == whole.shape
     assert (cpu - whole).abs().max() > 1e-4  # the tiling really changes the result (it is not one tile)
     assert _rel(gpu.cpu(), cpu) <= 1e-5, _rel(gpu.cpu(), cpu)
     assert _rel(gpu_whole.cpu(), whole) <= 1e-5
@@ -330,4 +347,5 @@ def test_video_vae_tiled_decode_cuda_matches_cpu(layout):
     # bf16 decode on the GPU stays close to the float32 one
     with torch.inference_mode():
         bf = decode_tiled(copy.deepcopy(dec).to(CUDA, torch.bfloat16), latent.to(CUDA, torch.bfloat16), tiling)
-    assert bf.dtype == torch.bfloat16 and _rel(bf.float().cpu(), cpu) <= 5e-2
+    assert bf.dtype == torch.bfloat16
+    assert _rel(bf.float().cpu(), cpu) <= 5e-2

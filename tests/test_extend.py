@@ -8,10 +8,10 @@ import torch
 
 from rs_ltxv.ltx.errors import InputError
 from rs_ltxv.ltx.loading import load_transformer
-from rs_ltxv.ltx.pipeline.components import ModelParts
 from rs_ltxv.ltx.pipeline.extend import linear_blend, plan_extension, stitch
 from rs_ltxv.ltx.pipeline.generate import extend, generate
 from rs_ltxv.ltx.pipeline.guidance import GuidanceParams
+from rs_ltxv.ltx.pipeline.protocols import ModelParts
 from rs_ltxv.ltx.pipeline.request import Request
 from rs_ltxv.ltx.text import TextContexts
 from rs_ltxv.ltx.tiny import write_tiny_checkpoint
@@ -43,7 +43,8 @@ def test_generate_shapes_and_determinism(tiny):
     c = generate(parts, _req(seed=4), contexts=ctx)
     assert a.video_latent.shape == (1, 128, 4, 2, 2)
     assert a.audio_latent.shape == (1, 8, round(25 / 24 * 25), 16)
-    assert torch.equal(a.video_latent, b.video_latent) and torch.equal(a.audio_latent, b.audio_latent)
+    assert torch.equal(a.video_latent, b.video_latent)
+    assert torch.equal(a.audio_latent, b.audio_latent)
     assert not torch.equal(a.video_latent, c.video_latent)
 
 
@@ -89,5 +90,5 @@ def test_size_errors_are_clear(tiny):
         generate(parts, _req(frames=24), contexts=ctx)
     with pytest.raises(InputError, match="multiple of 32"):
         generate(parts, _req(width=100), contexts=ctx)
-    with pytest.raises(InputError, match="upscaler"):
+    with pytest.raises(InputError, match="upsampler"):
         generate(parts, _req(upscale=True), contexts=ctx)

@@ -106,7 +106,8 @@ def test_upscaled_extension_is_deterministic_and_differs_from_one_pass(tiny):
     a = extend(parts, _req(), *args, new_frames=8, overlap_frames=8, contexts=ctx)
     b = extend(parts, _req(), *args, new_frames=8, overlap_frames=8, contexts=ctx)
     c = extend(parts, _req(upscale=False), *args, new_frames=8, overlap_frames=8, contexts=ctx)
-    assert torch.equal(a.video_latent, b.video_latent) and torch.equal(a.audio_latent, b.audio_latent)
+    assert torch.equal(a.video_latent, b.video_latent)
+    assert torch.equal(a.audio_latent, b.audio_latent)
     assert a.video_latent.shape == c.video_latent.shape
     assert not torch.allclose(a.video_latent[:, :, -1], c.video_latent[:, :, -1])
 
@@ -115,16 +116,17 @@ def test_upscaled_extension_decodes_at_full_size(tiny):
     parts, ctx, clip = tiny
     out = extend(parts, _req(decode=True), clip.video_latent, clip.audio_latent, new_frames=8, overlap_frames=8,
                  contexts=ctx)
-    assert out.frames.shape == (1, 33, 128, 128, 3) and out.waveform is not None
+    assert out.frames.shape == (1, 33, 128, 128, 3)
+    assert out.waveform is not None
 
 
-@pytest.mark.parametrize("latent_size, drop_upscaler, match", [
+@pytest.mark.parametrize("latent_size, drop_upsampler, match", [
     (3, False, "multiples of 64"),  # 96 px: the half-size pass would be 48 px
-    (4, True, "upscaler"),
+    (4, True, "upsampler"),
 ])
-def test_upscaled_extension_errors(tiny, latent_size, drop_upscaler, match):
+def test_upscaled_extension_errors(tiny, latent_size, drop_upsampler, match):
     parts, ctx, clip = tiny
-    parts = replace(parts, upscaler=None) if drop_upscaler else parts
+    parts = replace(parts, upsampler=None) if drop_upsampler else parts
     video = clip.video_latent[:, :, :, :latent_size, :latent_size]
     with pytest.raises(InputError, match=match):
         extend(parts, _req(), video, None, new_frames=8, overlap_frames=8, contexts=ctx)

@@ -4,14 +4,12 @@ clearly. Real tiny models (transformer, VAEs, upsampler), float32, CPU."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from rs_ltxv.ltx.errors import InputError
 from rs_ltxv.ltx.pipeline.extend_clip import extend
@@ -22,9 +20,10 @@ from rs_ltxv.ltx.pipeline.latents import VideoSize
 from rs_ltxv.ltx.pipeline.parts import load_model_parts
 from rs_ltxv.ltx.pipeline.request import ImageGuide, Request
 from rs_ltxv.ltx.text import TextContexts
-from rs_ltxv.ltx.tiny import random_init, write_tiny_checkpoint
-from rs_ltxv.ltx.upsampler import LatentUpsampler, UpsamplerConfig
+from rs_ltxv.ltx.tiny import write_tiny_checkpoint
 from rs_ltxv.nodes import convert, specs
+
+from reference.builders import write_tiny_upsampler
 
 NO_GUIDANCE = GuidanceParams()
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -60,19 +59,11 @@ def k_euler_ancestral_rf(model, x, sigmas, extra_args=None, callback=None, disab
     return x
 
 
-def write_tiny_upsampler(path, channels: int = 16) -> str:
-    cfg = UpsamplerConfig(in_channels=channels, mid_channels=32, num_blocks_per_stage=1)
-    model = random_init(LatentUpsampler(cfg), seed=5)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"config": json.dumps(asdict(cfg))})
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     d = tmp_path_factory.mktemp("ext")
     ckpt = write_tiny_checkpoint(d / "t.safetensors", "2.3", dtype=torch.float32, full=True)
-    parts = load_model_parts(ckpt, upsampler=write_tiny_upsampler(d / "up.safetensors"), dtype=torch.float32)
+    parts = load_model_parts(ckpt, upsampler=str(write_tiny_upsampler(d / "up.safetensors")), dtype=torch.float32)
     g = torch.Generator().manual_seed(0)
     vd, ad = parts.transformer.context_dim
     ctx = TextContexts(torch.randn(1, 8, vd, generator=g), torch.randn(1, 8, ad, generator=g), torch.ones(1, 8))
@@ -229,7 +220,8 @@ def test_build_request_turns_a_sampler_into_external_sampler(sampler):
     for spec in (specs.GENERATE, specs.EXTEND):
         req = convert.build_request(spec, {"sampler": sampler, "sampler_name": "res_2s"})
         assert isinstance(req.sampler, ExternalSampler)
-        assert req.sampler.fn is sample_euler_ancestral and dict(req.sampler.options) == {"eta": 0.5}
+        assert req.sampler.fn is sample_euler_ancestral
+        assert dict(req.sampler.options) == {"eta": 0.5}
         assert req.sampler.name == "euler_ancestral"
         assert req.sampler.model_sampling is None  # no ComfyUI here: the library's FlowSampling is used
     assert convert.build_request(specs.GENERATE, {"sampler_name": "res_2s"}).sampler == "res_2s"
@@ -240,7 +232,8 @@ def test_build_request_turns_a_sampler_into_external_sampler(sampler):
 def test_samplers_with_their_own_loop_are_refused(sampler, match):
     with pytest.raises(InputError, match=match) as err:
         convert.build_request(specs.EXTEND, {"sampler": sampler})
-    assert "RS LTXV Extend" in str(err.value) and "KSamplerSelect" in str(err.value)
+    assert "RS LTXV Extend" in str(err.value)
+    assert "KSamplerSelect" in str(err.value)
 
 
 def test_guider_refusal_says_why_and_what_to_use():

@@ -1,4 +1,4 @@
-"""Gemma-3 text encoders from GGUF through ``load_gemma`` / ``load_gemma_tokenizer`` / ``PromptEncoder.from_files``.
+"""Gemma-3 text encoders from GGUF through ``load_gemma`` / ``load_gemma_tokenizer`` / ``load_prompt_encoder``.
 
 Tiny Gemmas are written the way llama.cpp's converter writes them (``gemma3`` metadata, ``blk.N.*`` names, norm
 weights stored as ``1 + w``, the SentencePiece vocabulary as ``tokenizer.ggml.*``) with ``gguf_loader``'s encoder, and
@@ -46,24 +46,7 @@ def gguf_name(name: str) -> str:
     return f"blk.{layer}.{_BLOCK[rest.removesuffix('.weight')]}.weight"
 
 
-def spm_vocabulary() -> tuple[list[str], list[float], list[int]]:
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
-    model = pb.ModelProto()
-    model.ParseFromString(G.train_tiny_sentencepiece())
-    return [p.piece for p in model.pieces], [p.score for p in model.pieces], [int(p.type) for p in model.pieces]
-
-
-VOCAB = spm_vocabulary()
-
-
-def tiny_hf(seed: int = 41, **overrides):
-    """A Gemma that GGUF metadata can describe: query_pre_attn_scalar = head_dim, local RoPE base 10 000, every
-    6th layer global; rows of 32-multiples so Q8_0 applies to every weight matrix."""
-    kw = dict(vocab_size=len(VOCAB[0]), hidden_size=32, intermediate_size=64, query_pre_attn_scalar=16,
-              rope_local_base_freq=10_000.0)
-    kw.update(overrides)
-    return G.tiny_hf_gemma(seed=seed, **kw)
+VOCAB = G.tiny_sentencepiece_vocabulary()
 
 
 def write_gemma_gguf(path: Path, hf, qtype: Q | None = Q.F32, *, arch: str = "gemma3", vocab: bool = True,
@@ -126,7 +109,7 @@ def stored_weights(hf, qtype: Q) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def hf():
-    return tiny_hf()
+    return G.tiny_hf_gemma_for_gguf()
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +128,7 @@ def states_of(model, inputs) -> list[torch.Tensor]:
 
 
 def reference_states(hf, weights, inputs) -> list[torch.Tensor]:
-    ref = tiny_hf()
+    ref = G.tiny_hf_gemma_for_gguf()
     ref.load_state_dict(weights)
     ids, mask = inputs
     return [s[mask.bool()] for s in G.run_hf(ref, ids, mask)]
@@ -203,7 +186,9 @@ def test_tokenizer_from_gguf_vocabulary(hf, tmp_path):
     sp = spm.SentencePieceProcessor(model_proto=G.train_tiny_sentencepiece())
     for text in TEXTS + G.CORPUS:
         assert tokenizer.encode(text) == [2, *sp.encode(text.strip())], text
-    assert tokenizer.vocab_size == len(VOCAB[0]) and tokenizer.bos_id == 2 and tokenizer.max_length == 64
+    assert tokenizer.vocab_size == len(VOCAB[0])
+    assert tokenizer.bos_id == 2
+    assert tokenizer.max_length == 64
     # the same from the vocabulary remembered while loading the weights
     model_path = write_gemma_gguf(tmp_path / "both.gguf", hf)
     load_gemma(model_path, dtype=torch.float32)
@@ -219,7 +204,8 @@ def test_whitespace_runs_and_foreign_vocabularies():
             "tokenizer.ggml.scores": [*scores, 0.0, 0.0], "tokenizer.ggml.token_type": [*types, 4, 4]}
     tokenizer = tokenizer_from_gguf_metadata(meta)
     two, three = len(tokens), len(tokens) + 1
-    assert two in tokenizer.encode("a  b") and three in tokenizer.encode("a   b")
+    assert two in tokenizer.encode("a  b")
+    assert three in tokenizer.encode("a   b")
     assert two not in tokenizer.encode("a b")
     with pytest.raises(CheckpointError, match="'gpt2' tokenizer"):
         tokenizer_from_gguf_metadata({**meta, "tokenizer.ggml.model": "gpt2"})
@@ -253,25 +239,26 @@ def test_gguf_errors_are_checkpoint_errors(hf, tmp_path):
     assert load_gemma(no_vocab, dtype=torch.float32).config.num_hidden_layers == hf.config.num_hidden_layers
     with pytest.raises(CheckpointError, match="no tokenizer"):
         load_gemma_tokenizer(no_vocab)
-    fewer = tiny_hf(num_hidden_layers=2)
+    fewer = G.tiny_hf_gemma_for_gguf(num_hidden_layers=2)
     mixed = write_gemma_gguf(tmp_path / "mixed.gguf", fewer)
     with pytest.raises(CheckpointError, match="does not match its Gemma config"):
         load_gemma(mixed, config=GemmaConfig.from_hf_dict(hf.config.to_dict()))
 
 
 def test_prompt_encoder_from_gguf(tmp_path):
-    """``PromptEncoder.from_files(gemma.gguf, ltx.safetensors)`` equals the same encoder read from a Hugging Face
+    """``load_prompt_encoder(gemma.gguf, ltx.safetensors)`` equals the same encoder read from a Hugging Face
     folder holding the weights the GGUF stands for (o_proj / down_proj in Q8_0, the rest F32)."""
     from transformers import Gemma3ForCausalLM
 
-    from rs_ltxv.ltx.text.encoder import PromptEncoder
+    from rs_ltxv.ltx.loading import load_prompt_encoder
     from rs_ltxv.ltx.tiny import TINY_GEMMA_DIM, write_tiny_checkpoint
 
     ltx = write_tiny_checkpoint(tmp_path / "ltx.safetensors", dtype=torch.float32)
-    hf = tiny_hf(seed=43, hidden_size=TINY_GEMMA_DIM, num_hidden_layers=2, num_attention_heads=2,
-                 num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16, sliding_window=5, rope_scaling=None)
+    hf = G.tiny_hf_gemma_for_gguf(seed=43, hidden_size=TINY_GEMMA_DIM, num_hidden_layers=2, num_attention_heads=2,
+                                  num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16, sliding_window=5,
+                                  rope_scaling=None)
     path = write_gemma_gguf(tmp_path / "gemma.gguf", hf, Q.Q8_0)
-    encoder = PromptEncoder.from_files(path, ltx, dtype=torch.float32)
+    encoder = load_prompt_encoder(path, ltx, dtype=torch.float32)
     assert isinstance(encoder.gemma.layers[0].mlp.down_proj, GGUFLinear)
     assert isinstance(encoder.gemma.layers[0].mlp.up_proj, nn.Linear)  # rows of 24: not quantisable, F32
 
@@ -280,7 +267,7 @@ def test_prompt_encoder_from_gguf(tmp_path):
     lm.model.load_state_dict(stored_weights(hf, Q.Q8_0))
     lm.save_pretrained(str(folder))
     (folder / "tokenizer.model").write_bytes(G.train_tiny_sentencepiece())
-    reference = PromptEncoder.from_files(folder, ltx, dtype=torch.float32)
+    reference = load_prompt_encoder(folder, ltx, dtype=torch.float32)
     for prompt in TEXTS:
         out, ref = encoder.encode(prompt), reference.encode(prompt)
         assert_close(out.video, ref.video, f"video context {prompt!r}")
@@ -305,8 +292,6 @@ def test_real_gemma3_270m_from_gguf_alone():
     path = next((Path(p) for p in REAL_CANDIDATES if p and Path(p).is_file()), None)
     if path is None:
         pytest.skip(f"{REAL_NAME} not found (set RS_LTXV_GEMMA_GGUF)")
-    from transformers import Gemma3TextConfig, Gemma3TextModel
-
     from rs_ltxv.gguf_loader import GGUFFile, gemma3_state
 
     torch.set_num_threads(max(2, torch.get_num_threads()))
@@ -322,11 +307,7 @@ def test_real_gemma3_270m_from_gguf_alone():
     assert (cfg.rope_local.theta, cfg.rope_global.theta, cfg.rope_global.factor) == (10_000.0, 1_000_000.0, 1.0)
     assert sum(isinstance(m, GGUFLinear) for m in model.modules()) == 7 * 18
 
-    hf_cfg = Gemma3TextConfig(**{k: v for k, v in cfg.to_hf_dict().items() if k != "model_type"})
-    hf_cfg._attn_implementation = "eager"
-    reference = Gemma3TextModel(hf_cfg).eval()
-    weights = gemma3_state(GGUFFile(path))
-    reference.load_state_dict({k.removeprefix("model."): v for k, v in weights.items()}, strict=True)
+    reference = G.hf_gemma_from_state(cfg.to_hf_dict(), gemma3_state(GGUFFile(path)), attn="eager")
     batch = tokenizer(["A golden retriever runs along a beach at sunset, waves rolling in.", "a  b"], pad_to=0)
     keep = batch.mask.bool()
     with torch.no_grad():

@@ -48,7 +48,8 @@ def test_hf_folder_sharded(hf, inputs, tmp_path):
     lm.model.load_state_dict(hf.state_dict())
     lm.save_pretrained(str(tmp_path), max_shard_size="20KB")
     shards = list(tmp_path.glob("model-*.safetensors"))
-    assert len(shards) > 1 and (tmp_path / "model.safetensors.index.json").is_file()
+    assert len(shards) > 1
+    assert (tmp_path / "model.safetensors.index.json").is_file()
     model = load_gemma(tmp_path, dtype=torch.float32)
     assert model.config == GemmaConfig.from_hf_dict(hf.config.to_dict())
     check_equal(model, hf, inputs, "HF folder")

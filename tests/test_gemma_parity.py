@@ -35,8 +35,10 @@ def test_config_reads_both_rope_formats():
     hf = G.tiny_hf_config()
     ours = GemmaConfig.from_hf_dict(hf.to_dict())
     assert ours.layer_types == tuple(hf.layer_types)
-    assert ours.layer_types.count("full_attention") == 1 and ours.layer_types[5] == "full_attention"
-    assert ours.rope_global == RopeSpec(10_000.0, 8.0) and ours.rope_local == RopeSpec(100.0, 1.0)
+    assert ours.layer_types.count("full_attention") == 1
+    assert ours.layer_types[5] == "full_attention"
+    assert ours.rope_global == RopeSpec(10_000.0, 8.0)
+    assert ours.rope_local == RopeSpec(100.0, 1.0)
     old = {"model_type": "gemma3", "text_config": {"hidden_size": 3840, "intermediate_size": 15360,
                                                    "num_hidden_layers": 48, "num_attention_heads": 16,
                                                    "num_key_value_heads": 8, "sliding_window": 1024,

@@ -41,15 +41,11 @@ def token_folder(reader, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(reader):
-    from transformers import Gemma3TextConfig, Gemma3TextModel
-
     state = GG.dequantised_state(reader)
     config = GemmaConfig.from_hf_dict(GG.hf_config_dict(reader))
     inferred = infer_gemma_config(state)  # our shape-based inference knows the 270M (context length aside)
     assert replace(inferred, max_position_embeddings=config.max_position_embeddings) == config
-    hf_config = Gemma3TextConfig(**config.to_hf_dict())
-    hf = Gemma3TextModel(hf_config).eval()
-    hf.load_state_dict(state)
+    hf = G.hf_gemma_from_state(config.to_hf_dict(), state)
     ours = build_gemma(config, state, dtype=torch.float32)
     return ours, hf
 
@@ -62,9 +58,11 @@ def test_tokenizer_matches_reference(reader, token_folder):
         assert ours.encode(text) == ([2, *ids] if text == text.strip() else [2]), text
     ref_ids, ref_mask = G.hf_reference_tokenize(token_folder, [*PROMPTS, "word " * 80], 48)
     batch = ours([*PROMPTS, "word " * 80])
-    assert torch.equal(batch.ids, ref_ids) and torch.equal(batch.mask, ref_mask)
+    assert torch.equal(batch.ids, ref_ids)
+    assert torch.equal(batch.mask, ref_mask)
     full = GemmaTokenizer.from_file(token_folder)(PROMPTS)
-    assert full.ids.shape == (3, 1024) and full.ids[:, 0].eq(0).all()
+    assert full.ids.shape == (3, 1024)
+    assert full.ids[:, 0].eq(0).all()
 
 
 def rel_delta(ours: torch.Tensor, ref: torch.Tensor) -> float:

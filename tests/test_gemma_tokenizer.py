@@ -49,20 +49,29 @@ def test_all_sources_agree(folders, tmp_path):
     first = toks[0](PROMPTS)
     for tok in toks[1:]:
         out = tok(PROMPTS)
-        assert torch.equal(out.ids, first.ids) and torch.equal(out.mask, first.mask)
+        assert torch.equal(out.ids, first.ids)
+        assert torch.equal(out.mask, first.mask)
 
 
 def test_ltx_rules(folders):
     tok = GemmaTokenizer.from_file(folders[0], max_length=16)
-    assert tok.max_length == 16 and GemmaTokenizer.from_file(folders[0]).max_length == 1024
+    assert tok.max_length == 16
+    assert GemmaTokenizer.from_file(folders[0]).max_length == 1024
     ids = tok.encode("  hi  ")
-    assert ids[0] == 2 == tok.bos_id and ids == tok.encode("hi") and 1 not in ids  # BOS, stripped, no EOS
+    # BOS, stripped, no EOS
+    assert ids[0] == 2 == tok.bos_id
+    assert ids == tok.encode("hi")
+    assert 1 not in ids
     long = tok.encode("word " * 50)
-    assert len(long) == 16 and long[0] == 2  # truncated, BOS kept
+    # truncated, BOS kept
+    assert len(long) == 16
+    assert long[0] == 2
     batch = tok(["hi", "word " * 50])
-    assert batch.ids.shape == (2, 16) and batch.ids.dtype == torch.int64
+    assert batch.ids.shape == (2, 16)
+    assert batch.ids.dtype == torch.int64
     n = len(ids)
-    assert batch.ids[0, : 16 - n].eq(0).all() and batch.mask[0].tolist() == [0] * (16 - n) + [1] * n
+    assert batch.ids[0, : 16 - n].eq(0).all()
+    assert batch.mask[0].tolist() == [0] * (16 - n) + [1] * n
     assert batch.mask[1].all()
     assert tok(["hi", "hello there"], pad_to=0).ids.shape[1] == len(tok.encode("hello there"))
 

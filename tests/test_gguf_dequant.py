@@ -8,47 +8,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from gguf import GGML_QUANT_SIZES, GGUFReader, GGUFWriter
 from gguf import GGMLQuantizationType as Q
+from gguf import GGUFReader
 from gguf.quants import dequantize as np_dequantize
 from gguf.quants import quantize as np_quantize
 
 from rs_ltxv.gguf_loader import SUPPORTED, GGUFError, GGUFFile, GGUFLinear, UnsupportedQuantError, dequantize
 
-#: byte offsets of the fp16 scale fields per block (d, dmin, m); every other byte is random
-SCALE_FIELDS = {
-    Q.Q8_0: (0,), Q.Q4_0: (0,), Q.Q4_1: (0, 2), Q.Q5_0: (0,), Q.Q5_1: (0, 2), Q.IQ4_NL: (0,), Q.IQ4_XS: (0,),
-    Q.Q2_K: (80, 82), Q.Q3_K: (108,), Q.Q4_K: (0, 2), Q.Q5_K: (0, 2), Q.Q6_K: (208,),
-}
+from reference.builders import SCALE_FIELDS, random_blocks, write_gguf
+
 NUMPY_QUANTIZABLE = (Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1)
 SHAPE = (3, 2, 512)  # torch order; 3-D so the reversed GGUF dims are exercised
-
-
-def random_blocks(qtype: Q, shape: tuple[int, ...], seed: int) -> np.ndarray:
-    """Valid random blocks: random bytes with every fp16 scale set to a finite value in ±0.1."""
-    block, size = GGML_QUANT_SIZES[qtype]
-    rng = np.random.default_rng(seed)
-    raw = rng.integers(0, 256, (*shape[:-1], shape[-1] // block * size), dtype=np.uint8)
-    blocks = raw.reshape(-1, size)
-    for at in SCALE_FIELDS[qtype]:
-        blocks[:, at:at + 2] = rng.uniform(-0.1, 0.1, (blocks.shape[0], 1)).astype(np.float16).view(np.uint8)
-    return raw
-
-
-def _write(path, tensors: dict[str, tuple[np.ndarray, Q]], arch="ltxv", meta=None):
-    writer = GGUFWriter(str(path), arch=arch)
-    for key, fn, value in meta or ():
-        getattr(writer, fn)(key, value)
-    for name, (data, qtype) in tensors.items():
-        if qtype in (Q.F32, Q.F16):
-            writer.add_tensor(name, data)
-        else:
-            writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=qtype)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +32,7 @@ def all_types(tmp_path_factory):
         tensors[f"quantized.{qtype.name}"] = (np_quantize(values, qtype), qtype)
     for i, qtype in enumerate(SCALE_FIELDS):
         tensors[f"random.{qtype.name}"] = (random_blocks(qtype, SHAPE, seed=i + 1), qtype)
-    path = _write(tmp_path_factory.mktemp("gguf") / "all.gguf", tensors)
+    path = write_gguf(tmp_path_factory.mktemp("gguf") / "all.gguf", tensors)
     return GGUFFile(path), GGUFReader(path), values
 
 
@@ -80,7 +50,9 @@ def test_dequantisation_equals_numpy_reference(all_types):
         ref = np_dequantize(t.data, t.tensor_type) if t.tensor_type not in (Q.F32, Q.F16) else t.data
         assert tuple(ours.shape) == SHAPE == ref.shape, t.name
         assert np.array_equal(ours.numpy(), ref.astype(np.float32)), f"{t.name}: not bit-identical"
-        assert np.isfinite(ref).all() and np.abs(ref).max() > 0, t.name  # the blocks carry real values
+        # the blocks carry real values
+        assert np.isfinite(ref).all(), t.name
+        assert np.abs(ref).max() > 0, t.name
         seen.add(t.tensor_type)
         if t.name.startswith("quantized."):  # sanity: the round trip is close to the input
             assert np.abs(ref - values).max() < 0.5 * np.abs(values).max()
@@ -89,21 +61,24 @@ def test_dequantisation_equals_numpy_reference(all_types):
 
 def test_dequantise_into_dtype_and_stored_dtype(all_types):
     file, _, _ = all_types
-    assert file.tensor("f16").dtype == torch.float16 and file.tensor("quantized.BF16").dtype == torch.bfloat16
+    assert file.tensor("f16").dtype == torch.float16
+    assert file.tensor("quantized.BF16").dtype == torch.bfloat16
     assert file.tensor("random.Q6_K").dtype == torch.float32
     q = file.tensor("random.Q4_K", torch.bfloat16)
     assert torch.equal(q, file.tensor("random.Q4_K").to(torch.bfloat16))
     raw = file.raw("random.Q5_K")
-    assert raw.dtype == torch.uint8 and raw.shape == (3, 2, 512 // 256 * 176)
+    assert raw.dtype == torch.uint8
+    assert raw.shape == (3, 2, 512 // 256 * 176)
     assert torch.equal(dequantize(raw, Q.Q5_K, SHAPE), file.tensor("random.Q5_K"))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_dequantisation_runs_on_the_weights_device(all_types):
     file, _, _ = all_types
     for name in ("random.Q4_K", "random.IQ4_XS", "quantized.Q8_0"):
         on_gpu = file.tensor(name, torch.float32, "cuda")
-        assert on_gpu.is_cuda and torch.equal(on_gpu.cpu(), file.tensor(name))
+        assert on_gpu.is_cuda
+        assert torch.equal(on_gpu.cpu(), file.tensor(name))
 
 
 def test_metadata_round_trip(tmp_path):
@@ -112,25 +87,31 @@ def test_metadata_round_trip(tmp_path):
             ("rs.count", "add_uint32", 7), ("rs.scale", "add_float32", 0.5), ("rs.flag", "add_bool", True),
             ("rs.names", "add_array", ["a", "bc"]), ("rs.dims", "add_array", [1, 2, 3]),
             ("comfy.gguf.orig_shape.pos", "add_array", [1, 64])]
-    path = _write(tmp_path / "m.gguf", {"pos": (np.arange(64, dtype=np.float32), Q.F32),
-                                        "w": (np.zeros((5, 32), np.float32), Q.F32)}, meta=meta)
+    path = write_gguf(tmp_path / "m.gguf", {"pos": (np.arange(64, dtype=np.float32), Q.F32),
+                                            "w": (np.zeros((5, 32), np.float32), Q.F32)}, meta=meta)
     f = GGUFFile(path)
-    assert f.architecture == "ltxv" and f.config() == config and f.version == 3
+    assert f.architecture == "ltxv"
+    assert f.config() == config
+    assert f.version == 3
     md = f.metadata
     assert (md["model_version"], md["rs.count"], md["rs.flag"], md["rs.names"], md["rs.dims"]) == (
         "2.3.0", 7, True, ["a", "bc"], [1, 2, 3])
-    assert md["rs.scale"] == pytest.approx(0.5) and md["general.architecture"] == "ltxv"
+    assert md["rs.scale"] == pytest.approx(0.5)
+    assert md["general.architecture"] == "ltxv"
     assert f.tensors["w"].shape == (5, 32)  # GGUF stores [32, 5]
-    assert f.tensors["pos"].shape == (1, 64) and f.tensor("pos").shape == (1, 64)  # ComfyUI's orig_shape
+    # ComfyUI's orig_shape
+    assert f.tensors["pos"].shape == (1, 64)
+    assert f.tensor("pos").shape == (1, 64)
     assert torch.equal(f.tensor("pos").flatten(), torch.arange(64, dtype=torch.float32))
     assert f.type_counts() == {"F32": 2}
 
 
 def test_errors(tmp_path):
     iq2 = np.random.default_rng(0).integers(0, 255, (4, 66), dtype=np.uint8)
-    path = _write(tmp_path / "iq2.gguf", {"w": (iq2, Q.IQ2_XXS)}, arch="gemma3")
+    path = write_gguf(tmp_path / "iq2.gguf", {"w": (iq2, Q.IQ2_XXS)}, arch="gemma3")
     f = GGUFFile(path)  # readable: info works on any type
-    assert f.tensors["w"].type_name == "IQ2_XXS" and f.tensors["w"].shape == (4, 256)
+    assert f.tensors["w"].type_name == "IQ2_XXS"
+    assert f.tensors["w"].shape == (4, 256)
     with pytest.raises(UnsupportedQuantError, match="IQ2_XXS, which RS-LTXV cannot dequantise"):
         f.tensor("w")
     with pytest.raises(UnsupportedQuantError, match="IQ2_XXS"):

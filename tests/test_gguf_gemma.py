@@ -18,7 +18,7 @@ from rs_ltxv.gguf_loader import GGUFFile, gemma3_config, gemma3_hf_name, gemma3_
 from rs_ltxv.gguf_loader.names import GEMMA_NORM_SHIFT, is_gemma_norm
 
 pytestmark = pytest.mark.slow
-transformers = pytest.importorskip("transformers")
+pytest.importorskip("transformers")  # the reference (reference.gemma_ref)
 
 NAME = "gemma-3-270m-q4_k_m.gguf"
 CANDIDATES = [os.environ.get("RS_LTXV_GEMMA_GGUF", ""), f"/work/cache/gguf/{NAME}", f"/work/cache/gemma270m/{NAME}"]
@@ -42,17 +42,14 @@ def gemma(tmp_path_factory):
 
 
 def _hf_model(cfg, state):
-    hf_cfg = transformers.Gemma3TextConfig(
-        vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"], intermediate_size=cfg["intermediate_size"],
-        num_hidden_layers=cfg["num_hidden_layers"], num_attention_heads=cfg["num_attention_heads"],
-        num_key_value_heads=cfg["num_key_value_heads"], head_dim=cfg["head_dim"], rms_norm_eps=cfg["rms_norm_eps"],
-        sliding_window=cfg["sliding_window"], max_position_embeddings=cfg["max_position_embeddings"],
-        query_pre_attn_scalar=cfg["query_pre_attn_scalar"],
-        rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": cfg["rope_theta"]},
-                         "sliding_attention": {"rope_type": "default", "rope_theta": cfg["rope_local_base_freq"]}})
-    model = transformers.Gemma3TextModel(hf_cfg).eval()
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()}, strict=True)
-    return model
+    from reference.gemma_ref import hf_gemma_from_state
+
+    keys = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+            "num_key_value_heads", "head_dim", "rms_norm_eps", "sliding_window", "max_position_embeddings",
+            "query_pre_attn_scalar")
+    rope = {"full_attention": {"rope_type": "default", "rope_theta": cfg["rope_theta"]},
+            "sliding_attention": {"rope_type": "default", "rope_theta": cfg["rope_local_base_freq"]}}
+    return hf_gemma_from_state({**{k: cfg[k] for k in keys}, "rope_parameters": rope}, state)
 
 
 def _encode(file, text):
@@ -68,11 +65,12 @@ def _encode(file, text):
 
 def test_metadata_config_and_names(gemma):
     file, cfg, state = gemma
-    assert file.architecture == "gemma3" and file.type_counts() == {"F32": 109, "Q4_K": 27, "Q5_0": 81,
-                                                                  "Q6_K": 9, "Q8_0": 10}
+    assert file.architecture == "gemma3"
+    assert file.type_counts() == {"F32": 109, "Q4_K": 27, "Q5_0": 81, "Q6_K": 9, "Q8_0": 10}
     assert (cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
             cfg["head_dim"], cfg["intermediate_size"], cfg["vocab_size"]) == (640, 18, 4, 1, 256, 2048, 262144)
-    assert len(state) == len(file.tensors) == 236 and state["model.embed_tokens.weight"].shape == (262144, 640)
+    assert len(state) == len(file.tensors) == 236
+    assert state["model.embed_tokens.weight"].shape == (262144, 640)
     assert state["model.layers.3.self_attn.q_proj.weight"].shape == (1024, 640)  # (heads·head_dim, hidden)
 
 
@@ -92,7 +90,8 @@ def test_forward_predicts_sensible_tokens(gemma):
     model = _hf_model(cfg, state)
     embed = state["model.embed_tokens.weight"]
     # sanity of the stored values: embeddings of a real vocabulary have a healthy spread, no NaN
-    assert torch.isfinite(embed).all() and 0.01 < embed.std().item() < 1.0
+    assert torch.isfinite(embed).all()
+    assert 0.01 < embed.std().item() < 1.0
     results = {}
     for prompt, expected in (("Monday, Tuesday, Wednesday,", "▁Thursday"), ("one, two, three, four,", "▁five")):
         ids, vocab = _encode(file, prompt)

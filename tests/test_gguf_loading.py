@@ -60,12 +60,14 @@ def _rel(a, b):
 def test_q8_0_gguf_matches_float32_within_quantisation_error(pair, tmp_path, prefix):
     path = _write(pair, tmp_path / "q8.gguf", _q8_for_linears, prefix=prefix)
     ckpt = open_checkpoint(path)
-    assert ckpt.config_source == "metadata" and ckpt.config == pair.checkpoint.config
+    assert ckpt.config_source == "metadata"
+    assert ckpt.config == pair.checkpoint.config
     model = load_transformer(ckpt, dtype=torch.float32)
     quantised = [m for m in model.modules() if isinstance(m, GGUFLinear)]
     n_q8 = sum(1 for k, t in load_file(str(pair.path)).items()
                if k.startswith(DIFF) and "embeddings_connector" not in k and _q8_for_linears(k, t) is Q.Q8_0)
-    assert len(quantised) == n_q8 > 20 and all(m.qtype is Q.Q8_0 for m in quantised)
+    assert len(quantised) == n_q8 > 20
+    assert all(m.qtype is Q.Q8_0 for m in quantised)
     assert all(m.qweight.dtype == torch.uint8 for m in quantised)
     # 1) exactly the float model carrying gguf's own NumPy dequantisation of the same Q8_0 bytes (float rounding)
     sd = load_file(str(pair.path))
@@ -94,7 +96,8 @@ def test_bf16_gguf_equals_bf16_safetensors(pair, tmp_path):
         quant = load_transformer(gg, dtype=dtype)
         assert sum(isinstance(m, GGUFLinear) for m in quant.modules()) > 40
         for a, b in zip(_run(quant, pair, dtype), _run(plain, pair, dtype), strict=True):
-            assert a.dtype == dtype and torch.equal(a, b)
+            assert a.dtype == dtype
+            assert torch.equal(a, b)
     text_plain = load_text_connectors(st, dtype=torch.bfloat16)
     text_quant = load_text_connectors(gg, dtype=torch.bfloat16)
     assert any(isinstance(m, GGUFLinear) for m in text_quant.modules())
@@ -102,7 +105,8 @@ def test_bf16_gguf_equals_bf16_safetensors(pair, tmp_path):
     mask = torch.ones(1, 8, dtype=torch.int64)
     with torch.no_grad():
         a, b = text_quant(states, mask), text_plain(states, mask)
-    assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio)
+    assert torch.equal(a.video, b.video)
+    assert torch.equal(a.audio, b.audio)
 
 
 def test_gguf_without_metadata_infers_config(pair, tmp_path):
@@ -113,7 +117,8 @@ def test_gguf_without_metadata_infers_config(pair, tmp_path):
             open_checkpoint(path)
         return
     ckpt = open_checkpoint(path)
-    assert ckpt.config_source == "inferred" and ckpt.config.num_layers == pair.checkpoint.config.num_layers
+    assert ckpt.config_source == "inferred"
+    assert ckpt.config.num_layers == pair.checkpoint.config.num_layers
     model = load_transformer(ckpt, dtype=torch.float32)
     for ours, ref in zip(_run(model, pair), _run(pair.model, pair), strict=True):
         assert _rel(ours, ref) < 1e-2
@@ -202,17 +207,21 @@ def test_info_error_on_truncated_gguf(tmp_path, capsys):
     (tmp_path / "cut.gguf").write_bytes(data[: len(data) // 2])
     assert main(["info", str(tmp_path / "cut.gguf")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: cut.gguf is truncated") and "download it again" in err
+    assert err.startswith("error: cut.gguf is truncated")
+    assert "download it again" in err
 
 
 def test_info_on_gguf(pair, tmp_path, capsys):
     path = _write(pair, tmp_path / "q8.gguf", _q8_for_linears)
     assert main(["info", path]) == 0
     out = capsys.readouterr().out
-    assert "architecture:  ltxv" in out and "Q8_0" in out and "config" in out
+    assert "architecture:  ltxv" in out
+    assert "Q8_0" in out
+    assert "config" in out
     assert main(["info", path, "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["architecture"] == "ltxv" and d["tensor_count"] == len(load_file(str(pair.path)))
+    assert d["architecture"] == "ltxv"
+    assert d["tensor_count"] == len(load_file(str(pair.path)))
     assert set(d["types"]) == {"F32", "Q8_0"}
     assert d["ltx"]["version"] == {"2.0": "LTX-2", "2.3": "LTX-2.3"}[pair.variant]
     assert d["ltx"]["components"]["transformer"]["dtypes"]["Q8_0"] > 0

@@ -16,8 +16,9 @@ from rs_ltxv.ltx.errors import CheckpointError
 from rs_ltxv.ltx.loading import load_text_connectors, load_transformer, open_checkpoint
 from rs_ltxv.ltx.transformer import StreamInput
 
-from conftest import assert_close, realistic_init
+from conftest import assert_close
 from reference import ltx_core_ref as R
+from reference.builders import realistic_init
 
 
 def _run(model, ref, seed=0):

@@ -45,7 +45,8 @@ def test_crf_round_trip_matches_reference(crf):
     ours = media.crf_round_trip(img, crf)
     assert np.array_equal(ours, preprocess(img, crf))
     if crf:
-        assert ours.shape == (50, 76, 3) and np.abs(ours.astype(int) - img[:50, :76]).mean() < 12
+        assert ours.shape == (50, 76, 3)
+        assert np.abs(ours.astype(int) - img[:50, :76]).mean() < 12
 
 
 @pytest.mark.parametrize("target", [(64, 96), (96, 64), (32, 32)])
@@ -69,9 +70,11 @@ def test_write_mp4_with_audio_reads_back(tmp_path):
         v, a = c.streams.video[0], c.streams.audio[0]
         assert (v.codec_context.width, v.codec_context.height, float(v.average_rate)) == (96, 64, 24.0)
         assert sum(1 for _ in c.decode(v)) == 17
-        assert a.rate == sr and a.channels == 2
+        assert a.rate == sr
+        assert a.channels == 2
     wave, rate = media.load_audio(out)
-    assert rate == sr and wave.shape[0] == 2
+    assert rate == sr
+    assert wave.shape[0] == 2
     assert abs(wave.shape[1] / sr - 17 / 24) < 0.05  # AAC adds a little priming/padding
     assert not list(tmp_path.glob("tmp*"))  # no temporary files left behind
 

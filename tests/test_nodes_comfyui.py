@@ -1,7 +1,6 @@
 """The pack inside a real ComfyUI (skipped unless ``COMFYUI_PATH`` points at a ComfyUI checkout).
 
-Starts ``main.py --cpu`` on a free port with a temporary base directory whose ``custom_nodes`` holds only this
-repository (under an arbitrary folder name) and whose model folders hold tiny random checkpoints, then checks
+Starts ComfyUI with this pack and tiny random checkpoints (``reference.comfyui.serve``), then checks
 ``/object_info`` and runs the API-format example workflows end to end. ``COMFYUI_PYTHON`` picks the interpreter
 that has ComfyUI's requirements (default: this one).
 """
@@ -10,34 +9,24 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from rs_ltxv.nodes import specs
 
-COMFYUI = os.environ.get("COMFYUI_PATH")
-pytestmark = pytest.mark.skipif(not COMFYUI, reason="COMFYUI_PATH is not set")
-REPO = Path(__file__).resolve().parents[1]
-PACK_FOLDER = "rs ltxv pack"  # not the package name: imports must be relative
-T2V = "LTX-2.3 text to video (RS LTXV Generate).json"
+from reference.comfyui import PACK_FOLDER, REPO, T2V, get_json, serve
+
+pytestmark = pytest.mark.comfyui
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 10):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.loads(r.read())
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from serve(tmp_path_factory)
 
 
 def _post(url: str, data: dict):
@@ -50,146 +39,6 @@ def _post(url: str, data: dict):
     return json.loads(body) if body.strip() else {}
 
 
-def _write_wav(path: Path, seconds: float = 1.0, rate: int = 44100) -> None:
-    """A stereo 440 Hz tone, written with PyAV."""
-    import av
-    import numpy as np
-
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("pcm_s16le", rate=rate, layout="stereo")
-        frame = av.AudioFrame.from_ndarray(np.stack([samples, samples]), format="fltp", layout="stereo")
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-
-
-def _split_as_gguf_and_vae_files(checkpoint: Path, models: Path) -> None:
-    """The tiny checkpoint as a Q8_0 GGUF transformer (+ connectors, text projection) in models/unet and separate
-    video / audio VAE files in models/vae, named as the GGUF example workflow expects."""
-    from gguf import GGMLQuantizationType as Q
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    from rs_ltxv.gguf_loader.writer import write_gguf
-
-    with safe_open(str(checkpoint), "pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-        meta = f.metadata()
-    config = json.loads(meta["config"])
-    video = {k: v for k, v in tensors.items() if k.startswith("vae.")}
-    audio = {k: v for k, v in tensors.items() if k.startswith(("audio_vae.", "vocoder."))}
-    rest = {k: v for k, v in tensors.items() if k not in video and k not in audio}
-    (models / "unet").mkdir(exist_ok=True)
-
-    def qtype(name, t):
-        return Q.Q8_0 if name.endswith(".weight") and t.ndim == 2 and t.shape[1] % 32 == 0 else Q.F32
-
-    write_gguf(models / "unet" / "ltx-2.3-22b-distilled-Q8_0.gguf", rest, qtype,
-               metadata={"config": json.dumps({"transformer": config["transformer"]})})
-    save_file(video, str(models / "vae" / "LTX23_video_vae_bf16.safetensors"),
-              metadata={"config": json.dumps({"vae": config["vae"]})})
-    save_file(audio, str(models / "vae" / "LTX23_audio_vae_bf16.safetensors"),
-              metadata={"config": json.dumps({k: config[k] for k in ("audio_vae", "vocoder")})})
-
-
-LORA_TARGETS = ("transformer_blocks.0.attn1.to_q", "transformer_blocks.1.ff.net.0.proj", "audio_attn2.to_v")
-
-
-def _write_lora_and_merged(checkpoint: Path, models: Path, rank: int = 2, alpha: float = 1.0) -> None:
-    """A tiny LoRA (PEFT names ``diffusion_model.<layer>.lora_A/B.weight`` + ``.alpha``) and the same checkpoint with
-    that LoRA merged by hand (W + alpha/rank · B·A) — what a LoRA loader must reproduce."""
-    import torch
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    with safe_open(str(checkpoint), "pt") as f:
-        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
-    gen = torch.Generator().manual_seed(7)
-    lora = {}
-    for name in LORA_TARGETS:
-        layer = name if name.startswith("transformer_blocks") else f"transformer_blocks.1.{name}"
-        key = f"model.diffusion_model.{layer}.weight"
-        out_f, in_f = tensors[key].shape
-        a = torch.randn(rank, in_f, generator=gen) * 0.5
-        b = torch.randn(out_f, rank, generator=gen) * 0.5
-        lora[f"diffusion_model.{layer}.lora_A.weight"] = a
-        lora[f"diffusion_model.{layer}.lora_B.weight"] = b
-        lora[f"diffusion_model.{layer}.alpha"] = torch.tensor(alpha)
-        tensors[key] = tensors[key] + (alpha / rank) * (b @ a)
-    save_file(lora, str(models / "loras" / "tiny-lora.safetensors"))
-    save_file(tensors, str(models / "checkpoints" / "tiny-merged.safetensors"), metadata=meta)
-
-
-def _write_models(base: Path) -> None:
-    import av
-    import torch
-    from test_nodes_run import write_tiny_upsampler
-
-    from rs_ltxv.ltx.tiny import write_tiny_checkpoint
-    from rs_ltxv.ltx.tiny_parts import write_tiny_gemma
-
-    models = base / "models"
-    for sub in ("checkpoints", "text_encoders", "vae", "latent_upscale_models", "diffusion_models", "loras"):
-        (models / sub).mkdir(parents=True, exist_ok=True)
-    # named like the real files the example workflows reference
-    write_tiny_checkpoint(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", "2.3", dtype=torch.float32,
-                          full=True)
-    write_tiny_gemma(models / "text_encoders" / "tiny-gemma-3")
-    write_tiny_upsampler(models / "latent_upscale_models" / "ltx-2.3-spatial-upscaler-x2-1.1.safetensors")
-    _split_as_gguf_and_vae_files(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", models)
-    _write_lora_and_merged(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", models)
-    # for the core-loader example: a tiny file core's own loaders accept (see test_core_interop_comfyui.py)
-    from test_core_interop_comfyui import write_core_compatible_checkpoint, write_lora
-    from test_workflows_build import DEV_CKPT, DISTILLED_LORA
-
-    sd = write_core_compatible_checkpoint(models / "checkpoints" / DEV_CKPT, "2.3")
-    write_lora(models / "loras" / DISTILLED_LORA, sd)
-    (base / "input").mkdir(exist_ok=True)
-    image = torch.linspace(0, 255, 96 * 80 * 3).reshape(80, 96, 3).to(torch.uint8).numpy()
-    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-    frame.to_image().save(base / "input" / "example.png")
-    _write_wav(base / "input" / "example.wav")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-base")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / PACK_FOLDER).symlink_to(REPO, target_is_directory=True)
-    _write_models(base)
-    port = _free_port()
-    log = open(base / "comfyui.log", "w")
-    proc = subprocess.Popen(
-        [os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu", "--listen", "127.0.0.1", "--port",
-         str(port), "--base-directory", str(base), "--database-url", "sqlite:///:memory:", "--disable-api-nodes"],
-        cwd=COMFYUI, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ComfyUI exited ({proc.returncode}):\n{(base / 'comfyui.log').read_text()[-4000:]}")
-            try:
-                _get(f"{url}/system_stats", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    pytest.fail("ComfyUI did not answer within 240 s")
-                time.sleep(1)
-        yield {"url": url, "base": base, "log": base / "comfyui.log"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
 def test_pack_imports_without_error(server):
     text = server["log"].read_text()
     lines = [ln for ln in text.splitlines() if PACK_FOLDER in ln]
@@ -198,11 +47,12 @@ def test_pack_imports_without_error(server):
 
 
 def test_every_node_is_in_object_info(server):
-    info = _get(f"{server['url']}/object_info")
+    info = get_json(f"{server['url']}/object_info")
     for node_id, spec in specs.NODES.items():
         assert node_id in info, node_id
         entry = info[node_id]
-        assert entry["display_name"] == spec.display_name and entry["category"] == spec.category
+        assert entry["display_name"] == spec.display_name
+        assert entry["category"] == spec.category
         assert entry["output"] == [o.type for o in spec.outputs]
         got = {**entry["input"]["required"], **entry["input"].get("optional", {})}
         assert list(got) == [i.name for i in spec.inputs]
@@ -217,7 +67,7 @@ def test_every_node_is_in_object_info(server):
 def _wait(url: str, prompt_id: str, timeout: float = 300) -> dict:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        history = _get(f"{url}/history/{prompt_id}")
+        history = get_json(f"{url}/history/{prompt_id}")
         if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
             return history[prompt_id]
         if prompt_id in history and history[prompt_id].get("status", {}).get("status_str") == "error":
@@ -317,8 +167,10 @@ def test_progress_bar_follows_the_sampling_steps(server):
     progress = [e["data"] for e in events if e["type"] == "progress" and e["data"]["node"] == gen_id]
     # ComfyUI always sends the first and the final update and throttles the ones between by time
     values = [(p["value"], p["max"]) for p in progress]
-    assert values[0] == (1, 5) and values[-1] == (5, 5), values
-    assert all(m == 5 for _, m in values) and [v for v, _ in values] == sorted({v for v, _ in values})
+    assert values[0] == (1, 5), values
+    assert values[-1] == (5, 5), values
+    assert all(m == 5 for _, m in values)
+    assert [v for v, _ in values] == sorted({v for v, _ in values})
 
 
 def test_interrupt_stops_a_running_generate(server):
@@ -330,7 +182,7 @@ def test_interrupt_stops_a_running_generate(server):
             node["inputs"]["text_encoder"] = "tiny-gemma-3"
     queued = _post(f"{server['url']}/prompt", {"prompt": prompt})
     deadline = time.time() + 60
-    while not _get(f"{server['url']}/queue")["queue_running"]:
+    while not get_json(f"{server['url']}/queue")["queue_running"]:
         assert time.time() < deadline, "the prompt never started"
         time.sleep(0.2)
     time.sleep(3)  # loaders done (cached from the previous test), Generate sampling

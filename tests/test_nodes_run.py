@@ -3,38 +3,24 @@ official checkpoints and loaded with the library's loaders; no ComfyUI: the hook
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-from pathlib import Path
-
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from rs_ltxv.ltx.errors import InputError
-from rs_ltxv.ltx.loading import load_transformer, open_checkpoint
-from rs_ltxv.ltx.loading.audio import load_audio_codec
+from rs_ltxv.ltx.loading import load_prompt_encoder, load_transformer, open_checkpoint
+from rs_ltxv.ltx.loading.audio import load_audio_vae
 from rs_ltxv.ltx.loading.upsampler import load_upsampler
 from rs_ltxv.ltx.loading.video_vae import load_video_vae
-from rs_ltxv.ltx.pipeline.parts import VideoCodecAdapter
+from rs_ltxv.ltx.pipeline.parts import VideoVAEAdapter
 from rs_ltxv.ltx.pipeline.sampling import Cancelled
-from rs_ltxv.ltx.text.encoder import PromptEncoder
-from rs_ltxv.ltx.tiny import random_init, write_tiny_checkpoint
+from rs_ltxv.ltx.tiny import write_tiny_checkpoint
 from rs_ltxv.ltx.tiny_parts import write_tiny_gemma
-from rs_ltxv.ltx.upsampler import LatentUpsampler, UpsamplerConfig
 from rs_ltxv.nodes.comfy_model import LTXVModule
 from rs_ltxv.nodes.loaders import text_encode
 from rs_ltxv.nodes.ltxv_extend import run_extend
 from rs_ltxv.nodes.ltxv_generate import Hooks, run_generate
 
-
-def write_tiny_upsampler(path: Path, channels: int = 16) -> Path:
-    """A tiny random 2× spatial latent upsampler in the official file layout (config in the metadata)."""
-    cfg = UpsamplerConfig(in_channels=channels, mid_channels=32, num_blocks_per_stage=1)
-    model = random_init(LatentUpsampler(cfg), seed=5)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"config": json.dumps(asdict(cfg))})
-    return path
+from reference.builders import write_tiny_upsampler
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +29,11 @@ def tiny(tmp_path_factory):
     path = write_tiny_checkpoint(work / "tiny-ltx-2.3.safetensors", "2.3", dtype=torch.float32, full=True)
     gemma = write_tiny_gemma(work / "tiny-gemma")
     ckpt = open_checkpoint(path)
-    encoder = PromptEncoder.from_files(gemma, ckpt, dtype=torch.float32)
+    encoder = load_prompt_encoder(gemma, ckpt, dtype=torch.float32)
     return dict(
         model=LTXVModule(load_transformer(ckpt, dtype=torch.float32), source=path),
-        vae=VideoCodecAdapter(load_video_vae(path, dtype=torch.float32), None),
-        audio_vae=load_audio_codec(path, dtype=torch.float32),
+        vae=VideoVAEAdapter(load_video_vae(path, dtype=torch.float32), None),
+        audio_vae=load_audio_vae(path, dtype=torch.float32),
         positive=text_encode(encoder, "A red fox runs through the snow, birds sing.")[0],
         negative=text_encode(encoder, "blurry")[0],
     )
@@ -61,19 +47,28 @@ def test_generate_outputs_latents_images_and_audio(tiny):
     latent, audio_latent, images, audio = run_generate(
         Hooks(progress=lambda d, t: ticks.append((d, t)), cancel=lambda: False, free=lambda: ticks.append("free")),
         **tiny, **SMALL, decode=True, first_image=torch.rand(1, 80, 96, 3))
-    assert ticks[0] == "free" and ticks[1:] == [(1, 2), (2, 2)]
-    assert latent["samples"].shape == (1, 16, 2, 2, 2) and latent["frame_rate"] == 25.0
-    assert audio_latent["samples"].ndim == 4 and audio_latent["samples"].shape[2] > 0
-    assert images.shape == (9, 64, 64, 3) and images.dtype == torch.float32
-    assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0 and float(images.std()) > 0
-    assert audio["waveform"].ndim == 3 and audio["sample_rate"] > 0 and audio["waveform"].shape[-1] > 0
+    assert ticks[0] == "free"
+    assert ticks[1:] == [(1, 2), (2, 2)]
+    assert latent["samples"].shape == (1, 16, 2, 2, 2)
+    assert latent["frame_rate"] == 25.0
+    assert audio_latent["samples"].ndim == 4
+    assert audio_latent["samples"].shape[2] > 0
+    assert images.shape == (9, 64, 64, 3)
+    assert images.dtype == torch.float32
+    assert 0.0 <= float(images.min())
+    assert float(images.max()) <= 1.0
+    assert float(images.std()) > 0
+    assert audio["waveform"].ndim == 3
+    assert audio["sample_rate"] > 0
+    assert audio["waveform"].shape[-1] > 0
 
 
 def test_generate_without_decode_gives_placeholders_and_is_seeded(tiny):
     out1 = run_generate(None, **tiny, **SMALL)
     out2 = run_generate(None, **tiny, **SMALL)
     assert torch.equal(out1[0]["samples"], out2[0]["samples"])
-    assert out1[2].shape == (1, 64, 64, 3) and float(out1[2].abs().sum()) == 0
+    assert out1[2].shape == (1, 64, 64, 3)
+    assert float(out1[2].abs().sum()) == 0
     out3 = run_generate(None, **tiny, **{**SMALL, "seed": 4})
     assert not torch.equal(out1[0]["samples"], out3[0]["samples"])
 
@@ -109,8 +104,11 @@ def test_generate_with_upscale_pass(tiny, tmp_path):
         Hooks(progress=lambda d, t: ticks.append((d, t))), **tiny,
         **{**SMALL, "width": 128, "height": 128}, upscale=True, upscale_model=upsampler, upscale_steps=2,
         upscale_cfg=1.0, upscale_denoise=0.6, decode=True)
-    assert latent["samples"].shape == (1, 16, 2, 4, 4) and images.shape == (9, 128, 128, 3)
-    assert ticks[-1][0] == ticks[-1][1] and ticks[-1][1] > 2  # stage 1 and stage 2 steps in one bar
+    assert latent["samples"].shape == (1, 16, 2, 4, 4)
+    assert images.shape == (9, 128, 128, 3)
+    # stage 1 and stage 2 steps in one bar
+    assert ticks[-1][0] == ticks[-1][1]
+    assert ticks[-1][1] > 2
 
 
 def test_extend_appends_frames_and_sound(tiny):

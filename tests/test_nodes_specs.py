@@ -60,15 +60,19 @@ def test_steps_and_ranges_from_the_seed():
     g, e = specs.GENERATE, specs.EXTEND
     assert (g.input("width").step, g.input("height").step) == (32, 32)
     assert (g.input("num_frames").step, g.input("num_frames").min) == (8, 9)
-    assert g.input("num_frames").check(97) is None and g.input("num_frames").check(96)
+    assert g.input("num_frames").check(97) is None
+    assert g.input("num_frames").check(96)
     assert (e.input("num_new_frames").step, e.input("overlap_frames").step) == (8, 8)
     assert g.input("attention_mode").options[:3] == ("auto", "default", "sage")
-    assert 16 <= g.input("ffn_chunks").max and g.input("ffn_chunks").min == 0
+    assert 16 <= g.input("ffn_chunks").max
+    assert g.input("ffn_chunks").min == 0
 
 
 def test_ids_names_category():
-    assert specs.GENERATE.id == "RSLTXVGenerate" and specs.GENERATE.display_name == "RS LTXV Generate"
-    assert specs.EXTEND.id == "RSLTXVExtend" and specs.EXTEND.display_name == "RS LTXV Extend"
+    assert specs.GENERATE.id == "RSLTXVGenerate"
+    assert specs.GENERATE.display_name == "RS LTXV Generate"
+    assert specs.EXTEND.id == "RSLTXVExtend"
+    assert specs.EXTEND.display_name == "RS LTXV Extend"
     assert specs.GENERATE.category == specs.EXTEND.category == "rs-nodes"
     assert all(node_id.startswith("RS") for node_id in specs.NODES)
     assert not set(specs.NODES) & set(core_specs())
@@ -86,11 +90,15 @@ def test_outputs():
 def test_widget_checks_reject_bad_values():
     width = specs.GENERATE.input("width")
     assert width.check(768) is None
-    assert "below" in width.check(32) and "above" in width.check(10**6) and "step" in width.check(770)
-    assert width.check(1.5) and width.check(True)
+    assert "below" in width.check(32)
+    assert "above" in width.check(10**6)
+    assert "step" in width.check(770)
+    assert width.check(1.5)
+    assert width.check(True)
     assert specs.GENERATE.input("attention_mode").check("fast")
     assert specs.GENERATE.input("decode").check(1)
-    assert specs.GENERATE.input("cfg").check(-1.0) and specs.GENERATE.input("cfg").check(3) is None
+    assert specs.GENERATE.input("cfg").check(-1.0)
+    assert specs.GENERATE.input("cfg").check(3) is None
 
 
 def test_v1_classes_follow_the_specs():
@@ -105,7 +113,8 @@ def test_v1_classes_follow_the_specs():
     assert types["optional"]["attention_mode"][0] == list(specs.ATTENTION_MODES)
     assert types["required"]["seed"][1]["control_after_generate"] is True
     assert types["optional"]["rescale"][1]["advanced"] is True
-    assert cls.RETURN_TYPES == ("LATENT", "LATENT", "IMAGE", "AUDIO") and cls.CATEGORY == "rs-nodes"
+    assert cls.RETURN_TYPES == ("LATENT", "LATENT", "IMAGE", "AUDIO")
+    assert cls.CATEGORY == "rs-nodes"
     assert callable(getattr(cls(), cls.FUNCTION))
 
 
@@ -120,4 +129,5 @@ def test_markdown_reference_lists_every_node_and_input():
         assert f"### {spec.display_name} (`{spec.id}`)" in text
         for i in spec.inputs:
             assert f"| `{i.name}` | {i.type} |" in text
-    assert '| `cfg` | FLOAT | 3.0 |' in text and "step 32" in text
+    assert '| `cfg` | FLOAT | 3.0 |' in text
+    assert "step 32" in text

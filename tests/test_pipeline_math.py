@@ -145,6 +145,8 @@ def test_sigma_binned_guidance_matches_reference():
 @pytest.mark.parametrize("name", ["ltxv", "linear_quadratic", "auto"])
 def test_every_schedule_accepts_the_shift_settings(name):
     sigmas = S.make_sigmas(name, 6, max_shift=1.5, base_shift=0.5)
-    assert sigmas.shape == (7,) and sigmas[-1] == 0 and bool((sigmas[1:] < sigmas[:-1]).all())
+    assert sigmas.shape == (7,)
+    assert sigmas[-1] == 0
+    assert bool((sigmas[1:] < sigmas[:-1]).all())
     if name != "linear_quadratic":
         assert not torch.equal(sigmas, S.make_sigmas(name, 6))  # the shift settings are used

@@ -15,8 +15,9 @@ from rs_ltxv.ltx.pipeline.schedules import make_sigmas
 from rs_ltxv.ltx.pipeline.stage import LatentCondition, run_stage
 from rs_ltxv.ltx.text import TextContexts
 
-from conftest import assert_close, realistic_init
+from conftest import assert_close
 from reference import ltx_core_ref as R
+from reference.builders import realistic_init
 
 SIZE = VideoSize(frames=17, height=64, width=96, fps=24.0)  # latent 3 × 2 × 3, audio 18 frames
 

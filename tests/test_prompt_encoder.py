@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rs_ltxv.ltx.errors import ConfigError, InputError
+from rs_ltxv.ltx.loading import load_prompt_encoder
 from rs_ltxv.ltx.loading.gemma import build_gemma
 from rs_ltxv.ltx.text.encoder import PromptEncoder
 from rs_ltxv.ltx.text.gemma_config import GemmaConfig
@@ -22,14 +23,6 @@ from reference import ltx_core_ref as R
 
 LENGTH = 32  # context length of the tiny setup: a multiple of the tiny connectors' 8 registers (real: 1024 / 128)
 PROMPTS = ["A cat walks slowly across a sunny kitchen floor.", "hi", "Close-up of a woman laughing " * 4]
-
-
-def tiny_gemma_hf(hidden: int, layers: int = 2, seed: int = 31):
-    """A Gemma whose width is the tiny LTX caption_channels; one sliding (window 5) and one global layer."""
-    types = (["sliding_attention", "full_attention"] * layers)[:layers]
-    return G.tiny_hf_gemma(seed=seed, vocab_size=400, hidden_size=hidden, intermediate_size=40,
-                           num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=1, head_dim=12,
-                           query_pre_attn_scalar=10, sliding_window=5, layer_types=types)
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +44,25 @@ def reference_contexts(pair, hf, token_folder, prompts):
 
 
 def test_prompt_to_contexts_matches_ltx_core(pair, token_folder):
-    hf = tiny_gemma_hf(pair.ref.config["transformer"]["caption_channels"])
+    hf = G.tiny_hf_gemma_of_width(pair.ref.config["transformer"]["caption_channels"])
     assert hf.config.num_hidden_layers + 1 == pair.ref.num_gemma_states
     encoder = make_encoder(pair, hf, token_folder)
     ref_video, ref_audio, mask = reference_contexts(pair, hf, token_folder, PROMPTS)
     counts = mask.sum(dim=1).tolist()
-    assert counts[1] < 5 < counts[0] < LENGTH and counts[2] == LENGTH  # short, > window, truncated
+    # short, > window, truncated
+    assert counts[1] < 5 < counts[0] < LENGTH
+    assert counts[2] == LENGTH
     out = encoder.encode(PROMPTS)
-    assert out.video.shape == ref_video.shape and out.video.shape[1] == LENGTH
+    assert out.video.shape == ref_video.shape
+    assert out.video.shape[1] == LENGTH
     assert_close(out.video, ref_video, f"{pair.variant} video context")
     assert_close(out.audio, ref_audio, f"{pair.variant} audio context")
-    assert out.mask.shape == (3, LENGTH) and bool(out.mask.all())
+    assert out.mask.shape == (3, LENGTH)
+    assert bool(out.mask.all())
 
 
 def test_gemma_sees_only_real_tokens(pair, token_folder, monkeypatch):
-    hf = tiny_gemma_hf(pair.ref.config["transformer"]["caption_channels"])
+    hf = G.tiny_hf_gemma_of_width(pair.ref.config["transformer"]["caption_channels"])
     encoder = make_encoder(pair, hf, token_folder)
     seen = []
     original = type(encoder.gemma).forward
@@ -80,7 +77,7 @@ def test_gemma_sees_only_real_tokens(pair, token_folder, monkeypatch):
 
 
 def test_cache_is_bounded_lru(pair, token_folder):
-    hf = tiny_gemma_hf(pair.ref.config["transformer"]["caption_channels"])
+    hf = G.tiny_hf_gemma_of_width(pair.ref.config["transformer"]["caption_channels"])
     encoder = make_encoder(pair, hf, token_folder, cache_size=2)
     first = encoder.encode("a cat")
     assert encoder.encode("  a cat ") is first  # same tokens → cached result
@@ -89,17 +86,19 @@ def test_cache_is_bounded_lru(pair, token_folder):
     encoder.encode("a bird")  # evicts "a dog", the least recently used
     assert encoder.cached_prompts() == ["a cat", "a bird"]
     encoder.clear_cache()
-    assert encoder.cached_prompts() == [] and torch.equal(encoder.encode("a cat").video, first.video)
+    assert encoder.cached_prompts() == []
+    assert torch.equal(encoder.encode("a cat").video, first.video)
 
 
 def test_free_releases_gemma(pair, token_folder):
-    hf = tiny_gemma_hf(pair.ref.config["transformer"]["caption_channels"])
+    hf = G.tiny_hf_gemma_of_width(pair.ref.config["transformer"]["caption_channels"])
     encoder = make_encoder(pair, hf, token_folder)
     cached = encoder.encode("a cat")
     ref = weakref.ref(encoder.gemma)
     encoder.free()
     gc.collect()
-    assert encoder.gemma is None and ref() is None
+    assert encoder.gemma is None
+    assert ref() is None
     assert encoder.encode("a cat") is cached  # cached prompts still work
     with pytest.raises(InputError, match="freed"):
         encoder.encode("a new prompt")
@@ -108,22 +107,22 @@ def test_free_releases_gemma(pair, token_folder):
 def test_mismatched_gemma_is_a_clear_error(pair, token_folder):
     hidden = pair.ref.config["transformer"]["caption_channels"]
     with pytest.raises(ConfigError, match="hidden states"):
-        make_encoder(pair, tiny_gemma_hf(hidden, layers=3), token_folder)
+        make_encoder(pair, G.tiny_hf_gemma_of_width(hidden, layers=3), token_folder)
     with pytest.raises(ConfigError, match="width"):
-        make_encoder(pair, tiny_gemma_hf(hidden + 8), token_folder)
+        make_encoder(pair, G.tiny_hf_gemma_of_width(hidden + 8), token_folder)
 
 
-def test_from_files_with_the_real_context_length(pair, token_folder, tmp_path):
+def test_load_prompt_encoder_with_the_real_context_length(pair, token_folder, tmp_path):
     """Gemma folder (config.json + weights + tokenizer.model) + the LTX checkpoint → contexts of 1024 tokens equal
     to the reference path padded to 1024."""
     from transformers import Gemma3ForCausalLM
 
-    hf = tiny_gemma_hf(pair.ref.config["transformer"]["caption_channels"])
+    hf = G.tiny_hf_gemma_of_width(pair.ref.config["transformer"]["caption_channels"])
     lm = Gemma3ForCausalLM(hf.config)
     lm.model.load_state_dict(hf.state_dict())
     lm.save_pretrained(str(tmp_path))
     (tmp_path / "tokenizer.model").write_bytes((token_folder / "tokenizer.model").read_bytes())
-    encoder = PromptEncoder.from_files(tmp_path, pair.checkpoint, dtype=torch.float32)
+    encoder = load_prompt_encoder(tmp_path, pair.checkpoint, dtype=torch.float32)
     assert encoder.length == 1024
     out = encoder.encode(PROMPTS[0])
     ids, mask = G.hf_reference_tokenize(token_folder, PROMPTS[:1], 1024)

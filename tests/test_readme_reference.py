@@ -12,6 +12,7 @@ END = "<!-- node-reference:end -->"
 
 def test_readme_node_reference_is_current():
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert BEGIN in text and END in text
+    assert BEGIN in text
+    assert END in text
     current = text[text.index(BEGIN) + len(BEGIN): text.index(END)].strip()
     assert current == render_markdown().strip(), "README node reference is stale: regenerate it from nodes/specs.py"

@@ -27,7 +27,8 @@ def test_stacked_input_equals_list(pair):
     with torch.no_grad():
         a = pair.text(states, mask)
         b = pair.text(torch.stack(states, dim=-1), mask)
-    assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio)
+    assert torch.equal(a.video, b.video)
+    assert torch.equal(a.audio, b.audio)
 
 
 def test_contexts_drive_the_transformer(pair):

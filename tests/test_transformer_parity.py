@@ -150,8 +150,8 @@ def test_backend_by_name_and_callable(pair, backend):
 
     with torch.no_grad():
         base = pair.model(_ours(video), _ours(audio))
-        named = pair.model(_ours(video), _ours(audio), options=RunOptions(attention_backend=backend))
-        wrapped = pair.model(_ours(video), _ours(audio), options=RunOptions(attention_backend=counting, ff_chunks=3))
+        named = pair.model(_ours(video), _ours(audio), options=RunOptions(attention_mode=backend))
+        wrapped = pair.model(_ours(video), _ours(audio), options=RunOptions(attention_mode=counting, ffn_chunks=3))
     layers = pair.ref.config["transformer"]["num_layers"]
     assert len(calls) == 6 * layers  # 2 self + 2 text + a2v + v2a per block
     for a, b, c in zip(base, named, wrapped, strict=True):
@@ -164,7 +164,7 @@ def test_legacy_rope_variants(tmp_path, rope_type, precision):
     """The legacy interleaved RoPE layout and single-precision frequency grids (transformer and connectors)."""
     from rs_ltxv.ltx.loading import load_text_connectors, load_transformer
 
-    from conftest import realistic_init
+    from reference.builders import realistic_init
 
     cfg = R.tiny_config("2.3")
     cfg["transformer"].update(rope_type=rope_type, frequencies_precision=precision)

@@ -79,7 +79,8 @@ def test_pixel_shuffle_layout():
     # channel c·8 + i·4 + j·2 + k goes to (2f + i, 2h + j, 2w + k)
     assert y[1, 0, 2 * 1 + 1, 2 * 0 + 0, 2 * 1 + 1] == x[1, 1 * 4 + 0 * 2 + 1, 1, 0, 1]
     t = pixel_shuffle(x, (2, 1, 1))
-    assert t.shape == (2, 4, 6, 2, 2) and t[0, 3, 5, 1, 0] == x[0, 3 * 2 + 1, 2, 1, 0]
+    assert t.shape == (2, 4, 6, 2, 2)
+    assert t[0, 3, 5, 1, 0] == x[0, 3 * 2 + 1, 2, 1, 0]
 
 
 def test_errors(files, tmp_path):

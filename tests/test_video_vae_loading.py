@@ -39,10 +39,12 @@ def test_official_file_with_other_components(ref):
     R.write_checkpoint(enc, dec, cfg, path, extra={"model.diffusion_model.patchify_proj.weight": torch.zeros(4, 16),
                                                    "audio_vae.decoder.conv_in.conv.weight": torch.zeros(2, 2, 3, 3)})
     ckpt = open_video_vae(path)
-    assert ckpt.config_source == "metadata" and ckpt.config == VideoVAEConfig.from_dict(cfg)
+    assert ckpt.config_source == "metadata"
+    assert ckpt.config == VideoVAEConfig.from_dict(cfg)
     vae = load_video_vae(ckpt, dtype=torch.float32)
     ours, theirs = _outputs(vae.encoder, vae.decoder), _outputs(enc, dec)
-    assert torch.equal(ours[0], theirs[0]) and torch.equal(ours[1], theirs[1])
+    assert torch.equal(ours[0], theirs[0])
+    assert torch.equal(ours[1], theirs[1])
 
 
 def test_comfy_split_file_with_and_without_metadata(ref):
@@ -69,14 +71,16 @@ def test_one_half_and_dtype(ref):
     sd = {k: v for k, v in R.state_dict(enc, dec, prefix="").items() if not k.startswith("encoder.")}
     save_file(sd, str(path))
     vae = load_video_vae(path, dtype=torch.bfloat16)
-    assert vae.encoder is None and all(p.dtype == torch.bfloat16 for p in vae.decoder.parameters())
+    assert vae.encoder is None
+    assert all(p.dtype == torch.bfloat16 for p in vae.decoder.parameters())
     assert vae.decoder.per_channel_statistics.get_buffer("std-of-means").dtype == torch.bfloat16
     with pytest.raises(CheckpointError, match="without its encoder"):
         vae.encode(torch.zeros(1, 3, 9, 64, 64))
     with pytest.raises(CheckpointError, match="has no video VAE encoder"):
         load_video_encoder(path)
     out = vae.decode(R.random_latent(16, 2, 2, 2).bfloat16())
-    assert out.dtype == torch.bfloat16 and out.shape == (1, 3, 9, 64, 64)
+    assert out.dtype == torch.bfloat16
+    assert out.shape == (1, 3, 9, 64, 64)
 
 
 def test_truncated_file(ref, tmp_path):

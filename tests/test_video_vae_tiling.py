@@ -55,7 +55,8 @@ def test_blend_weights_partition_unity():
     for length in (1, 5, 9, 11, 23):
         for tile, overlap in ((4, 2), (6, 3), (8, 2), (3, 2)):
             got = spans(length, tile, overlap)
-            assert got[0][0] == 0 and got[-1][1] == length
+            assert got[0][0] == 0
+            assert got[-1][1] == length
             assert all(b - a == min(tile, length) for a, b in got)
             assert all(got[i + 1][0] <= got[i][1] - min(overlap, length - 1) for i in range(len(got) - 1))
         t_plan, h_plan, _ = plan_axes((1, 16, length, length, 3), TilingConfig(64, 32, 32, 16), 32, 8, decode=True)
@@ -105,7 +106,8 @@ def test_tiled_decode_close_to_untiled(vae):
         naive = torch.cat(pairs, dim=2)
     err, naive_err = (tiled - full).abs().mean().item(), (naive - full).abs().mean().item()
     print(f"LTX-{layout} temporal tiles: mean|Δ| {err:.3f} (std {full.std():.3f}), frame-at-a-time {naive_err:.3f}")
-    assert err <= 0.35 * full.std().item() and err <= 0.5 * naive_err
+    assert err <= 0.35 * full.std().item()
+    assert err <= 0.5 * naive_err
     latent = R.random_latent(16, 1, 8, 8, seed=4)
     with torch.inference_mode():
         full = dec(latent)
@@ -179,11 +181,13 @@ def test_memory_budget_picks_tiles_that_fit():
     cfg = dec.config
     latent = R.random_latent(16, 9, 2, 2, seed=8)
     untiled = auto_tiling(cfg, tuple(latent.shape), 2**40)
-    assert untiled.tile_pixels is None and untiled.tile_frames is None
+    assert untiled.tile_pixels is None
+    assert untiled.tile_frames is None
     budget = 10 * 2**20
     assert estimate_decode_bytes(cfg, 9, 2, 2) > budget  # untiled would not fit
     tiling = auto_tiling(cfg, tuple(latent.shape), budget)
-    assert tiling.tile_frames is not None and tiling.overlap_frames >= 16
+    assert tiling.tile_frames is not None
+    assert tiling.overlap_frames >= 16
     out = torch.empty(1, 3, 65, 64, 64)
     with torch.inference_mode():
         peak_full = _peak_bytes(lambda: dec(latent))

@@ -33,7 +33,9 @@ def test_ui_workflow_is_valid(path):
 def test_thumbnail_is_a_jpeg(path):
     jpg = path.with_suffix(".jpg")
     data = jpg.read_bytes()
-    assert data[:3] == b"\xff\xd8\xff" and data[-2:] == b"\xff\xd9" and len(data) > 2000
+    assert data[:3] == b"\xff\xd8\xff"
+    assert data[-2:] == b"\xff\xd9"
+    assert len(data) > 2000
 
 
 @pytest.mark.parametrize("path", UI, ids=lambda p: p.stem)

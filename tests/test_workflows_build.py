@@ -13,6 +13,8 @@ import pytest
 from rs_ltxv.nodes import specs
 from rs_ltxv.nodes.workflows import all_specs, ui_to_api
 
+from reference.comfyui import DEV_CKPT, DISTILLED_LORA
+
 ROOT = Path(__file__).resolve().parents[1] / "example_workflows"
 SPECS = all_specs()
 
@@ -227,10 +229,6 @@ def first_last():
     g.link(last, "IMAGE", gen, "last_image")
     save(g, gen, "video/rs_ltxv_first_last")
     return g.workflow()
-
-
-DEV_CKPT = "ltx-2.3-22b-dev-fp8.safetensors"
-DISTILLED_LORA = "ltx_2.3_22b_distilled_1.1_lora_dynamic_fro09_avg_rank_111_bf16.safetensors"
 
 
 def core_loaders():

@@ -1,7 +1,8 @@
-"""Audio side of LTX-2: log-mel front end, resampling, audio VAE, vocoders (HiFi-GAN and BigVGAN-v2 + BWE)."""
+"""Audio side of LTX-2: log-mel front end, resampling, audio VAE, vocoders (HiFi-GAN and BigVGAN-v2 + BWE), and
+:class:`AudioVAE`, all of them as one waveform ↔ latent object."""
 
+from .audio_vae import AudioVAE
 from .bwe import VocoderWithBWE
-from .codec import AudioCodec
 from .config import AudioVAEConfig, BWEVocoderConfig, VocoderConfig, vocoder_config_from_dict
 from .mel import LogMelSpectrogram, mel_filterbank
 from .resample import resample
@@ -16,7 +17,7 @@ def build_vocoder(cfg: VocoderConfig | BWEVocoderConfig) -> Vocoder | VocoderWit
 
 
 __all__ = [
-    "AudioCodec", "AudioDecoder", "AudioEncoder", "AudioVAEConfig", "BWEVocoderConfig", "LogMelSpectrogram",
+    "AudioDecoder", "AudioEncoder", "AudioVAE", "AudioVAEConfig", "BWEVocoderConfig", "LogMelSpectrogram",
     "Vocoder", "VocoderConfig", "VocoderWithBWE", "build_vocoder", "mel_filterbank", "patchify", "prepare_waveform",
     "resample", "to_stereo", "unpatchify", "vocoder_config_from_dict",
 ]

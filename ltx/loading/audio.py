@@ -9,19 +9,21 @@ the audio VAE's STFT/mel settings cannot be read from tensor shapes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..audio import AudioCodec, AudioDecoder, AudioEncoder, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
+from ..audio import AudioDecoder, AudioEncoder, AudioVAE, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
 from ..audio.bwe import VocoderWithBWE
 from ..audio.config import BWEVocoderConfig, VocoderConfig
 from ..audio.vocoder import Vocoder
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError
 from .layout import check_is_ltx2, split_components
 from .materialize import materialize
+from .resolve import resolve_config
 from .safetensors_file import SafetensorsFile
 
 # ComfyUI renames ``audio_vae.`` to ``autoencoder.`` in memory; accept files saved that way too.
@@ -59,7 +61,16 @@ def _describe_foreign(path: Path, keys: list[str]) -> str:
 
 
 def open_audio_checkpoint(path: str | os.PathLike, config: dict[str, Any] | None = None) -> AudioCheckpoint:
-    """Validate ``path`` and read the ``audio_vae`` / ``vocoder`` configs (``config`` overrides the metadata)."""
+    """Validate ``path`` and read the ``audio_vae`` / ``vocoder`` configs (``config``, a dict with those sections,
+    replaces the metadata; :func:`~.resolve.resolve_config` without inference).
+
+    Mirrors ltx-core's ``AUDIO_VAE_*_COMFY_KEYS_FILTER`` / ``VOCODER_COMFY_KEYS_FILTER`` (sd_ops) +
+    ``AudioEncoderConfigurator``, ``AudioDecoderConfigurator``, ``VocoderConfigurator``.
+
+    Raises:
+        CheckpointError: the file is missing or truncated; it holds no audio VAE / vocoder (the message says what
+            it holds); a needed config section is missing or invalid; the vocoder config and tensors disagree.
+    """
     path = Path(path)
     file = SafetensorsFile(path)
     keys = list(file.tensors)
@@ -72,24 +83,19 @@ def open_audio_checkpoint(path: str | os.PathLike, config: dict[str, Any] | None
             raise CheckpointError(f"{path.name} holds a video VAE (vae.*), not the audio VAE. The audio VAE file has "
                                   "audio_vae.* and vocoder.* tensors.")
         raise CheckpointError(_describe_foreign(path, keys) + " (no audio_vae.* or vocoder.* tensors found)")
-    meta = config if config is not None else (file.config() or {})
+    stored = file.config if config is None else (lambda: None)  # a given config replaces the file's
 
-    def section(name: str, needed: bool) -> dict[str, Any] | None:
+    def section(key: str, needed: bool, config_type: type | tuple[type, ...], parse: Callable[[Any], Any]) -> Any:
         if not needed:
             return None
-        if not isinstance(meta, dict) or name not in meta:
-            raise CheckpointError(
-                f"{path.name} has {name} tensors but no __metadata__['config'][{name!r}]; the {name} config cannot "
-                "be inferred from tensor shapes. Use the official LTX-2 checkpoint or ComfyUI's audio VAE file "
-                "(both carry the config), or pass config={...} with the official JSON.")
-        return meta[name]
+        return resolve_config(
+            path.name, None if config is None else config.get(key), stored, key=key, config_type=config_type,
+            parse=parse, cannot_infer=f"the {key} config cannot be inferred from tensor shapes. Use the official "
+            "LTX-2 checkpoint or ComfyUI's audio VAE file (both carry the config), or pass config={...} with the "
+            "official JSON.").config
 
-    try:
-        vae_raw, voc_raw = section("audio_vae", bool(vae)), section("vocoder", bool(voc))
-        vae_cfg = AudioVAEConfig.from_dict(vae_raw) if vae_raw is not None else None
-        voc_cfg = vocoder_config_from_dict(voc_raw) if voc_raw is not None else None
-    except ConfigError as exc:
-        raise CheckpointError(f"{path.name}: {exc}") from exc
+    vae_cfg = section("audio_vae", bool(vae), AudioVAEConfig, AudioVAEConfig.from_dict)
+    voc_cfg = section("vocoder", bool(voc), (VocoderConfig, BWEVocoderConfig), vocoder_config_from_dict)
     if voc_cfg is not None:
         bwe_tensors = any(k.startswith("bwe_generator.") for k in voc)
         if bwe_tensors != isinstance(voc_cfg, BWEVocoderConfig):
@@ -115,40 +121,56 @@ def _load_vae_part(ckpt: AudioCheckpoint, part: str, cls: type, dtype: torch.dty
                               "audio latents cannot be (un)normalised. The file is incomplete.")
     names.update({f"per_channel_statistics.{s}": stats[s] for s in _STATS})
     return materialize(lambda: cls(ckpt.vae_config), ckpt.file, names, what=f"audio VAE {part}", dtype=dtype,
-                       device=torch.device(device))
+                       device=device)
 
 
 def load_audio_encoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
                        device: str | torch.device = "cpu") -> AudioEncoder:
-    """Log-mel → latent encoder (``audio_vae.encoder.*`` + per-channel statistics)."""
+    """Log-mel → latent encoder (``audio_vae.encoder.*`` + per-channel statistics).
+
+    Raises:
+        CheckpointError: see :func:`open_audio_checkpoint`; no encoder or statistics; tensors not matching the config.
+    """
     return _load_vae_part(_as_audio(source), "encoder", AudioEncoder, dtype, device)
 
 
 def load_audio_decoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
                        device: str | torch.device = "cpu") -> AudioDecoder:
-    """Latent → log-mel decoder (``audio_vae.decoder.*`` + per-channel statistics)."""
+    """Latent → log-mel decoder (``audio_vae.decoder.*`` + per-channel statistics).
+
+    Raises:
+        CheckpointError: see :func:`open_audio_checkpoint`; no decoder or statistics; tensors not matching the config.
+    """
     return _load_vae_part(_as_audio(source), "decoder", AudioDecoder, dtype, device)
 
 
 def load_vocoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
                  device: str | torch.device = "cpu") -> Vocoder | VocoderWithBWE:
-    """Log-mel → waveform: LTX-2 HiFi-GAN (24 kHz) or LTX-2.3 BigVGAN-v2 + bandwidth extension (48 kHz)."""
+    """Log-mel → waveform: LTX-2 HiFi-GAN (24 kHz) or LTX-2.3 BigVGAN-v2 + bandwidth extension (48 kHz).
+
+    Raises:
+        CheckpointError: see :func:`open_audio_checkpoint`; no vocoder tensors; tensors not matching the config.
+    """
     ckpt = _as_audio(source)
     if not ckpt.vocoder:
         raise CheckpointError(f"{ckpt.path.name} has no vocoder.* tensors; decoding audio to a waveform needs them.")
     cfg = ckpt.vocoder_config
     model = materialize(lambda: build_vocoder(cfg), ckpt.file, ckpt.vocoder, what="vocoder", dtype=dtype,
-                        device=torch.device(device))
+                        device=device)
     return model.to(torch.device(device))  # moves the computed (non-checkpoint) resampler taps
 
 
-def load_audio_codec(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
-                     device: str | torch.device = "cpu") -> AudioCodec:
-    """Everything the file has: encoder, decoder and vocoder (missing parts are None), with the mel front end."""
+def load_audio_vae(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
+                   device: str | torch.device = "cpu") -> AudioVAE:
+    """Everything the file has: encoder, decoder and vocoder (missing parts are None), with the mel front end.
+
+    Raises:
+        CheckpointError: see :func:`open_audio_checkpoint`; none of the three is in the file.
+    """
     ckpt = _as_audio(source)
     enc = load_audio_encoder(ckpt, dtype=dtype, device=device) if ckpt.part("encoder.") else None
     dec = load_audio_decoder(ckpt, dtype=dtype, device=device) if ckpt.part("decoder.") else None
     voc = load_vocoder(ckpt, dtype=dtype, device=device) if ckpt.vocoder else None
     if enc is None and dec is None and voc is None:
         raise CheckpointError(f"{ckpt.path.name} has no audio VAE encoder, decoder or vocoder tensors.")
-    return AudioCodec(enc, dec, voc).to(torch.device(device))
+    return AudioVAE(enc, dec, voc).to(torch.device(device))

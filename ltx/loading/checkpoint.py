@@ -9,30 +9,54 @@ without the ``model.diffusion_model.`` prefix (config inferred from names and sh
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..config import TransformerConfig, Version
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError
 from ..text.processor import TextConnectors
 from ..transformer.model import LTXAVTransformer
-from .gguf_checkpoint import GGUFCheckpointFile, materialize_gguf
+from .gguf_checkpoint import GGUFCheckpointFile
 from .infer import infer_connector, infer_gemma_states, infer_transformer
 from .layout import check_is_ltx2, detect_version, split_components
 from .materialize import materialize
-from .safetensors_file import SafetensorsFile, TensorInfo
+from .resolve import ConfigSource, resolve_config
+from .safetensors_file import SafetensorsFile
+from .source import TensorInfo
+
+#: file suffix → the :class:`~.source.TensorSource` that opens it (anything else: safetensors)
+FILE_KINDS: dict[str, type[SafetensorsFile] | type[GGUFCheckpointFile]] = {".gguf": GGUFCheckpointFile}
+
+
+def open_file(path: Path) -> SafetensorsFile | GGUFCheckpointFile:
+    """The checked tensor source of an LTX-2 file, chosen by suffix (:data:`FILE_KINDS`).
+
+    Raises:
+        CheckpointError: the file is missing, truncated or unreadable.
+    """
+    return FILE_KINDS.get(path.suffix.lower(), SafetensorsFile)(path)
+
+
+def is_distilled(name: str | os.PathLike, model_version: str | None = None) -> bool:
+    """Whether a checkpoint is a distilled one (8-step schedule), guessed from its file name and ``model_version``
+    metadata: "distilled" in either, as in ``ltx-2.3-22b-distilled.safetensors`` or ``2.3.0-distilled``. Only the
+    file name of a path counts. False for a dev checkpoint with the distilled LoRA (pass the distilled sigmas then).
+    ltx-core has no such guess: ltx-pipelines picks the distilled pipeline by name."""
+    return "distilled" in f"{Path(name).name} {model_version or ''}".lower()
 
 
 @dataclass(frozen=True)
 class LTXCheckpoint:
     """A validated checkpoint file: its components (module name → file key), config and where the config came from."""
 
-    file: SafetensorsFile
+    file: SafetensorsFile | GGUFCheckpointFile
     components: dict[str, dict[str, str]]
     config: TransformerConfig
-    config_source: str  # "metadata", "inferred" or "given"
+    config_source: ConfigSource
     version: Version
 
     @property
@@ -43,52 +67,60 @@ class LTXCheckpoint:
     def model_version(self) -> str | None:
         return self.file.metadata.get("model_version")
 
+    @property
+    def is_distilled(self) -> bool:
+        """:func:`is_distilled` of the file name and ``model_version`` metadata."""
+        return is_distilled(self.path, self.model_version)
+
     def infos(self, component: str) -> dict[str, TensorInfo]:
         return {name: self.file.tensors[key] for name, key in self.components.get(component, {}).items()}
 
 
+def _with_connectors(raw: Mapping[str, Any], connectors: dict[str, dict[str, TensorInfo]]) -> TransformerConfig:
+    """A stored or given transformer config; the connectors' geometry comes from their tensors where ltx-core
+    ignores the config (the register count always, the layers when ``connector_num_layers`` is absent)."""
+    cfg = TransformerConfig.from_dict(dict(raw))
+    for name in connectors:
+        conn = getattr(cfg, name)
+        if "connector_num_layers" not in raw:
+            conn = infer_connector(connectors[name], conn)
+        registers = connectors[name]["learnable_registers"].shape[0]
+        cfg = replace(cfg, **{name: replace(conn, num_learnable_registers=registers)})
+    return cfg
+
+
 def open_checkpoint(path: str | os.PathLike, config: TransformerConfig | dict | None = None) -> LTXCheckpoint:
-    """Validate ``path`` and work out the transformer config (given → metadata → inferred from shapes)."""
+    """Validate ``path`` (``.safetensors`` or ``.gguf``) and work out the transformer config: ``config`` when given
+    (a :class:`TransformerConfig` or its dict), else ``__metadata__["config"]["transformer"]``, else inferred from
+    tensor names and shapes (:func:`~.resolve.resolve_config`).
+
+    Mirrors ``ltx_core.loader.SingleGPUModelBuilder.model_config`` with ``LTXV_MODEL_COMFY_PREFIX_MAP`` (sd_ops).
+
+    Raises:
+        CheckpointError: the file is missing, truncated, not LTX-2 / LTX-2.3, or its config is invalid, cannot be
+            inferred, or describes the other LTX version.
+    """
     path = Path(path)
-    file = GGUFCheckpointFile(path) if path.suffix.lower() == ".gguf" else SafetensorsFile(path)
+    file = open_file(path)
     check_is_ltx2(path.name, file.tensors)
     components = split_components(file.tensors)
     infos = {c: {n: file.tensors[k] for n, k in names.items()} for c, names in components.items()}
     connectors = {c: infos[c] for c in ("video_connector", "audio_connector") if c in infos}
     version = detect_version(components["transformer"])
-
-    if isinstance(config, TransformerConfig):
-        cfg, source = config, "given"
-    else:
-        raw = config if isinstance(config, dict) else (file.config() or {}).get("transformer")
-        source = "given" if isinstance(config, dict) else "metadata"
-        if raw is None:
-            cfg, source = infer_transformer(infos["transformer"], connectors, infos.get("text_projection")), "inferred"
-        else:
-            try:
-                cfg = TransformerConfig.from_dict(raw)
-            except ConfigError as exc:
-                raise CheckpointError(f"{path.name}: {exc}") from exc
-            # ltx-core ignores the connectors' register count in the config; the tensors are the truth.
-            for name in connectors:
-                conn = getattr(cfg, name)
-                if "connector_num_layers" not in raw:
-                    conn = infer_connector(connectors[name], conn)
-                registers = connectors[name]["learnable_registers"].shape[0]
-                cfg = replace(cfg, **{name: replace(conn, num_learnable_registers=registers)})
+    resolved = resolve_config(
+        path.name, config, file.config, key="transformer", config_type=TransformerConfig,
+        parse=lambda raw: _with_connectors(raw, connectors),
+        infer=lambda: infer_transformer(infos["transformer"], connectors, infos.get("text_projection")))
+    cfg = resolved.config
     if cfg.version is not version:
         raise CheckpointError(f"{path.name}: the config describes an LTX-{cfg.version.value} transformer but the "
                               f"tensors are LTX-{version.value}. Pass a matching config or none.")
-    return LTXCheckpoint(file=file, components=components, config=cfg, config_source=source, version=version)
+    return LTXCheckpoint(file=file, components=components, config=cfg, config_source=resolved.source,
+                         version=version)
 
 
 def _as_checkpoint(source: str | os.PathLike | LTXCheckpoint) -> LTXCheckpoint:
     return source if isinstance(source, LTXCheckpoint) else open_checkpoint(source)
-
-
-def _materializer(ckpt: LTXCheckpoint):
-    """GGUF files keep quantised Linear weights quantised (GGUFLinear); safetensors load plain tensors."""
-    return materialize_gguf if isinstance(ckpt.file, GGUFCheckpointFile) else materialize
 
 
 def load_transformer(
@@ -97,10 +129,17 @@ def load_transformer(
     dtype: torch.dtype | None = None,
     device: str | torch.device = "cpu",
 ) -> LTXAVTransformer:
-    """Load the audio-video transformer in ``dtype`` (None: as stored) on ``device``."""
+    """Load the audio-video transformer in ``dtype`` (None: as stored) on ``device`` from a path or an opened
+    :class:`LTXCheckpoint`. GGUF files keep quantised Linear weights quantised (``GGUFLinear``).
+
+    Mirrors ``ltx_core.loader.SingleGPUModelBuilder.build`` with ``LTXModelConfigurator``.
+
+    Raises:
+        CheckpointError: see :func:`open_checkpoint`; the tensors do not match the config; a tensor cannot be read.
+    """
     ckpt = _as_checkpoint(source)
-    return _materializer(ckpt)(lambda: LTXAVTransformer(ckpt.config), ckpt.file, ckpt.components["transformer"],
-                       what="transformer", dtype=dtype, device=torch.device(device))
+    return materialize(lambda: LTXAVTransformer(ckpt.config), ckpt.file, ckpt.components["transformer"],
+                       what="transformer", dtype=dtype, device=device)
 
 
 def load_text_connectors(
@@ -110,7 +149,14 @@ def load_text_connectors(
     device: str | torch.device = "cpu",
 ) -> TextConnectors:
     """Load the feature extractor and both embeddings connectors (needs ``text_embedding_projection.*`` and the
-    connector tensors; ComfyUI keeps the projection in its text-encoder file, see the text encoder loaders)."""
+    connector tensors; ComfyUI keeps the projection in its text-encoder file, see the text encoder loaders).
+
+    Mirrors ltx-core's ``EMBEDDINGS_PROCESSOR_KEY_OPS`` + ``Embeddings1DConnectorConfigurator``.
+
+    Raises:
+        CheckpointError: see :func:`open_checkpoint`; the file lacks the projection or a connector; the tensors do
+            not match the config.
+    """
     ckpt = _as_checkpoint(source)
     missing = [c for c in ("text_projection", "video_connector", "audio_connector") if c not in ckpt.components]
     if missing:
@@ -121,5 +167,5 @@ def load_text_connectors(
     names = {f"feature_extractor.{k}": v for k, v in ckpt.components["text_projection"].items()}
     for comp in ("video_connector", "audio_connector"):
         names.update({f"{comp}.{k}": v for k, v in ckpt.components[comp].items()})
-    return _materializer(ckpt)(lambda: TextConnectors(ckpt.config, states), ckpt.file, names, what="text connectors",
-                       dtype=dtype, device=torch.device(device))
+    return materialize(lambda: TextConnectors(ckpt.config, states), ckpt.file, names, what="text connectors",
+                       dtype=dtype, device=device)

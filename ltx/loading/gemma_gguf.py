@@ -1,12 +1,14 @@
 """Gemma-3 text encoders in GGUF (llama.cpp's ``convert_hf_to_gguf.py`` layout, architecture ``gemma3``).
 
 * :func:`open_gemma_gguf` validates the file (magic, header, architecture, truncation) and returns a
-  :class:`GemmaGGUFTensors`: a lazy mapping from ``Gemma3TextModel`` names to tensors that :func:`~.gemma.build_gemma`
-  fills the model from. Norm weights come back as Hugging Face's ``w`` (llama.cpp stores ``1 + w``, see
-  ``gguf_loader.names``); quantised Linear weights can stay quantised (:meth:`GemmaGGUFTensors.quantized_type`,
-  raw GGML blocks through :meth:`GemmaGGUFTensors.raw`) and become ``gguf_loader.GGUFLinear`` layers.
-* :func:`gemma_config_from_gguf` turns the ``gemma3.*`` metadata into a :class:`GemmaConfig`; the values GGUF does
-  not store come from Gemma-3's defaults (:data:`~.gemma.KNOWN_SIZES` for the known widths).
+  :class:`GemmaGGUFTensors`: the :class:`~.source.TensorSource` under ``Gemma3TextModel`` names that
+  :func:`~.gemma.build_gemma` fills the model from. Norm weights come back as Hugging Face's ``w`` (llama.cpp stores
+  ``1 + w``, see ``gguf_loader.names``); quantised Linear weights can stay quantised
+  (:meth:`GemmaGGUFTensors.quantized_type`, raw GGML blocks through :meth:`GemmaGGUFTensors.read_quantized`) and
+  become ``gguf_loader.GGUFLinear`` layers.
+* :func:`gemma_hf_config_from_gguf` turns the ``gemma3.*`` metadata into a Hugging Face config dict (the source's
+  ``config()``); the values GGUF does not store come from Gemma-3's defaults
+  (:data:`~rs_ltxv.ltx.text.gemma_config.KNOWN_SIZES` for the known widths).
 * :func:`gguf_tokenizer_bytes` rebuilds the SentencePiece model from ``tokenizer.ggml.*``.
 
 Opening a GGUF parses its whole vocabulary in Python (about 25 s for Gemma-3's 262 144 pieces), so the tokenizer
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +29,10 @@ import torch
 from ...gguf_loader import GGUFError, GGUFFile, check_supported, gemma3_config, gemma3_hf_name
 from ...gguf_loader.names import GEMMA3_ARCHITECTURE, GEMMA_NORM_SHIFT, is_gemma_norm
 from ...gguf_loader.reader import STORED_DTYPES
-from ..errors import CheckpointError, ConfigError
-from ..text.gemma_config import GemmaConfig
+from ..errors import CheckpointError
+from ..text.gemma_config import KNOWN_SIZES
 from ..text.tokenizer_gguf import sentencepiece_model_bytes
+from .source import TensorInfo, read_device
 
 if TYPE_CHECKING:
     from gguf import GGMLQuantizationType
@@ -48,16 +51,21 @@ def _cache_key(path: Path) -> tuple[str, int, int]:
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
-class GemmaGGUFTensors(Mapping[str, torch.Tensor]):
-    """Lazy ``Gemma3TextModel`` name → tensor mapping over one GGUF file; each access dequantises one tensor.
+class GemmaGGUFTensors:
+    """``Gemma3TextModel`` names over one GGUF file as a :class:`~.source.TensorSource`; each read dequantises one
+    tensor.
 
-    ``shape(name)`` answers from the header; ``read(name, dtype=, device=)`` dequantises (norm weights shifted back
-    to ``w``); ``quantized_type(name)`` is the GGML type of a block-quantised tensor (None for F32/F16/BF16) and
-    ``raw(name, device)`` its stored blocks ``(out, in_bytes)`` uint8 (a view of the memory map on CPU)."""
+    ``tensors`` answers from the header; :meth:`read` dequantises (norm weights shifted back to ``w``);
+    :meth:`quantized_type` is the GGML type of a block-quantised tensor (None for F32/F16/BF16) and
+    :meth:`read_quantized` its stored blocks ``(out, in_bytes)`` uint8 (a view of the memory map on CPU).
+
+    Raises:
+        CheckpointError: a tensor name that is not Gemma-3's, or a type RS-LTXV cannot dequantise.
+    """
 
     def __init__(self, file: GGUFFile, *, what: str) -> None:
-        self.file, self.what = file, what
-        self.files = ()  # no safetensors metadata to look a config up in (see gemma_config_for)
+        self.file, self.name, self.what = file, what, what
+        self.metadata: dict[str, Any] = file.metadata
         self._keys: dict[str, str] = {}
         for key in file.tensors:
             try:
@@ -71,37 +79,28 @@ class GemmaGGUFTensors(Mapping[str, torch.Tensor]):
                 check_supported(file.tensors[key].qtype, f"{what}: tensor {key}")
             except GGUFError as exc:
                 raise _wrap(exc) from exc
+        self.tensors: dict[str, TensorInfo] = {
+            name: TensorInfo(t.type_name, t.shape, t.nbytes) for name, key in self._keys.items()
+            for t in (file.tensors[key],)}
 
-    def __getitem__(self, name: str) -> torch.Tensor:
-        return self.read(name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._keys
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return self.file.tensors[self._keys[name]].shape
+    def config(self) -> dict[str, Any]:
+        """The Hugging Face config the ``gemma3.*`` metadata describes (:func:`gemma_hf_config_from_gguf`)."""
+        return gemma_hf_config_from_gguf(self.file)
 
     def quantized_type(self, name: str) -> GGMLQuantizationType | None:
         qtype = self.file.tensors[self._keys[name]].qtype
         return None if qtype in STORED_DTYPES else qtype
 
-    def raw(self, name: str, device: torch.device | str = "cpu") -> torch.Tensor:
-        device = torch.device(device)
+    def read_quantized(self, name: str, *, device: torch.device) -> torch.Tensor:
         try:
-            return self.file.raw(self._keys[name], "cpu" if device.type == "meta" else device)
+            return self.file.raw(self._keys[name], read_device(device))
         except GGUFError as exc:
             raise _wrap(exc) from exc
 
-    def read(self, name: str, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    def read_tensor(self, name: str, *, dtype: torch.dtype | None = None,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
         """One tensor, dequantised into ``dtype`` (None: float32) on ``device``."""
-        device = torch.device(device)
-        device = torch.device("cpu") if device.type == "meta" else device
+        device = read_device(device)
         dtype = dtype or torch.float32
         try:
             if is_gemma_norm(name):  # 1 + w → w in float32, as llama.cpp's converter added it
@@ -110,9 +109,18 @@ class GemmaGGUFTensors(Mapping[str, torch.Tensor]):
         except GGUFError as exc:
             raise _wrap(exc) from exc
 
+    def read(self, names: Mapping[str, str], *, dtype: torch.dtype | None,
+             device: torch.device) -> dict[str, torch.Tensor]:
+        """``{target: model name}`` → tensors dequantised into ``dtype`` (None: float32) on ``device``."""
+        return {target: self.read_tensor(name, dtype=dtype, device=device) for target, name in names.items()}
+
 
 def open_gemma_gguf(path: str | os.PathLike) -> GemmaGGUFTensors:
-    """Validate a Gemma-3 GGUF (readable, complete, architecture ``gemma3``, known tensor names and types)."""
+    """Validate a Gemma-3 GGUF (readable, complete, architecture ``gemma3``, known tensor names and types).
+
+    Raises:
+        CheckpointError: the file is not GGUF, truncated, of another architecture, or has unknown tensors or types.
+    """
     path = Path(path)
     try:
         file = GGUFFile(path)
@@ -125,14 +133,17 @@ def open_gemma_gguf(path: str | os.PathLike) -> GemmaGGUFTensors:
     return tensors
 
 
-def gemma_config_from_gguf(file: GGUFFile) -> GemmaConfig:
-    """:class:`GemmaConfig` from the ``gemma3.*`` metadata (through ``gguf_loader.gemma3_config``).
+def gemma_hf_config_from_gguf(file: GGUFFile) -> dict[str, Any]:
+    """A Hugging Face ``Gemma3TextConfig`` dict from the ``gemma3.*`` metadata (through
+    ``gguf_loader.gemma3_config``), for ``GemmaConfig.from_hf_dict``.
 
     GGUF does not store ``query_pre_attn_scalar`` nor always the global RoPE scaling: for the known Gemma-3 widths
     they come from :data:`KNOWN_SIZES` (27B: 168; 4B/12B/27B: linear factor 8 when the file has no
-    ``gemma3.rope.scaling.factor``), otherwise ``head_dim`` and no scaling."""
-    from .gemma import KNOWN_SIZES
+    ``gemma3.rope.scaling.factor``), otherwise ``head_dim`` and no scaling.
 
+    Raises:
+        CheckpointError: a needed ``gemma3.*`` field is missing or malformed.
+    """
     try:
         cfg = gemma3_config(file)
     except GGUFError as exc:
@@ -153,10 +164,7 @@ def gemma_config_from_gguf(file: GGUFFile) -> GemmaConfig:
     for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
         if key in cfg:
             hf[key] = cfg[key]
-    try:
-        return GemmaConfig.from_hf_dict(hf)
-    except ConfigError as exc:
-        raise CheckpointError(f"{file.path.name}: its gemma3 metadata describes no valid Gemma-3 ({exc}).") from exc
+    return hf
 
 
 def _remember_tokenizer(file: GGUFFile) -> bytes | None:
@@ -175,7 +183,11 @@ def _remember_tokenizer(file: GGUFFile) -> bytes | None:
 
 
 def gguf_tokenizer_bytes(path: str | os.PathLike) -> bytes:
-    """The serialised SentencePiece model of a Gemma-3 GGUF's vocabulary (cached per file version)."""
+    """The serialised SentencePiece model of a Gemma-3 GGUF's vocabulary (cached per file version).
+
+    Raises:
+        CheckpointError: the file is missing, not a Gemma-3 GGUF, or has no usable vocabulary.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"Gemma text encoder not found: {path}")

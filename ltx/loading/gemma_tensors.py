@@ -1,4 +1,4 @@
-"""Gemma weights as a lazy name → tensor mapping over one or more ``.safetensors`` files.
+"""Gemma weights over one or more ``.safetensors`` files as a :class:`~.source.TensorSource` (read lazily).
 
 Names are normalised to ``Gemma3TextModel``'s (``layers.0.self_attn.q_proj.weight`` …) whatever the file uses:
 ``language_model.model.*`` (Hugging Face ``Gemma3ForConditionalGeneration``, transformers 4.x),
@@ -8,19 +8,26 @@ or bare names. Vision tower, projector and LM head tensors are ignored.
 ComfyUI's quantised files are dequantised on read: float8 ``<layer>.weight`` times its float32 ``<layer>.weight_scale``
 (comfy-kitchen layout, marked by ``<layer>.comfy_quant`` JSON) or ``<layer>.scale_weight`` (the older ``scaled_fp8``
 layout). Other quantisations (nvfp4 …) are refused with a message.
+
+The stored config (:meth:`GemmaTensors.config`) is a Hugging Face ``config.json`` lying next to the weights, else the
+``__metadata__["config"]`` of a shard when it describes a Gemma-3.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
 
-from ..errors import CheckpointError
-from .safetensors_file import DTYPES, SafetensorsFile
+from ..errors import CheckpointError, ConfigError
+from ..text.gemma_config import GemmaConfig
+from .safetensors_file import SafetensorsFile
+from .source import DTYPES, PlainWeights, TensorInfo, cast, read_device
 
 PREFIXES = ("language_model.model.", "model.language_model.", "model.", "")
 _ANCHOR = "embed_tokens.weight"
@@ -44,13 +51,19 @@ def find_prefix(names: set[str], where: str) -> str:
                           "Use a Hugging Face Gemma-3 folder or ComfyUI's gemma_3_*.safetensors file.")
 
 
-class GemmaTensors(Mapping[str, torch.Tensor]):
-    """Lazy mapping ``model name → tensor`` over ``files``; each access reads one tensor from the memory map (on
-    ``device`` when given) and dequantises float8 weights. :meth:`shape` answers without reading."""
+class GemmaTensors(PlainWeights):
+    """``Gemma3TextModel`` names over ``files`` (``tensors``: name → :class:`TensorInfo` of the stored tensor);
+    :meth:`read` reads from the memory maps and dequantises float8 weights that have a scale.
 
-    def __init__(self, files: list[SafetensorsFile], *, what: str) -> None:
+    Raises:
+        CheckpointError: no Gemma-3 text model in the files, or a quantisation RS-LTXV cannot load.
+    """
+
+    def __init__(self, files: list[SafetensorsFile], *, what: str, config_files: Sequence[Path] = ()) -> None:
         self.files = files
-        self.what = what
+        self.name = self.what = what
+        self.config_files = tuple(config_files)
+        self.metadata: dict[str, Any] = files[0].metadata if files else {}
         self._where: dict[str, tuple[SafetensorsFile, str]] = {}
         for f in files:
             for key in f.tensors:
@@ -69,6 +82,7 @@ class GemmaTensors(Mapping[str, torch.Tensor]):
                 self._scales[name[: -len(scale)] + ".weight"] = key
             else:
                 self._names[name] = key
+        self.tensors: dict[str, TensorInfo] = {n: self._where[k][0].tensors[k] for n, k in self._names.items()}
         self._check_quantisation()
 
     def _check_quantisation(self) -> None:
@@ -88,41 +102,56 @@ class GemmaTensors(Mapping[str, torch.Tensor]):
                 raise CheckpointError(f"{self.what}: tensor {key} has dtype {info.dtype}, a packed quantisation "
                                       "RS-LTXV cannot load. Use the bf16 or fp8 Gemma file, or a GGUF quantisation.")
 
-    def __getitem__(self, name: str) -> torch.Tensor:
-        return self.read(name)
+    def config(self) -> dict[str, Any] | None:
+        """The Hugging Face config of these weights: a Gemma-3 ``config.json`` among :attr:`config_files`, else the
+        first shard ``__metadata__["config"]`` that is a valid Gemma-3 config, else None.
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._names
+        Raises:
+            CheckpointError: a ``config.json`` next to the weights is not valid JSON.
+        """
+        for candidate in self.config_files:
+            if candidate.is_file():
+                try:
+                    cfg = json.loads(candidate.read_text())
+                except json.JSONDecodeError as exc:
+                    raise CheckpointError(f"{candidate} is not valid JSON ({exc}).") from exc
+                if "text_config" in cfg or cfg.get("model_type", "").startswith("gemma3"):
+                    return cfg
+        for f in self.files:
+            try:
+                cfg = json.loads(f.metadata.get("config") or "null")
+                if cfg:
+                    GemmaConfig.from_hf_dict(cfg)
+                    return cfg
+            except (json.JSONDecodeError, ConfigError, AttributeError, TypeError):
+                continue  # some other config: infer from the shapes instead
+        return None
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+    def read(self, names: Mapping[str, str], *, dtype: torch.dtype | None,
+             device: torch.device) -> dict[str, torch.Tensor]:
+        """``{target: model name}`` → tensors in ``dtype`` (None: stored dtype; float8 weights with a scale become
+        ``dtype`` or float32) on ``device``."""
+        device = read_device(device)
+        with ExitStack() as stack:
+            handles: dict[Path, Any] = {}
 
-    def __len__(self) -> int:
-        return len(self._names)
+            def get(key: str) -> torch.Tensor:
+                f = self._where[key][0]
+                if f.path not in handles:
+                    handles[f.path] = stack.enter_context(safe_open(str(f.path), framework="pt", device=str(device)))
+                return handles[f.path].get_tensor(key)
 
-    def shape(self, name: str) -> tuple[int, ...]:
-        f, key = self._where[self._names[name]]
-        return f.tensors[key].shape
-
-    def is_quantised(self, name: str) -> bool:
-        return name in self._scales
-
-    def read(self, name: str, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
-        """One tensor in ``dtype`` (None: stored dtype; float8 weights with a scale become ``dtype`` or float32)."""
-        device = torch.device(device)
-        f, key = self._where[self._names[name]]
-        tensor = _get(f, key, device)
-        if name in self._scales:
-            sf, skey = self._where[self._scales[name]]
-            scale = _get(sf, skey, device).float()
-            tensor = (tensor.float() * scale).to(dtype or torch.float32)
-        elif dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
-            tensor = tensor.to(dtype)
-        return tensor
+            out = {}
+            for target, name in names.items():
+                tensor = get(self._names[name])
+                if name in self._scales:
+                    tensor = (tensor.float() * get(self._scales[name]).float()).to(dtype or torch.float32)
+                out[target] = cast(tensor, dtype)
+            return out
 
 
 def _get(f: SafetensorsFile, key: str, device: torch.device) -> torch.Tensor:
-    with safe_open(str(f.path), framework="pt", device="cpu" if device.type == "meta" else str(device)) as fh:
+    with safe_open(str(f.path), framework="pt", device=str(read_device(device))) as fh:
         return fh.get_tensor(key)
 
 
@@ -134,6 +163,11 @@ def _quant_format(f: SafetensorsFile, key: str) -> str:
         return "?"
 
 
-def open_gemma_files(paths: list[Path], what: str) -> GemmaTensors:
-    """Validate every file's header and return the lazy mapping."""
-    return GemmaTensors([SafetensorsFile(p) for p in paths], what=what)
+def open_gemma_files(paths: list[Path], what: str, config_files: Sequence[Path] = ()) -> GemmaTensors:
+    """Validate every file's header and return the :class:`GemmaTensors` over them (``config_files``: where a
+    ``config.json`` may lie).
+
+    Raises:
+        CheckpointError: see :class:`GemmaTensors`; a file is missing, truncated or unreadable.
+    """
+    return GemmaTensors([SafetensorsFile(p) for p in paths], what=what, config_files=config_files)

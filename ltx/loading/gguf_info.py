@@ -10,7 +10,7 @@ from ...gguf_loader import GGUFError, GGUFFile
 from ...gguf_loader.describe import describe_gguf, format_gguf
 from ...gguf_loader.names import LTX_ARCHITECTURES
 from ..errors import CheckpointError
-from . import inspect
+from . import info
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
@@ -21,12 +21,12 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         d = describe_gguf(path, file)
     except GGUFError as exc:
         raise CheckpointError(str(exc)) from exc
-    d["ltx"] = inspect.describe(path) if file.architecture in (*LTX_ARCHITECTURES, None) else None
+    d["ltx"] = info.describe(path) if file.architecture in (*LTX_ARCHITECTURES, None) else None
     return d
 
 
 def format_description(d: dict[str, Any]) -> str:
     text = format_gguf(d)
     if d.get("ltx"):
-        text += "\nLTX model:\n" + "\n".join("  " + line for line in inspect.format_description(d["ltx"]).splitlines())
+        text += "\nLTX model:\n" + "\n".join("  " + line for line in info.format_description(d["ltx"]).splitlines())
     return text

@@ -12,7 +12,7 @@ from typing import Any
 from ..config import ConnectorConfig, TransformerConfig
 from ..errors import CheckpointError
 from .layout import count_blocks
-from .safetensors_file import TensorInfo
+from .source import TensorInfo
 
 DEFAULT_HEAD_DIM = {"video": 128, "audio": 64, "connector": 128}
 
@@ -30,7 +30,12 @@ def _heads(shapes: dict[str, tuple[int, ...]], gate_key: str, width: int, kind: 
 
 
 def infer_connector(tensors: dict[str, TensorInfo], base: ConnectorConfig) -> ConnectorConfig:
-    """Connector geometry from ``learnable_registers`` ``(R, D)`` and its blocks."""
+    """Connector geometry (heads, head width, registers, layers, gating) from ``learnable_registers`` ``(R, D)``
+    and its blocks; the rest of ``base`` is kept.
+
+    Raises:
+        CheckpointError: no ``learnable_registers`` tensor, or heads that cannot be inferred.
+    """
     shapes = {k: v.shape for k, v in tensors.items()}
     if "learnable_registers" not in shapes:
         raise CheckpointError("The embeddings connector has no 'learnable_registers' tensor.")
@@ -43,7 +48,13 @@ def infer_connector(tensors: dict[str, TensorInfo], base: ConnectorConfig) -> Co
 
 def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, dict[str, TensorInfo]],
                       projection: dict[str, TensorInfo] | None) -> TransformerConfig:
-    """A :class:`TransformerConfig` matching the tensors of a transformer (+ connectors, + text projection)."""
+    """A :class:`TransformerConfig` matching the tensors of a transformer (+ connectors, + text projection); names
+    without the ``model.diffusion_model.`` prefix. ltx-core has no inference: it reads ``config`` metadata only.
+
+    Raises:
+        CheckpointError: the attention heads cannot be inferred (ungated attention of an unusual width).
+        ConfigError: the inferred config is inconsistent.
+    """
     s = {k: v.shape for k, v in transformer.items()}
     vd, in_ch = s["patchify_proj.weight"]
     ad, audio_in = s["audio_patchify_proj.weight"]
@@ -72,7 +83,11 @@ def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, 
 
 
 def infer_gemma_states(projection: dict[str, TensorInfo], gemma_dim: int) -> int:
-    """Number of stacked Gemma hidden states the feature extractor expects (49 for Gemma-3 12B)."""
+    """Number of stacked Gemma hidden states the feature extractor expects (49 for Gemma-3 12B).
+
+    Raises:
+        CheckpointError: no aggregate projection, or a width that is not a multiple of ``gemma_dim``.
+    """
     key = next((k for k in ("aggregate_embed.weight", "video_aggregate_embed.weight") if k in projection), None)
     if key is None:
         raise CheckpointError("text_embedding_projection has neither 'aggregate_embed' (LTX-2) nor "

@@ -1,14 +1,25 @@
-"""Build a module on the meta device and fill it from a checkpoint without ever holding two copies."""
+"""Build a module on the meta device and fill it from a :class:`~.source.TensorSource` without holding two copies.
+
+One path for every source: the names are checked against the module's state dict, every ``nn.Linear`` whose weight
+the source keeps block-quantised (:meth:`~.source.TensorSource.quantized_type`, GGUF only) becomes a
+``gguf_loader.GGUFLinear`` holding the stored bytes, and every other tensor is read straight into the target dtype and
+device. Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder.meta_model`` + ``build`` (meta
+construction, then ``load_state_dict(assign=True)``), with the tensors read lazily instead of a whole state dict.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+from ...gguf_loader import replace_linears
 from ..errors import CheckpointError
-from .safetensors_file import SafetensorsFile
+from .source import TensorSource
+
+M = TypeVar("M", bound=nn.Module)
 
 _LIST = 8
 _FP8_SUFFIXES = ("weight_scale", "input_scale", "scale_weight", "scale_input")
@@ -19,15 +30,27 @@ def _names(keys: list[str]) -> str:
     return shown + (f" … (+{len(keys) - _LIST} more)" if len(keys) > _LIST else "")
 
 
-def check_names(module: nn.Module, file_shapes: dict[str, tuple[int, ...]], names: dict[str, str], *, what: str,
-                file_name: str) -> None:
-    """Raise a :class:`CheckpointError` unless ``names`` (module name → file key) covers exactly the module's state
-    dict with the right shapes (FP8-scaled weights get their own message)."""
+def check_names(module: nn.Module, source: TensorSource, names: Mapping[str, str], *, what: str,
+                config_name: str = "config") -> None:
+    """Check that ``names`` (module name → source tensor name) covers exactly ``module``'s state dict with the
+    right shapes.
+
+    Args:
+        module: the model, usually on the meta device.
+        source: where the tensors come from (its ``tensors`` give the stored shapes; its ``name`` is in messages).
+        names: module state-dict name → tensor name in ``source``.
+        what: the component, for messages ("transformer", "video VAE decoder" …).
+        config_name: how messages call the config the module was built from ("Gemma config (2 layers, …)").
+
+    Raises:
+        CheckpointError: tensors are missing or unexpected (FP8-scaled weights get their own message), or have
+            the wrong shape.
+    """
     expected = module.state_dict()
     missing = [k for k in expected if k not in names]
     unexpected = [k for k in names if k not in expected]
     if unexpected and any(k.endswith(_FP8_SUFFIXES) for k in unexpected):
-        raise CheckpointError(f"{file_name}: the {what} holds FP8-scaled weights ({_names(unexpected)}), "
+        raise CheckpointError(f"{source.name}: the {what} holds FP8-scaled weights ({_names(unexpected)}), "
                               "which RS-LTXV does not load yet. Use the bf16 checkpoint or a GGUF quantisation.")
     if missing or unexpected:
         parts = []
@@ -35,31 +58,68 @@ def check_names(module: nn.Module, file_shapes: dict[str, tuple[int, ...]], name
             parts.append(f"missing {len(missing)} tensor(s): {_names(missing)}")
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} tensor(s): {_names(unexpected)}")
-        raise CheckpointError(f"{file_name}: the {what} does not match its config — {'; '.join(parts)}. "
+        raise CheckpointError(f"{source.name}: the {what} does not match its {config_name} — {'; '.join(parts)}. "
                               "The file may be a different model variant or incomplete.")
-    bad = [f"{k}: file {file_shapes[names[k]]} vs model {tuple(v.shape)}"
-           for k, v in expected.items() if tuple(v.shape) != tuple(file_shapes[names[k]])]
+    shapes = {k: tuple(source.tensors[names[k]].shape) for k in expected}
+    bad = [f"{k}: file {shapes[k]} vs model {tuple(v.shape)}"
+           for k, v in expected.items() if tuple(v.shape) != shapes[k]]
     if bad:
-        raise CheckpointError(f"{file_name}: {len(bad)} tensor(s) of the {what} have the wrong shape: "
-                              f"{'; '.join(bad[:4])}. The config does not describe this file (another model variant, "
-                              "or 'config' metadata that does not belong to it).")
+        raise CheckpointError(f"{source.name}: {len(bad)} tensor(s) of the {what} have the wrong shape: "
+                              f"{'; '.join(bad[:4])}. The {config_name} does not describe this file (another model "
+                              "variant, or 'config' metadata that does not belong to it).")
+
+
+def _quantized_linears(module: nn.Module, source: TensorSource, names: Mapping[str, str]) -> dict[str, object]:
+    """Module path → GGML type of every Linear whose weight ``source`` keeps block-quantised."""
+    found = {}
+    for path, child in module.named_modules():
+        if isinstance(child, nn.Linear) and f"{path}.weight" in names:
+            qtype = source.quantized_type(names[f"{path}.weight"])
+            if qtype is not None:
+                found[path] = qtype
+    return found
 
 
 def materialize(
-    factory: Callable[[], nn.Module],
-    source: SafetensorsFile,
-    names: dict[str, str],
+    factory: Callable[[], M],
+    source: TensorSource,
+    names: Mapping[str, str],
     *,
     what: str,
     dtype: torch.dtype | None,
-    device: torch.device,
-) -> nn.Module:
-    """Construct ``factory()`` on meta, check ``names`` (module name → file key) against its state dict, then read
-    the tensors one by one straight into ``dtype``/``device`` and assign them. Returns the module in eval mode."""
+    device: torch.device | str,
+    dequantize: bool = False,
+    config_name: str = "config",
+) -> M:
+    """Construct ``factory()`` on meta, check ``names`` against it (:func:`check_names`), then read the tensors one
+    by one straight into ``dtype``/``device`` and assign them. Returns the module in eval mode without gradients.
+
+    Args:
+        factory: builds the empty module (called under ``torch.device("meta")``).
+        source: any :class:`~.source.TensorSource`.
+        names: module state-dict name → tensor name in ``source``.
+        what: the component, for messages.
+        dtype: floating dtype of the loaded tensors (None: as the source stores them).
+        device: where the tensors go (quantised bytes too).
+        dequantize: load weights the source keeps quantised as plain tensors instead of ``GGUFLinear`` layers.
+        config_name: how messages call the config (see :func:`check_names`).
+
+    Raises:
+        CheckpointError: the names do not match the module, or a tensor cannot be read or dequantised.
+    """
+    device = torch.device(device)
     with torch.device("meta"):
         module = factory()
-    check_names(module, {k: tuple(v.shape) for k, v in source.tensors.items()}, names, what=what,
-                file_name=source.path.name)
-    state = source.read(names, dtype=dtype, device=device)
+    check_names(module, source, names, what=what, config_name=config_name)
+    quantized = {} if dequantize else _quantized_linears(module, source, names)
+    replace_linears(module, quantized)
+    plain: dict[str, str] = {}
+    state: dict[str, torch.Tensor] = {}
+    for target in module.state_dict():
+        if target.endswith(".qweight") and target[: -len(".qweight")] in quantized:
+            state[target] = source.read_quantized(names[target[: -len("qweight")] + "weight"], device=device)
+        else:
+            plain[target] = names[target]
+    state.update(source.read(plain, dtype=dtype, device=device))
     module.load_state_dict(state, strict=True, assign=True)
     return module.eval().requires_grad_(False)

@@ -1,7 +1,8 @@
 """A checked view of a ``.safetensors`` file: header, metadata, tensor names/shapes/dtypes, memory-mapped reads.
 
 The header is parsed and validated before any tensor is touched, so a truncated or foreign file fails with a message
-that says what is wrong instead of a Rust panic or a half-loaded model.
+that says what is wrong instead of a Rust panic or a half-loaded model. :class:`SafetensorsFile` is a
+:class:`~.source.TensorSource` (its tensors always load as plain tensors).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +18,27 @@ import torch
 from safetensors import safe_open
 
 from ..errors import CheckpointError
+from .source import DTYPES, PlainWeights, TensorInfo, cast, read_device
+
+__all__ = ["DTYPES", "SafetensorsFile", "TensorInfo"]
 
 _MAX_HEADER = 100 * 1024 * 1024
 
-DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    dtype: str  # safetensors dtype name, e.g. "BF16"
-    shape: tuple[int, ...]
-    nbytes: int
-
-
-class SafetensorsFile:
+class SafetensorsFile(PlainWeights):
     """Validated header of one file. ``tensors`` maps names to :class:`TensorInfo`; ``metadata`` is
-    ``__metadata__`` (str → str)."""
+    ``__metadata__`` (str → str). Mirrors ``ltx_core.loader.sft_loader.SafetensorsModelStateDictLoader``.
+
+    Raises:
+        CheckpointError: the file is missing, too small, truncated or has a corrupt header.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self.name = self.path.name
+        if self.path.is_dir():
+            raise CheckpointError(f"{self.path} is a folder, not a .safetensors file. Give the model file's path.")
         if not self.path.is_file():
             raise CheckpointError(f"Checkpoint not found: {self.path}")
         size = self.path.stat().st_size
@@ -74,7 +72,11 @@ class SafetensorsFile:
         self.size = size
 
     def config(self) -> dict[str, Any] | None:
-        """``json.loads(metadata["config"])`` or None when absent."""
+        """``json.loads(metadata["config"])`` or None when absent.
+
+        Raises:
+            CheckpointError: the config is not valid JSON.
+        """
         raw = self.metadata.get("config")
         if raw is None:
             return None
@@ -84,18 +86,11 @@ class SafetensorsFile:
             raise CheckpointError(f"{self.path.name}: __metadata__['config'] is not valid JSON ({exc}).") from exc
 
     def read(
-        self, names: dict[str, str], *, dtype: torch.dtype | None, device: torch.device
+        self, names: Mapping[str, str], *, dtype: torch.dtype | None, device: torch.device
     ) -> dict[str, torch.Tensor]:
         """Read tensors ``{target_name: file_key}`` one at a time from the memory map into ``device``/``dtype``.
 
         Floating tensors are cast to ``dtype`` (None keeps the stored dtype); integer tensors keep theirs.
         """
-        out: dict[str, torch.Tensor] = {}
-        open_device = "cpu" if device.type == "meta" else str(device)
-        with safe_open(str(self.path), framework="pt", device=open_device) as fh:
-            for target, key in names.items():
-                tensor = fh.get_tensor(key)
-                if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
-                    tensor = tensor.to(dtype)
-                out[target] = tensor
-        return out
+        with safe_open(str(self.path), framework="pt", device=str(read_device(device))) as fh:
+            return {target: cast(fh.get_tensor(key), dtype) for target, key in names.items()}

@@ -11,18 +11,24 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError
 from ..upsampler import LatentUpsampler, UpsamplerConfig
 from .layout import check_is_ltx2, count_blocks
 from .materialize import materialize
-from .safetensors_file import SafetensorsFile, TensorInfo
+from .resolve import resolve_config
+from .safetensors_file import SafetensorsFile
+from .source import TensorInfo
 
 _MARKER = "initial_conv.weight"
 _SCALE_FOR_SHUFFLE = {2: 2.0, 3: 1.5, 4: 4.0}
 
 
 def infer_upsampler_config(tensors: dict[str, TensorInfo]) -> UpsamplerConfig:
-    """An :class:`UpsamplerConfig` matching the names and shapes of an upsampler's tensors."""
+    """An :class:`UpsamplerConfig` matching the names and shapes of an upsampler's tensors.
+
+    Raises:
+        CheckpointError: an upsampling stage of an unknown kind (the file then needs its config metadata).
+    """
     s = {k: v.shape for k, v in tensors.items()}
     mid, in_ch = s[_MARKER][:2]
     dims = len(s[_MARKER]) - 2
@@ -47,7 +53,15 @@ def infer_upsampler_config(tensors: dict[str, TensorInfo]) -> UpsamplerConfig:
 
 def load_upsampler(path: str | os.PathLike, *, config: UpsamplerConfig | dict | None = None,
                    dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> LatentUpsampler:
-    """Load a latent upsampler file in ``dtype`` (None: as stored) on ``device``. ``config`` overrides the metadata."""
+    """Load a latent upsampler file in ``dtype`` (None: as stored) on ``device``. ``config`` (an
+    :class:`UpsamplerConfig` or its dict) overrides the metadata; without either it is inferred from the tensors.
+
+    Mirrors ltx-core's ``LatentUpsamplerConfigurator`` built by ``SingleGPUModelBuilder``.
+
+    Raises:
+        CheckpointError: the file is missing, truncated or not a latent upsampler (the message says what it is);
+            the config is invalid or cannot be inferred; the tensors do not match it.
+    """
     path = Path(path)
     file = SafetensorsFile(path)
     if _MARKER not in file.tensors:
@@ -60,14 +74,8 @@ def load_upsampler(path: str | os.PathLike, *, config: UpsamplerConfig | dict | 
         except CheckpointError as exc:
             raise CheckpointError(f"{path.name} is not a latent upsampler (no '{_MARKER}'). {exc}") from None
         raise CheckpointError(f"{path.name} is not a latent upsampler (no '{_MARKER}').")
-    try:
-        if isinstance(config, UpsamplerConfig):
-            cfg = config
-        else:
-            raw = config if config is not None else file.config()
-            cfg = UpsamplerConfig.from_dict(raw) if raw is not None else infer_upsampler_config(file.tensors)
-    except ConfigError as exc:
-        raise CheckpointError(f"{path.name}: {exc}") from exc
+    cfg = resolve_config(path.name, config, file.config, key=None, config_type=UpsamplerConfig,
+                         parse=UpsamplerConfig.from_dict, infer=lambda: infer_upsampler_config(file.tensors)).config
     names = {k: k for k in file.tensors}
     return materialize(lambda: LatentUpsampler(cfg), file, names, what="latent upsampler", dtype=dtype,
-                       device=torch.device(device))
+                       device=device)

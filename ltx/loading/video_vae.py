@@ -19,13 +19,14 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError
 from ..video_vae.config import VideoVAEConfig
 from ..video_vae.decoder import VideoDecoder
 from ..video_vae.encoder import VideoEncoder
 from ..video_vae.vae import VideoVAE
 from .layout import FOREIGN_HINTS, strip_diffusion_prefix
 from .materialize import materialize
+from .resolve import ConfigSource, resolve_config
 from .safetensors_file import SafetensorsFile
 from .video_vae_infer import infer_video_vae
 
@@ -42,7 +43,7 @@ class VideoVAECheckpoint:
     file: SafetensorsFile
     names: dict[str, str]
     config: VideoVAEConfig
-    config_source: str  # "given", "metadata" or "inferred"
+    config_source: ConfigSource
 
     @property
     def path(self) -> Path:
@@ -82,7 +83,16 @@ def _vae_names(path: Path, keys: list[str]) -> dict[str, str]:
 
 
 def open_video_vae(path: str | os.PathLike, config: VideoVAEConfig | dict | None = None) -> VideoVAECheckpoint:
-    """Validate ``path`` and work out the VAE config (given → metadata ``config["vae"]`` → inferred from shapes)."""
+    """Validate ``path`` and work out the VAE config (given → metadata ``config["vae"]`` → inferred from shapes,
+    :func:`~.resolve.resolve_config`).
+
+    Mirrors ltx-core's ``VAE_ENCODER_COMFY_KEYS_FILTER`` / ``VAE_DECODER_COMFY_KEYS_FILTER`` (sd_ops) +
+    ``VideoEncoderConfigurator`` / ``VideoDecoderConfigurator``.
+
+    Raises:
+        CheckpointError: a GGUF file; the file is missing or truncated; it holds no video VAE (the message says
+            what it holds); the config is invalid or cannot be inferred.
+    """
     path = Path(path)
     if path.suffix.lower() == ".gguf":
         raise CheckpointError(f"{path.name} is a GGUF file; the video VAE is loaded from .safetensors files.")
@@ -90,23 +100,10 @@ def open_video_vae(path: str | os.PathLike, config: VideoVAEConfig | dict | None
     all_names = _vae_names(path, list(file.tensors))
     names = {k: v for k, v in all_names.items()
              if not k.startswith(_STATS_PREFIX) or k[len(_STATS_PREFIX):] in STATS}
-    if isinstance(config, VideoVAEConfig):
-        cfg, source = config, "given"
-    else:
-        raw = config if isinstance(config, dict) else (file.config() or {}).get("vae")
-        source = "given" if isinstance(config, dict) else "metadata"
-        if raw is None:
-            shapes = {k: file.tensors[v].shape for k, v in names.items()}
-            try:
-                cfg, source = infer_video_vae(shapes), "inferred"
-            except CheckpointError as exc:
-                raise CheckpointError(f"{path.name}: {exc}") from exc
-        else:
-            try:
-                cfg = VideoVAEConfig.from_dict(raw)
-            except ConfigError as exc:
-                raise CheckpointError(f"{path.name}: {exc}") from exc
-    return VideoVAECheckpoint(file=file, names=names, config=cfg, config_source=source)
+    resolved = resolve_config(
+        path.name, config, file.config, key="vae", config_type=VideoVAEConfig, parse=VideoVAEConfig.from_dict,
+        infer=lambda: infer_video_vae({k: file.tensors[v].shape for k, v in names.items()}))
+    return VideoVAECheckpoint(file=file, names=names, config=resolved.config, config_source=resolved.source)
 
 
 def _as_checkpoint(source: str | os.PathLike | VideoVAECheckpoint) -> VideoVAECheckpoint:
@@ -119,24 +116,36 @@ def _load(ckpt: VideoVAECheckpoint, part: str, dtype: torch.dtype | None, device
                               f"use a file that contains the {part}.")
     factory = {"encoder": VideoEncoder, "decoder": VideoDecoder}[part]
     return materialize(lambda: factory(ckpt.config), ckpt.file, ckpt.part_names(part), what=f"video VAE {part}",
-                       dtype=dtype, device=torch.device(device))
+                       dtype=dtype, device=device)
 
 
 def load_video_encoder(source: str | os.PathLike | VideoVAECheckpoint, *, dtype: torch.dtype | None = None,
                        device: str | torch.device = "cpu") -> VideoEncoder:
-    """The video encoder in ``dtype`` (None: as stored) on ``device``."""
+    """The video encoder in ``dtype`` (None: as stored) on ``device``, from a path or :func:`open_video_vae`'s result.
+
+    Raises:
+        CheckpointError: see :func:`open_video_vae`; the file has no encoder, or its tensors do not match the config.
+    """
     return _load(_as_checkpoint(source), "encoder", dtype, device)
 
 
 def load_video_decoder(source: str | os.PathLike | VideoVAECheckpoint, *, dtype: torch.dtype | None = None,
                        device: str | torch.device = "cpu") -> VideoDecoder:
-    """The video decoder in ``dtype`` (None: as stored) on ``device``."""
+    """The video decoder in ``dtype`` (None: as stored) on ``device``, from a path or :func:`open_video_vae`'s result.
+
+    Raises:
+        CheckpointError: see :func:`open_video_vae`; the file has no decoder, or its tensors do not match the config.
+    """
     return _load(_as_checkpoint(source), "decoder", dtype, device)
 
 
 def load_video_vae(source: str | os.PathLike | VideoVAECheckpoint, *, dtype: torch.dtype | None = None,
                    device: str | torch.device = "cpu") -> VideoVAE:
-    """Encoder and decoder (a half missing from the file is None; using it raises a clear error)."""
+    """Encoder and decoder (a half missing from the file is None; using it raises a clear error).
+
+    Raises:
+        CheckpointError: see :func:`open_video_vae`; the tensors do not match the config.
+    """
     ckpt = _as_checkpoint(source)
     parts = {p: _load(ckpt, p, dtype, device) if ckpt.has(p) else None for p in PARTS}
     return VideoVAE(ckpt.config, parts["encoder"], parts["decoder"]).eval()

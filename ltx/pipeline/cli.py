@@ -14,28 +14,36 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save
 
-from ..errors import InputError
+from ...ops.attention import check_attention_mode
+from ..loading import open_checkpoint
+from .checks import check_number, check_stg_blocks
+from .cli_inputs import LATENTS_SUFFIX, SavedLatents, check_model_file, parse_image_spec, read_latents
+from .extend import check_extension_frames
 from .generate import Result, extend, generate
 from .guidance import GuidanceParams
 from .media import load_audio, load_image, write_mp4
+from .output_file import atomic_output, check_output_path
 from .parts import load_model_parts
 from .request import ImageGuide, Request
 
+TINY_STG_BLOCK = 1  # the demo's tiny transformer has 2 blocks
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="LTX-2 / LTX-2.3 checkpoint (.safetensors or .gguf)")
     p.add_argument("--text-encoder", required=True, help="Gemma-3 folder, single file or .gguf")
-    p.add_argument("--upscaler", help="latent upsampler file: enables the 2x upscale pass")
+    p.add_argument("--upsampler", help="latent upsampler file: enables the 2x upscale pass")
+    p.add_argument("--upscaler", dest="upsampler", help=argparse.SUPPRESS)  # old spelling of --upsampler
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=None)
     p.add_argument("--width", type=int, default=768)
     p.add_argument("--height", type=int, default=512)
     p.add_argument("--frames", type=int, default=121, help="8k+1 pixel frames")
-    p.add_argument("--fps", type=float, default=24.0)
+    p.add_argument("--fps", type=float, default=None, help="frames per second (default 24; with "
+                   "--extend-from: the clip's own)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--cfg", type=float, default=3.0, help="video CFG (1 = off, e.g. for distilled models)")
     p.add_argument("--audio-cfg", type=float, default=7.0)
@@ -51,8 +59,11 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap-frames", type=int, default=16)
     p.add_argument("--dtype", default="bf16", choices=list(DTYPES))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--attention", default="auto", help="auto | sdpa | sage | flash")
-    p.add_argument("--ff-chunks", type=int, default=1)
+    p.add_argument("--attention-mode", default="auto", help="attention kernel: auto | sdpa | sage | flash")
+    p.add_argument("--attention", dest="attention_mode", help=argparse.SUPPRESS)  # old spelling
+    p.add_argument("--ffn-chunks", type=int, default=1, help="split the feed-forward layers into this many chunks "
+                   "along the sequence (lower peak memory)")
+    p.add_argument("--ff-chunks", dest="ffn_chunks", type=int, help=argparse.SUPPRESS)  # old spelling
     p.add_argument("--output", "-o", default="outputs/ltx.mp4")
 
 
@@ -79,14 +90,13 @@ def _progress():
 
 
 def _image(spec: str) -> ImageGuide:
-    path, *rest = spec.split(":")
-    frame = int(rest[0]) if rest else 0
-    strength = float(rest[1]) if len(rest) > 1 else 1.0
+    path, frame, strength = parse_image_spec(spec)
     return ImageGuide(load_image(path), frame, strength)
 
 
 def save_outputs(result: Result, request: Request, output: str | Path) -> Path:
-    """Write the MP4 (with sound when there is audio) and the latents next to it."""
+    """Write the MP4 (with sound when there is audio) and the latents next to it (``OUT.latents.safetensors``:
+    ``video`` ``(1, 128, F, H, W)``, ``audio`` ``(1, 8, T, 16)``, ``fps`` metadata), each atomically."""
     out = Path(output)
     if result.frames is not None:
         audio = result.waveform[0] if result.waveform is not None else None
@@ -94,35 +104,65 @@ def save_outputs(result: Result, request: Request, output: str | Path) -> Path:
     tensors = {"video": result.video_latent.contiguous().cpu()}
     if result.audio_latent is not None:
         tensors["audio"] = result.audio_latent.contiguous().cpu()
-    save_file(tensors, str(out.with_suffix(".latents.safetensors")), metadata={"fps": str(request.fps)})
+    with atomic_output(latents_path(out)) as file:
+        file.write(save(tensors, metadata={"fps": str(request.fps)}))
     return out
 
 
-def run_generate(args: argparse.Namespace) -> Path:
-    blocks = tuple(args.stg_block or [28])
-    video_g = GuidanceParams(cfg=args.cfg, stg=args.stg, stg_blocks=blocks, rescale=0.7, modality=3.0)
-    audio_g = replace(video_g, cfg=args.audio_cfg)
+def latents_path(output: str | Path) -> Path:
+    return Path(output).with_suffix(LATENTS_SUFFIX)
+
+
+def _guidance(args: argparse.Namespace) -> tuple[GuidanceParams, GuidanceParams]:
+    video_g = GuidanceParams(cfg=args.cfg, stg=args.stg, stg_blocks=tuple(args.stg_block or [28]), rescale=0.7,
+                             modality=3.0)
     if args.cfg == 1.0:  # distilled / CFG-free: conditional only
-        video_g = audio_g = GuidanceParams()
-    req = Request(prompt=args.prompt, width=args.width, height=args.height, frames=args.frames, fps=args.fps,
-                  seed=args.seed, steps=args.steps, sampler=args.sampler, video_guidance=video_g,
-                  audio_guidance=audio_g, images=tuple(_image(s) for s in args.image), upscale=bool(args.upscaler),
-                  attention=args.attention, ff_chunks=args.ff_chunks, free_between_stages=True)
+        return GuidanceParams(), GuidanceParams()
+    return video_g, replace(video_g, cfg=args.audio_cfg)
+
+
+def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | None]:
+    """Everything ``generate`` can check without a model, in order: settings, the output path, the
+    ``--extend-from`` latents, images, audio and model paths. Raises :class:`InputError` on the first problem."""
+    check_attention_mode(args.attention_mode)
+    video_g, audio_g = _guidance(args)
+    extending = bool(args.extend_from)
+    if extending:
+        check_extension_frames(args.new_frames, args.overlap_frames)
+    req = Request(prompt=args.prompt, width=args.width, height=args.height, frames=args.frames,
+                  fps=24.0 if args.fps is None else args.fps, seed=args.seed, steps=args.steps, sampler=args.sampler,
+                  video_guidance=video_g, audio_guidance=audio_g, upscale=bool(args.upsampler),
+                  attention_mode=args.attention_mode, ffn_chunks=args.ffn_chunks, free_between_stages=True)
+    check_output_path(args.output, "--output")
+    saved = read_latents(args.extend_from) if extending else None
+    if saved is not None and saved.fps is not None and args.fps is None:
+        req = replace(req, fps=saved.fps)  # keep the clip's frame rate
     if args.negative_prompt is not None:
         req = replace(req, negative_prompt=args.negative_prompt)
+    if args.image:
+        req = replace(req, images=tuple(_image(s) for s in args.image))
     if args.audio:
         wave, rate = load_audio(args.audio)
         req = replace(req, audio=wave, audio_sample_rate=rate)
-    parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=args.upscaler,
+    for path, flag in ((args.checkpoint, "--checkpoint"), (args.text_encoder, "--text-encoder"),
+                       (args.upsampler, "--upsampler")):
+        check_model_file(path, flag)
+    return req, saved
+
+
+def run_generate(args: argparse.Namespace) -> Path:
+    """``generate``: check every input (:func:`prepare_request`, then the transformer config from the checkpoint's
+    header), load the models, run, and write ``--output`` and its latents."""
+    req, saved = prepare_request(args)
+    ckpt = open_checkpoint(args.checkpoint)
+    check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
+    parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=args.upsampler,
                              dtype=DTYPES[args.dtype], device=args.device)
     progress, close = _progress()
     try:
-        if args.extend_from:
-            saved = load_file(args.extend_from)
-            if "video" not in saved:
-                raise InputError(f"{args.extend_from} has no 'video' latent; use the .latents.safetensors file "
-                                 "written next to a generated MP4.")
-            result = extend(parts, req, saved["video"].to(args.device), saved.get("audio"),
+        if saved is not None:
+            audio = saved.audio.to(args.device) if saved.audio is not None else None
+            result = extend(parts, req, saved.video.to(args.device), audio,
                             new_frames=args.new_frames, overlap_frames=args.overlap_frames, progress=progress)
         else:
             result = generate(parts, req, progress=progress)
@@ -138,13 +178,17 @@ def run_demo(output: str | Path = "outputs/demo.mp4", *, seconds: float = 4.0, s
     from ..tiny import write_tiny_checkpoint
     from ..tiny_parts import write_tiny_gemma
 
-    out = Path(output)
+    check_number("seconds", seconds, 0.0, 3600.0, lo_open=True)
+    frames = round(seconds * fps / 8) * 8 + 1
+    defaults = Request()
+    req = Request(prompt="A red fox runs through a snowy forest at dawn while birds sing.", width=width,
+                  height=height, frames=frames, fps=fps, steps=steps, seed=seed, free_between_stages=True,
+                  video_guidance=replace(defaults.video_guidance, stg_blocks=(TINY_STG_BLOCK,)),
+                  audio_guidance=replace(defaults.audio_guidance, stg_blocks=(TINY_STG_BLOCK,)))
+    out = check_output_path(output, "--output")
     work = out.parent / "tiny-models"
     ckpt = write_tiny_checkpoint(work / "tiny-ltx-2.3.safetensors", "2.3", dtype=torch.float32, full=True)
     gemma = write_tiny_gemma(work / "tiny-gemma-3")
-    frames = round(seconds * fps / 8) * 8 + 1
-    req = Request(prompt="A red fox runs through a snowy forest at dawn while birds sing.", width=width,
-                  height=height, frames=frames, fps=fps, steps=steps, seed=seed, free_between_stages=True)
     parts = load_model_parts(ckpt, text_encoder=gemma, dtype=torch.float32)
     progress, close = _progress()
     try:

@@ -12,9 +12,10 @@ import torch
 
 from ..errors import InputError
 from ..text.processor import TextContexts
-from .components import ModelParts
+from .checks import check_stg_blocks
 from .latents import VideoSize
 from .media import image_to_pixels, pixels_to_frames
+from .protocols import ModelParts
 from .request import Request
 from .schedules import STAGE2_SIGMAS, ltxv_sigmas, make_sigmas
 from .stage import LatentCondition
@@ -46,12 +47,12 @@ def encode_contexts(parts: ModelParts, req: Request) -> tuple[TextContexts, Text
 def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device) -> list[LatentCondition]:
     if not req.images:
         return []
-    codec = need(parts.video_codec, "video_codec", "Image conditioning")
+    vae = need(parts.video_vae, "video_vae", "Image conditioning")
     out = []
     for guide in req.images:
         frame = guide.resolve_frame(size.frames)
         pixels = image_to_pixels(guide.image, size.height, size.width, crf=req.image_crf, dtype=dtype, device=device)
-        latent = codec.encode(pixels)
+        latent = vae.encode(pixels)
         # guide tokens sit on latent-frame boundaries of 8 pixel frames (the last frame is allowed)
         out.append(LatentCondition(latent, frame, guide.strength, guide.attention, guide.as_guide))
     return out
@@ -60,9 +61,9 @@ def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, de
 def conditioning_audio(parts: ModelParts, req: Request, size: VideoSize) -> torch.Tensor | None:
     if req.audio is None:
         return None
-    codec = need(parts.audio_codec, "audio_codec", "Audio conditioning")
+    audio_vae = need(parts.audio_vae, "audio_vae", "Audio conditioning")
     wave = req.audio if req.audio.ndim == 3 else req.audio.unsqueeze(0)
-    latent = codec.encode(wave, int(req.audio_sample_rate or 16000))
+    latent = audio_vae.encode(wave, int(req.audio_sample_rate or 16000))
     frames = size.audio_frames
     if latent.shape[2] < frames:  # pad silence-equivalent zeros (the normalised mean) at the end
         latent = torch.nn.functional.pad(latent, (0, 0, 0, frames - latent.shape[2]))
@@ -87,16 +88,38 @@ def placement(parts: ModelParts) -> tuple[torch.dtype, torch.device]:
     return parts.compute_dtype or param.dtype, parts.compute_device or param.device
 
 
+def check_parts(parts: ModelParts, req: Request, *, has_contexts: bool) -> None:
+    """What the request needs from the model parts, checked before any step runs: the STG blocks exist in the
+    transformer, a prompt encoder (unless contexts are given), an audio VAE for conditioning audio, an upsampler for
+    the 2× pass and a video VAE when decoding.
+
+    Raises:
+        InputError: naming the missing part or the blocks that do not exist.
+    """
+    guidances = {"video": req.video_guidance, "audio": req.audio_guidance}
+    if req.upscale:
+        guidances["upscale"] = req.upscale_guidance
+    check_stg_blocks(guidances, parts.transformer.config.num_layers)
+    if not has_contexts:
+        need(parts.prompt_encoder, "prompt_encoder", "Encoding the prompt")
+    if req.audio is not None:
+        need(parts.audio_vae, "audio_vae", "Conditioning on audio")
+    if req.upscale:
+        need(parts.upsampler, "upsampler", "The 2× upscale pass")
+    if req.decode:
+        need(parts.video_vae, "video_vae", "Decoding")
+
+
 def ready(parts: ModelParts) -> None:
     if parts.device is not None and next(parts.transformer.parameters()).device != torch.device(parts.device):
         parts.transformer.to(parts.device)
 
 
 def decode(parts: ModelParts, result: Result) -> Result:
-    codec = need(parts.video_codec, "video_codec", "Decoding")
-    result.frames = pixels_to_frames(codec.decode(result.video_latent))
-    if result.audio_latent is not None and parts.audio_codec is not None:
-        result.waveform, result.sample_rate = parts.audio_codec.decode(result.audio_latent)
+    vae = need(parts.video_vae, "video_vae", "Decoding")
+    result.frames = pixels_to_frames(vae.decode(result.video_latent))
+    if result.audio_latent is not None and parts.audio_vae is not None:
+        result.waveform, result.sample_rate = parts.audio_vae.decode(result.audio_latent)
     return result
 
 
@@ -119,9 +142,9 @@ def stage2_sigmas(req: Request) -> torch.Tensor:
 
 
 def half_size(parts: ModelParts, req: Request, size: VideoSize) -> VideoSize:
-    """The stage-1 size of a 2× upscale run (half width and height); checks the upscaler and that width and height
+    """The stage-1 size of a 2× upscale run (half width and height); checks the upsampler and that width and height
     (pixels) are multiples of 64."""
-    need(parts.upscaler, "upscaler", "The 2× upscale pass")
+    need(parts.upsampler, "upsampler", "The 2× upscale pass")
     if size.height % 64 or size.width % 64:
         raise InputError(f"With upscale on, width and height must be multiples of 64 (stage 1 runs at half "
                          f"size); got {size.width}×{size.height}.")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import InputError
 from ..text.processor import TextContexts
 from ..transformer import LTXAVTransformer, Perturbations, RunOptions, StreamInput, skip, velocity_to_x0
 from .guidance import GuidanceParams, SigmaBinnedGuidance, guide
@@ -70,7 +71,7 @@ class Denoiser:
         uncond = perturbed = isolated = (0.0, 0.0)
         if vg.needs_uncond or (audio is not None and ag.needs_uncond):
             if self.negative is None:
-                raise ValueError("CFG > 1 needs a negative prompt context (negative=...).")
+                raise InputError("CFG > 1 needs a negative prompt context (negative=...).")
             uncond = self._x0(video, audio, sigma, self.negative, None)
         stg_rules = []
         if vg.needs_perturbed:

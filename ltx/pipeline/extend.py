@@ -54,13 +54,26 @@ class ExtensionPlan:
         return round(latent_frames * VIDEO_SCALE[0] / self.fps * AUDIO_LATENTS_PER_SECOND)
 
 
-def plan_extension(old_latent_frames: int, new_frames: int, overlap_frames: int, fps: float) -> ExtensionPlan:
-    """Validate the request (multiples of 8 pixel frames, overlap inside the clip) and size the chunk."""
+def check_extension_frames(new_frames: int, overlap_frames: int) -> None:
+    """New and overlap frame counts are positive multiples of 8 pixel frames (checkable before the clip is read).
+
+    Raises:
+        InputError: either count is not a positive multiple of 8.
+    """
     t = VIDEO_SCALE[0]
-    if new_frames < t or new_frames % t:
-        raise InputError(f"new frames must be a positive multiple of {t}; got {new_frames}.")
-    if overlap_frames < t or overlap_frames % t:
-        raise InputError(f"overlap frames must be a positive multiple of {t}; got {overlap_frames}.")
+    for what, value in (("new frames", new_frames), ("overlap frames", overlap_frames)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < t or value % t or value > 10**6:
+            raise InputError(f"{what} must be a positive multiple of {t}; got {value!r}.")
+
+
+def plan_extension(old_latent_frames: int, new_frames: int, overlap_frames: int, fps: float) -> ExtensionPlan:
+    """Validate the request (multiples of 8 pixel frames, overlap inside the clip) and size the chunk.
+
+    Raises:
+        InputError: frame counts that are not multiples of 8, or an overlap as long as the clip.
+    """
+    t = VIDEO_SCALE[0]
+    check_extension_frames(new_frames, overlap_frames)
     overlap = overlap_frames // t
     if overlap >= old_latent_frames:
         raise InputError(f"overlap ({overlap_frames} frames) must be shorter than the clip "

@@ -9,7 +9,7 @@ new frames) follows the two-stage recipe of :func:`~.generate.generate`:
    ``overlap`` latent frames **downscaled 2× in latent space** (2×2 average pooling; the VAE's per-channel
    normalisation is affine, so pooling normalised latents equals pooling raw ones) — plus the audio prefix and any
    image guides encoded at half size;
-2. the chunk's video latent is upscaled 2× with ``parts.upscaler``;
+2. the chunk's video latent is upscaled 2× with ``parts.upsampler``;
 3. **refinement at full size** (``upscale_steps`` / ``upscale_guidance`` / ``upscale_denoise``, noise continuing the
    same seeded stream) with the clip's **full-resolution** overlap latent as guide tokens, the audio prefix again,
    and image guides at full size;
@@ -27,26 +27,12 @@ from collections.abc import Callable
 import torch
 
 from ..text.processor import TextContexts
-from ..transformer import RunOptions
-from .common import (
-    Result,
-    StageProgress,
-    decode,
-    encode_contexts,
-    free_memory,
-    half_size,
-    image_conditions,
-    placement,
-    ready,
-    stage1_sigmas,
-    stage2_sigmas,
-)
-from .components import ModelParts
-from .denoiser import Denoiser
+from .common import Result, image_conditions
 from .extend import audio_overlap, plan_extension, stitch
-from .latents import AUDIO_MEL_BINS, VideoSize
+from .latents import VideoSize
+from .protocols import ModelParts
 from .request import Request
-from .sampling import SamplerOptions
+from .run_setup import begin_run, finish_run, upsample_between_stages
 from .stage import LatentCondition, run_stage
 
 
@@ -64,24 +50,15 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
     ``video_latent`` ``(B, 128, F, H/32, W/32)`` and ``audio_latent`` ``(B, 8, T, 16)`` (25 latent frames per
     second) are the clip; the last ``overlap_frames`` pixel frames guide the new chunk (strength
     ``overlap_strength``) and are cross-faded; ``req.images`` are placed relative to the chunk (frame −1 = the new
-    last frame). With ``req.upscale`` the chunk goes through the half-size pass, the 2× upscaler and a full-size
+    last frame). With ``req.upscale`` the chunk goes through the half-size pass, the 2× upsampler and a full-size
     refinement (module docstring); the pixel width and height (latent × 32) must then be multiples of 64 and
-    ``parts.upscaler`` is needed. Returns latents ``(B, 128, F + new_frames/8, H/32, W/32)`` and the matching audio.
+    ``parts.upsampler`` is needed. Returns latents ``(B, 128, F + new_frames/8, H/32, W/32)`` and the matching audio.
     """
-    ready(parts)
-    model = parts.transformer
-    dtype, device = placement(parts)
     plan = plan_extension(video_latent.shape[2], new_frames, overlap_frames, req.fps)
     full = VideoSize(plan.chunk_pixel_frames, video_latent.shape[3] * 32, video_latent.shape[4] * 32, req.fps,
                      batch=video_latent.shape[0])
-    stage1 = half_size(parts, req, full) if req.upscale else full
-    positive, negative = contexts if contexts is not None else encode_contexts(parts, req)
-    if req.free_between_stages and contexts is None:
-        free_memory(parts, text=True)
-    sigmas = stage1_sigmas(parts, req)
-    sigmas2 = stage2_sigmas(req) if req.upscale else None
-    tick = StageProgress(len(sigmas) - 1 + (len(sigmas2) - 1 if sigmas2 is not None else 0), progress).tick
-
+    run = begin_run(parts, req, full, contexts=contexts, progress=progress)
+    dtype, device = run.dtype, run.device
     overlap = video_latent[:, :, -plan.overlap:].to(device=device, dtype=dtype)
     prefix = chunk_audio = None
     if audio_latent is not None:
@@ -95,32 +72,20 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
         return [LatentCondition(guide, 0, overlap_strength, as_guide=True),
                 *image_conditions(parts, req, size, dtype, device)]
 
-    options = RunOptions(attention_backend=req.attention, ff_chunks=max(1, req.ff_chunks))
-    shared = dict(channels=model.config.in_channels, audio_channels=model.config.audio_in_channels // AUDIO_MEL_BINS,
-                  sampler=req.sampler, sampler_options=SamplerOptions(eta=req.eta, seed=req.seed + 1),
-                  with_audio=audio_latent is not None, audio_prefix=prefix, dtype=dtype, device=device,
-                  progress=tick, cancel=cancel)
-    noise = torch.Generator().manual_seed(req.seed)  # one stream for both stages
-    denoiser = Denoiser(model, positive, negative, req.video_guidance, req.audio_guidance, options)
+    shared = dict(channels=run.channels, audio_channels=run.audio_channels, seed=run.noise, sampler=req.sampler,
+                  sampler_options=run.sampler_options, with_audio=audio_latent is not None, audio_prefix=prefix,
+                  dtype=dtype, device=device, progress=run.tick, cancel=cancel)
     guide1 = downscale_latent(overlap) if req.upscale else overlap
-    v, a = run_stage(denoiser, stage1, sigmas, seed=noise, conditions=conditions(stage1, guide1),
+    v, a = run_stage(run.denoiser(parts, req), run.stage1, run.sigmas, conditions=conditions(run.stage1, guide1),
                      audio_latent=chunk_audio, **shared)
     if req.upscale:
-        if req.free_between_stages:
-            free_memory(parts)
-        v = parts.upscaler(v)
-        denoiser2 = Denoiser(model, positive, negative, req.upscale_guidance, req.upscale_guidance, options)
-        v, a = run_stage(denoiser2, full, sigmas2, seed=noise, conditions=conditions(full, overlap), video_latent=v,
-                         audio_latent=a, noise_scale=float(sigmas2[0]), **shared)
+        v = upsample_between_stages(parts, req, v)
+        v, a = run_stage(run.denoiser(parts, req, refine=True), full, run.sigmas2, conditions=conditions(full, overlap),
+                         video_latent=v, audio_latent=a, noise_scale=float(run.sigmas2[0]), **shared)
 
     video = stitch(video_latent.to(device=v.device, dtype=v.dtype), v, plan.overlap, dim=2)
     audio = None
     if audio_latent is not None:
         n = prefix[0].shape[2]
         audio = stitch(audio_latent.to(device=a.device, dtype=a.dtype), a, n, dim=2)[:, :, : plan.total_audio_frames]
-    result = Result(video, audio)
-    if req.decode:
-        if req.free_between_stages:
-            free_memory(parts, transformer=True)
-        result = decode(parts, result)
-    return result
+    return finish_run(parts, req, Result(video, audio))

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class GuidanceParams:
@@ -85,7 +87,7 @@ class SigmaBinnedGuidance:
     @staticmethod
     def from_mapping(mapping: Mapping[float, GuidanceParams]) -> SigmaBinnedGuidance:
         if not mapping:
-            raise ValueError("sigma-binned guidance needs at least one entry")
+            raise InputError("sigma-binned guidance needs at least one entry")
         return SigmaBinnedGuidance(tuple(sorted(mapping.items(), key=lambda kv: kv[0], reverse=True)))
 
     def at(self, sigma: float) -> GuidanceParams:

@@ -67,6 +67,14 @@ class VideoSize:
         return (self.batch, channels, self.audio_frames, AUDIO_MEL_BINS)
 
 
+SEED_MAX = 2**64 - 1  # ComfyUI's seed widget maximum (0xffffffffffffffff); torch.Generator accepts it
+
+
+def offset_seed(seed: int, offset: int) -> int:
+    """``seed + offset`` wrapped into ``0 … 2**64 − 1`` (a sampler's own noise stream, the next stage)."""
+    return (int(seed) + offset) % (SEED_MAX + 1)
+
+
 def seeded_noise(shapes: list[tuple[int, ...]], seed: int | torch.Generator, *, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
     """Standard normal tensors of ``shapes`` drawn in order from one CPU generator seeded with ``seed`` (or from a

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from fractions import Fraction
 from io import BytesIO
 from pathlib import Path
@@ -19,18 +18,33 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .output_file import atomic_output
 
 DEFAULT_IMAGE_CRF = 33
+MAX_H264_SIDE = 16384  # libx264's largest frame side
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Decode an image file (PNG, JPEG, WebP, …) to uint8 ``(H, W, 3)`` RGB."""
+    """Decode an image file (PNG, JPEG, WebP, …) to uint8 ``(H, W, 3)`` RGB, upright.
+
+    The EXIF orientation of phone photos (rotated 90°, 180°, 270°; read by FFmpeg as the frame's display rotation)
+    is applied, as image viewers do. Mirrored orientations (EXIF 2, 4, 5, 7, rare in practice) are applied as their
+    rotation only. 16-bit, RGBA, grayscale and palette images are converted to 8-bit RGB.
+
+    Raises:
+        InputError: the file is missing, not an image, or cannot be decoded.
+    """
     try:
         with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path} is not an image (it has no picture). Use a PNG, JPEG or WebP file.")
             frame = next(container.decode(video=0))
-            return frame.to_ndarray(format="rgb24")
-    except (av.error.FFmpegError, StopIteration, FileNotFoundError, IsADirectoryError) as exc:
+            rotation = int(frame.rotation or 0)
+            array = frame.to_ndarray(format="rgb24")
+    except (av.error.FFmpegError, StopIteration, OSError) as exc:
         raise InputError(f"Cannot read the image {path}: {exc}. Use a PNG, JPEG or WebP file.") from exc
+    quarter_turns = round(rotation / 90) % 4  # FFmpeg: degrees counter-clockwise to display upright
+    return np.ascontiguousarray(np.rot90(array, quarter_turns)) if quarter_turns else array
 
 
 def crf_round_trip(image: np.ndarray, crf: float = DEFAULT_IMAGE_CRF) -> np.ndarray:
@@ -38,6 +52,7 @@ def crf_round_trip(image: np.ndarray, crf: float = DEFAULT_IMAGE_CRF) -> np.ndar
     frames); odd sizes are cropped to even. ``crf`` 0 returns the image unchanged."""
     if crf == 0:
         return image
+    image = fit_for_h264(image)
     height, width = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
     buffer = BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
@@ -49,6 +64,20 @@ def crf_round_trip(image: np.ndarray, crf: float = DEFAULT_IMAGE_CRF) -> np.ndar
     buffer.seek(0)
     with av.open(buffer) as container:
         return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def fit_for_h264(image: np.ndarray, max_side: int = MAX_H264_SIDE) -> np.ndarray:
+    """Scale a uint8 ``(H, W, 3)`` image down (area average, aspect kept) so both sides are at most ``max_side``
+    pixels; libx264 refuses larger frames. Images that fit are returned as they are (bit-identical to the
+    reference's pre-processing)."""
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image
+    scale = max_side / max(height, width)
+    size = (max(2, int(height * scale)), max(2, int(width * scale)))
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0).float()
+    x = torch.nn.functional.interpolate(x, size=size, mode="area")
+    return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 def resize_and_center_crop(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -110,35 +139,27 @@ def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
 def write_mp4(path: str | os.PathLike, frames: torch.Tensor, fps: float, *, audio: torch.Tensor | None = None,
               sample_rate: int | None = None, crf: int = 18) -> str:
     """Write uint8 frames ``(F, H, W, 3)`` as H.264 (yuv420p) with an optional AAC track from ``audio``
-    ``(channels, samples)`` float in ``[-1, 1]``. Written to a temporary file and renamed, so an interrupted write
-    never leaves a broken file at ``path``."""
+    ``(channels, samples)`` float in ``[-1, 1]``. Written through :func:`~.output_file.atomic_output`: an
+    interrupted write leaves neither a broken file at ``path`` nor a temporary file beside it."""
     path = Path(path)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
         raise InputError(f"write_mp4 needs uint8 frames (F, H, W, 3); got {frames.dtype} {tuple(frames.shape)}")
     if audio is not None and sample_rate is None:
         raise InputError("write_mp4: give sample_rate with audio")
     height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=path.parent)
-    os.close(fd)
-    try:
-        with av.open(tmp, "w", format="mp4") as container:
-            rate = Fraction(fps).limit_denominator(1001)
-            vstream = container.add_stream("libx264", rate=rate, options={"crf": str(crf)})
-            vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
-            astream = None
-            if audio is not None:
-                astream = container.add_stream("aac", rate=int(sample_rate))
-                astream.layout = "stereo" if audio.shape[0] >= 2 else "mono"
-            for array in frames[:, :height, :width].cpu().numpy():
-                container.mux(vstream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
-            container.mux(vstream.encode())
-            if astream is not None:
-                _mux_audio(container, astream, audio, int(sample_rate))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_output(path) as file, av.open(file, "w", format="mp4") as container:
+        rate = Fraction(fps).limit_denominator(1001)
+        vstream = container.add_stream("libx264", rate=rate, options={"crf": str(crf)})
+        vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+        astream = None
+        if audio is not None:
+            astream = container.add_stream("aac", rate=int(sample_rate))
+            astream.layout = "stereo" if audio.shape[0] >= 2 else "mono"
+        for array in frames[:, :height, :width].cpu().numpy():
+            container.mux(vstream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(vstream.encode())
+        if astream is not None:
+            _mux_audio(container, astream, audio, int(sample_rate))
     return str(path)
 
 

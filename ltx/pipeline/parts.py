@@ -1,4 +1,4 @@
-"""Load every model part a generation needs and adapt it to :mod:`.components`' protocols.
+"""Load every model part a generation needs and adapt it to :mod:`.protocols`.
 
 One call from files to :class:`ModelParts`: the LTX checkpoint (transformer, text connectors, video VAE, audio VAE
 and vocoder — the official single file has them all; ComfyUI split files can be given separately), the Gemma text
@@ -12,17 +12,18 @@ from dataclasses import dataclass
 
 import torch
 
-from ..loading import load_transformer, open_checkpoint
+from ..errors import InputError
+from ..loading import load_prompt_encoder, load_transformer, open_checkpoint
 from ..upsampler import LatentUpsampler, upsample_latent
 from ..video_vae import TilingConfig, VideoVAE
-from .components import ModelParts
+from .protocols import ModelParts
 
 DEFAULT_TILING = TilingConfig()  # 512 px / 64 px overlap spatial, 64 frames / 24 overlap temporal
 
 
 @dataclass
-class VideoCodecAdapter:
-    """:class:`VideoVAE` as a :class:`~.components.VideoCodec`, decoding with tiles (``tiling`` None = untiled)."""
+class VideoVAEAdapter:
+    """:class:`VideoVAE` as a :class:`~.protocols.VideoVAEProtocol`, decoding with tiles (``tiling`` None = untiled)."""
 
     vae: VideoVAE
     tiling: TilingConfig | None = None
@@ -40,8 +41,9 @@ class VideoCodecAdapter:
 
 
 @dataclass
-class UpscalerAdapter:
-    """Un-normalise with the video VAE's statistics → upsampler → normalise (``mean``/``std`` ``(C,)``)."""
+class UpsamplerAdapter:
+    """:class:`LatentUpsampler` as a :class:`~.protocols.LatentUpsamplerProtocol`: un-normalise with the video VAE's
+    statistics → upsampler → normalise (``mean``/``std`` ``(C,)``)."""
 
     upsampler: LatentUpsampler
     mean: torch.Tensor
@@ -53,7 +55,7 @@ class UpscalerAdapter:
 
 
 def vae_statistics(vae: VideoVAE) -> tuple[torch.Tensor, torch.Tensor]:
-    """The video VAE's per-channel ``mean-of-means`` / ``std-of-means`` ``(C,)`` (for the upscaler wrapper)."""
+    """The video VAE's per-channel ``mean-of-means`` / ``std-of-means`` ``(C,)`` (for :class:`UpsamplerAdapter`)."""
     part = vae.encoder if vae.encoder is not None else vae.decoder
     stats = part.per_channel_statistics
     return stats.get_buffer("mean-of-means"), stats.get_buffer("std-of-means")
@@ -83,30 +85,26 @@ def load_model_parts(
         distilled: whether the checkpoint is distilled (picks the 8-step schedule); default: from its name or
             ``model_version`` metadata.
     """
-    from ..loading.audio import load_audio_codec
+    from ..loading.audio import load_audio_vae
     from ..loading.upsampler import load_upsampler
     from ..loading.video_vae import load_video_vae
-    from ..text.encoder import PromptEncoder
 
     ckpt = open_checkpoint(checkpoint)
     parts = ModelParts(load_transformer(ckpt, dtype=dtype, device=device))
     vae_dtype = vae_dtype or dtype
     vae_source = video_vae or (checkpoint if "vae" in ckpt.components else None)
     if vae_source is not None:
-        parts.video_codec = VideoCodecAdapter(load_video_vae(vae_source, dtype=vae_dtype, device=device), tiling)
+        parts.video_vae = VideoVAEAdapter(load_video_vae(vae_source, dtype=vae_dtype, device=device), tiling)
     audio_source = audio_vae or (checkpoint if "audio_vae" in ckpt.components else None)
     if audio_source is not None:
-        parts.audio_codec = load_audio_codec(audio_source, dtype=torch.float32, device=device)
+        parts.audio_vae = load_audio_vae(audio_source, dtype=torch.float32, device=device)
     if text_encoder is not None:
-        parts.prompt_encoder = PromptEncoder.from_files(text_encoder, ckpt, dtype=dtype, device=device)
+        parts.prompt_encoder = load_prompt_encoder(text_encoder, ckpt, dtype=dtype, device=device)
     if upsampler is not None:
-        if parts.video_codec is None:
-            raise ValueError("The latent upsampler needs the video VAE's statistics; give a checkpoint with the VAE.")
-        mean, std = vae_statistics(parts.video_codec.vae)
-        parts.upscaler = UpscalerAdapter(load_upsampler(upsampler, dtype=dtype, device=device), mean, std)
-    if distilled is None:
-        name = f"{ckpt.path.name} {ckpt.model_version or ''}".lower()
-        distilled = "distilled" in name
-    parts.distilled = distilled
+        if parts.video_vae is None:
+            raise InputError("The latent upsampler needs the video VAE's statistics; give a checkpoint with the VAE.")
+        mean, std = vae_statistics(parts.video_vae.vae)
+        parts.upsampler = UpsamplerAdapter(load_upsampler(upsampler, dtype=dtype, device=device), mean, std)
+    parts.distilled = ckpt.is_distilled if distilled is None else distilled
     parts.device = torch.device(device)
     return parts

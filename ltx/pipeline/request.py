@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .checks import check_request
 from .guidance import GuidanceParams
 from .kdiffusion import ExternalSampler
 
@@ -73,11 +74,14 @@ class Request:
     audio: torch.Tensor | None = None  # (channels, samples) conditioning waveform, kept fixed
     audio_sample_rate: int | None = None
     generate_audio: bool = True
-    upscale: bool = False
+    upscale: bool = False  # needs ModelParts.upsampler
     upscale_steps: int | None = None  # None or 0: the official stage-2 distilled sigmas
     upscale_guidance: GuidanceParams = field(default_factory=GuidanceParams)
     upscale_denoise: float = 0.909375
     decode: bool = True
-    attention: str = "auto"
-    ff_chunks: int = 1
+    attention_mode: str = "auto"  # RunOptions.attention_mode: auto | sdpa | sage | flash
+    ffn_chunks: int = 1  # RunOptions.ffn_chunks: feed-forward token chunks (1 = no chunking)
     free_between_stages: bool = False
+
+    def __post_init__(self) -> None:
+        check_request(self)  # bad settings fail here, before any model is loaded

@@ -2,7 +2,8 @@
 
 Samplers (table :data:`SAMPLERS`): ``euler`` (the official default), ``euler_ancestral`` (``eta``; 0 = Euler),
 ``res_2s`` (the official HQ second-order SDE sampler). A ``progress(step, total)`` callback runs after every step and
-``cancel()`` is checked before every model call; it raises :class:`Cancelled`.
+``cancel()`` is checked before every model call; it raises :class:`Cancelled`. The loops get both as one
+:class:`Callbacks`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..errors import RSLTXVError
+from ..errors import InputError, RSLTXVError
+from .latents import offset_seed
 from .res2s import res2s_coefficients
 from .steps import euler_ancestral_step, euler_step, res2s_sde_step
 from .track import Track
@@ -33,12 +35,22 @@ class SamplerOptions:
     bongmath: bool = True  # res_2s anchor refinement
 
 
-Hooks = tuple[Callable[[int, int], None] | None, Callable[[], bool] | None]
+@dataclass(frozen=True)
+class Callbacks:
+    """How a sampling loop talks to its host: ``progress(done, total)`` after every step, ``cancel() -> bool``
+    before every model call (True stops the run with :class:`Cancelled`; a host may also raise its own interrupt)."""
 
+    progress: Callable[[int, int], None] | None = None
+    cancel: Callable[[], bool] | None = None
 
-def _check(cancel: Callable[[], bool] | None) -> None:
-    if cancel is not None and cancel():
-        raise Cancelled("Generation was cancelled.")
+    def check_cancel(self) -> None:
+        """Raises :class:`Cancelled` when ``cancel()`` says so."""
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("Generation was cancelled.")
+
+    def report(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(done, total)
 
 
 def _tracks(video: Track, audio: Track | None, v: torch.Tensor, a: torch.Tensor | None):
@@ -46,17 +58,15 @@ def _tracks(video: Track, audio: Track | None, v: torch.Tensor, a: torch.Tensor 
 
 
 def sample_euler(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, opts: SamplerOptions,
-                 hooks: Hooks) -> tuple[Track, Track | None]:
-    progress, cancel = hooks
+                 callbacks: Callbacks) -> tuple[Track, Track | None]:
     n = len(sigmas) - 1
     for i in range(n):
-        _check(cancel)
+        callbacks.check_cancel()
         x0_v, x0_a = denoise(video, audio, sigmas[i], i)
         v = euler_step(video.latent, x0_v, sigmas[i], sigmas[i + 1])
         a = None if audio is None else euler_step(audio.latent, x0_a, sigmas[i], sigmas[i + 1])
         video, audio = _tracks(video, audio, v, a)
-        if progress:
-            progress(i + 1, n)
+        callbacks.report(i + 1, n)
     return video, audio
 
 
@@ -73,19 +83,17 @@ def _ancestral(track: Track, x0: torch.Tensor, sigma: float, sigma_next: float, 
 
 
 def sample_euler_ancestral(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor,
-                           opts: SamplerOptions, hooks: Hooks) -> tuple[Track, Track | None]:
-    progress, cancel = hooks
+                           opts: SamplerOptions, callbacks: Callbacks) -> tuple[Track, Track | None]:
     gen = torch.Generator().manual_seed(opts.seed)
     n = len(sigmas) - 1
     for i in range(n):
-        _check(cancel)
+        callbacks.check_cancel()
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         x0_v, x0_a = denoise(video, audio, sigmas[i], i)
         v = _ancestral(video, x0_v, s, s_next, opts, gen)
         a = None if audio is None else _ancestral(audio, x0_a, s, s_next, opts, gen)
         video, audio = _tracks(video, audio, v, a)
-        if progress:
-            progress(i + 1, n)
+        callbacks.report(i + 1, n)
     return video, audio
 
 
@@ -97,13 +105,12 @@ def _res2s_noise(like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def sample_res2s(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, opts: SamplerOptions,
-                 hooks: Hooks) -> tuple[Track, Track | None]:
+                 callbacks: Callbacks) -> tuple[Track, Track | None]:
     """res_2s: stage 1 at σ, an SDE-noised midpoint at √(σ·σ_next), RK combination, SDE step noise; a final
     denoise when the schedule ends at 0."""
-    progress, cancel = hooks
     dtype = opts.model_dtype or video.latent.dtype
     gen_step = torch.Generator().manual_seed(opts.seed)
-    gen_sub = torch.Generator().manual_seed(opts.seed + 10000)
+    gen_sub = torch.Generator().manual_seed(offset_seed(opts.seed, 10000))
     n = len(sigmas) - 1
     if sigmas[-1] == 0:
         sigmas = torch.cat([sigmas[:-1], torch.tensor([0.0011, 0.0], device=sigmas.device)])
@@ -111,7 +118,7 @@ def sample_res2s(denoise: Denoise, video: Track, audio: Track | None, sigmas: to
     tracks = [t for t in (video, audio) if t is not None]
 
     def run(states: list[Track], sigma: torch.Tensor, step: int) -> list[torch.Tensor]:
-        _check(cancel)
+        callbacks.check_cancel()
         out = denoise(states[0], states[1] if len(states) > 1 else None, sigma, step)
         return [out[0]] + ([out[1]] if len(states) > 1 else [])
 
@@ -141,8 +148,7 @@ def sample_res2s(denoise: Denoise, video: Track, audio: Track | None, sigmas: to
             nxt = res2s_sde_step(anc, nxt, sigma, sigma_next, _res2s_noise(t.latent, gen_step))
             new.append(replace(t, latent=t.blend_x0(nxt).to(dtype)))
         tracks = new
-        if progress:
-            progress(i + 1, n)
+        callbacks.report(i + 1, n)
     if sigmas[-1] == 0:
         final = run(tracks, sigmas[n], n)
         tracks = [replace(t, latent=t.blend_x0(x).to(dtype)) for t, x in zip(tracks, final, strict=True)]
@@ -161,5 +167,6 @@ def sample(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Te
            cancel: Callable[[], bool] | None = None) -> tuple[Track, Track | None]:
     """Run ``sampler`` over ``sigmas``; returns the final tracks (guides still attached)."""
     if sampler not in SAMPLERS:
-        raise ValueError(f"Unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")
-    return SAMPLERS[sampler](denoise, video, audio, sigmas, options or SamplerOptions(), (progress, cancel))
+        raise InputError(f"Unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")
+    return SAMPLERS[sampler](denoise, video, audio, sigmas, options or SamplerOptions(),
+                             Callbacks(progress, cancel))

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..errors import InputError
+
 DISTILLED_SIGMAS: tuple[float, ...] = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0)
 STAGE2_SIGMAS: tuple[float, ...] = (0.909375, 0.725, 0.421875, 0.0)
 BASE_SHIFT_TOKENS = 1024
@@ -45,7 +47,7 @@ def ltxv_sigmas(
         tokens: latent tokens ``F'·H'·W'`` (the official pipelines pass none → 4096).
     """
     if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+        raise InputError(f"steps must be at least 1, got {steps}")
     shift = token_shift(MAX_SHIFT_TOKENS if tokens is None else tokens, max_shift, base_shift)
     sigmas = torch.linspace(1.0, 0.0, steps + 1)
     sigmas = torch.where(sigmas != 0, math.exp(shift) / (math.exp(shift) + (1 / sigmas - 1)), 0)
@@ -78,7 +80,7 @@ def linear_quadratic_sigmas(
 def _fixed(values: Sequence[float]) -> Callable[..., torch.Tensor]:
     def make(steps: int | None = None, tokens: int | None = None, **_: object) -> torch.Tensor:
         if steps is not None and steps != len(values) - 1:
-            raise ValueError(f"this schedule has exactly {len(values) - 1} steps; got steps={steps}")
+            raise InputError(f"this schedule has exactly {len(values) - 1} steps; got steps={steps}")
         return torch.tensor(values, dtype=torch.float32)
 
     return make
@@ -108,11 +110,11 @@ def make_sigmas(
     if custom is not None:
         sigmas = torch.as_tensor(custom, dtype=torch.float32).flatten()
         if sigmas.numel() < 2 or sigmas[0] > 1 or sigmas[-1] != 0 or not bool((sigmas[1:] < sigmas[:-1]).all()):
-            raise ValueError("custom sigmas must be strictly decreasing, start at most 1.0 and end with 0.0; "
+            raise InputError("custom sigmas must be strictly decreasing, start at most 1.0 and end with 0.0; "
                              f"got {sigmas.tolist()}")
         return sigmas
     if name == "auto":
         name = "distilled" if distilled_model and steps == len(DISTILLED_SIGMAS) - 1 else "ltxv"
     if name not in SCHEDULES:
-        raise ValueError(f"Unknown schedule {name!r}; choose one of: auto, {', '.join(SCHEDULES)}.")
+        raise InputError(f"Unknown schedule {name!r}; choose one of: auto, {', '.join(SCHEDULES)}.")
     return SCHEDULES[name](steps, tokens=tokens, **kwargs)

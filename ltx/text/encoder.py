@@ -19,7 +19,6 @@ bounded LRU) and :meth:`PromptEncoder.free` drops Gemma when the transformer nee
 from __future__ import annotations
 
 import gc
-import os
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -142,19 +141,6 @@ class PromptEncoder:
         gc.collect()
         if device is not None and device.type == "cuda":
             torch.cuda.empty_cache()
-
-    @classmethod
-    def from_files(cls, gemma_path: str | os.PathLike, ltx_checkpoint, *, dtype: torch.dtype = torch.bfloat16,
-                   device: torch.device | str = "cpu", **kw) -> PromptEncoder:
-        """Gemma (Hugging Face folder, ComfyUI single file or GGUF, tokenizer included) + the connectors of an LTX
-        checkpoint (path or :class:`~rs_ltxv.ltx.loading.LTXCheckpoint`)."""
-        from ..loading import load_text_connectors
-        from ..loading.gemma import load_gemma, load_gemma_tokenizer
-
-        gemma = load_gemma(gemma_path, dtype=dtype, device=device)
-        tokenizer = load_gemma_tokenizer(gemma_path)
-        connectors = load_text_connectors(ltx_checkpoint, dtype=dtype, device=device)
-        return cls(gemma, tokenizer, connectors, **kw)
 
 
 def _left_pad(x: torch.Tensor, pad: int) -> torch.Tensor:

@@ -160,6 +160,16 @@ def _read_rope(cfg: dict[str, Any]) -> tuple[RopeSpec, RopeSpec]:
     return local, _rope_spec(cfg.get("rope_scaling"), global_theta, "global")
 
 
+#: Gemma-3 sizes by hidden width → (sliding_window, global linear RoPE factor, query_pre_attn_scalar): the values a
+#: config inferred from tensor shapes, or read from GGUF metadata (which lacks some of them), cannot see.
+KNOWN_SIZES: dict[int, tuple[int, float, float]] = {
+    640: (512, 1.0, 256),     # 270M
+    1152: (512, 1.0, 256),    # 1B
+    2560: (1024, 8.0, 256),   # 4B
+    3840: (1024, 8.0, 256),   # 12B (LTX-2 / LTX-2.3)
+    5376: (1024, 8.0, 168),   # 27B
+}
+
 # google/gemma-3-12b-it, the text encoder of LTX-2 and LTX-2.3 (ltx-core 1.0.0 text_encoders/gemma/config.py).
 GEMMA3_12B = GemmaConfig(
     vocab_size=262_208, hidden_size=3840, intermediate_size=15360, num_hidden_layers=48, num_attention_heads=16,

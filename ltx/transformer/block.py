@@ -26,14 +26,19 @@ from .stream import StreamState
 class RunOptions:
     """Per-call execution choices that do not change the math.
 
+    The names are the RS LTXV Generate / Extend inputs' (``attention_mode``, ``ffn_chunks``), used unchanged by
+    :class:`~..pipeline.request.Request` and the CLI (``--attention-mode``, ``--ffn-chunks``).
+
     Attributes:
-        attention_backend: "sdpa" (default), "sage", "flash", "auto", or a callable ``(q, k, v, mask) -> out`` over
-            ``(B, H, T, D)`` tensors (e.g. a sequence-parallel wrapper).
-        ff_chunks: split the feed-forward over this many token chunks (lower peak memory, same result).
+        attention_mode: an attention backend of :mod:`rs_ltxv.ops.attention` — "sdpa" (default), "sage", "flash",
+            "auto" — or a callable ``(q, k, v, mask) -> out`` over ``(B, H, T, D)`` tensors (e.g. a sequence-parallel
+            wrapper).
+        ffn_chunks: split the feed-forward (``ff`` / ``audio_ff``) over this many token chunks (lower peak memory,
+            same result).
     """
 
-    attention_backend: str | Callable = "sdpa"
-    ff_chunks: int = 1
+    attention_mode: str | Callable = "sdpa"
+    ffn_chunks: int = 1
 
 
 def _rms(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -84,23 +89,23 @@ class AVTransformerBlock(nn.Module):
         normed = _rms(x, self.eps) * (1 + scale) + shift
         skip_all = ptb is not None and ptb.all(kind, self.index)
         keep = None if ptb is None or skip_all else ptb.keep_mask(kind, self.index, x)
-        out = attn(normed, mask=s.self_bias, pe=s.rope, skip=skip_all, keep=keep, backend=opts.attention_backend)
+        out = attn(normed, mask=s.self_bias, pe=s.rope, skip=skip_all, keep=keep, backend=opts.attention_mode)
         return x + out * gate
 
     def _text_attention(self, s: StreamState, x: torch.Tensor, attn: Attention, table: torch.Tensor,
                         prompt_table: torch.Tensor | None, opts: RunOptions) -> torch.Tensor:
         if not self.cross_attention_adaln:
-            return x + attn(_rms(x, self.eps), s.context, mask=s.context_bias, backend=opts.attention_backend)
+            return x + attn(_rms(x, self.eps), s.context, mask=s.context_bias, backend=opts.attention_mode)
         shift_q, scale_q, gate = s.ada.values(table, 6, 9)
         shift_kv, scale_kv = Modulation(s.prompt_ada.flatten(1), None).values(prompt_table, 0, 2)
         query = _rms(x, self.eps) * (1 + scale_q) + shift_q
         context = s.context * (1 + scale_kv) + shift_kv
-        return x + attn(query, context, mask=s.context_bias, backend=opts.attention_backend) * gate
+        return x + attn(query, context, mask=s.context_bias, backend=opts.attention_mode) * gate
 
     def _feed_forward(self, s: StreamState, x: torch.Tensor, ff: FeedForward, table: torch.Tensor,
                       opts: RunOptions) -> torch.Tensor:
         shift, scale, gate = s.ada.values(table, 3, 6)
-        return x + ff(_rms(x, self.eps) * (1 + scale) + shift, chunks=opts.ff_chunks) * gate
+        return x + ff(_rms(x, self.eps) * (1 + scale) + shift, chunks=opts.ffn_chunks) * gate
 
     @staticmethod
     def _cross_values(s: StreamState, table: torch.Tensor, rows: slice) -> tuple[torch.Tensor, ...]:
@@ -143,7 +148,7 @@ class AVTransformerBlock(nn.Module):
                 a_scale, a_shift, _ = self._cross_values(audio, self.scale_shift_table_a2v_ca_audio, slice(0, 2))
                 out = self.audio_to_video_attn(vn * (1 + v_scale) + v_shift, an * (1 + a_scale) + a_shift,
                                                pe=video.cross_rope, k_pe=audio.cross_rope,
-                                               backend=opts.attention_backend) * v_gate
+                                               backend=opts.attention_mode) * v_gate
                 keep = None if ptb is None else ptb.keep_mask(SkipKind.A2V_CROSS_ATTN, self.index, vx)
                 vx = vx + (out if keep is None else out * keep)
             if run_v2a and not (ptb is not None and ptb.all(SkipKind.V2A_CROSS_ATTN, self.index)):
@@ -151,7 +156,7 @@ class AVTransformerBlock(nn.Module):
                 v_scale, v_shift, _ = self._cross_values(video, self.scale_shift_table_a2v_ca_video, slice(2, 4))
                 out = self.video_to_audio_attn(an * (1 + a_scale) + a_shift, vn * (1 + v_scale) + v_shift,
                                                pe=audio.cross_rope, k_pe=video.cross_rope,
-                                               backend=opts.attention_backend) * a_gate
+                                               backend=opts.attention_mode) * a_gate
                 keep = None if ptb is None else ptb.keep_mask(SkipKind.V2A_CROSS_ATTN, self.index, ax)
                 ax = ax + (out if keep is None else out * keep)
             del vn, an

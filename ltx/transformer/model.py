@@ -225,9 +225,9 @@ class LTXAVTransformer(nn.Module):
         """
         v, a = self.prepare(video, audio)
         options = options or RunOptions()
-        if isinstance(options.attention_backend, str):
+        if isinstance(options.attention_mode, str):
             device = (v or a).x.device
-            options = replace(options, attention_backend=resolve_backend(options.attention_backend, device))
+            options = replace(options, attention_mode=resolve_backend(options.attention_mode, device))
         for block in self.transformer_blocks:
             v, a = block(v, a, perturbations, options)
         v_out = self._output(v, self._video) if v is not None else None

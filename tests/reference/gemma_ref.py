@@ -49,9 +49,43 @@ def realistic_gemma_init(model: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 
 def tiny_hf_gemma(seed: int = 0, attn: str = "sdpa", **overrides: Any) -> Gemma3TextModel:
+    """``transformers``' Gemma3TextModel for :func:`tiny_hf_config` (``overrides`` change it), realistically
+    initialised (:func:`realistic_gemma_init`). Every tiny Gemma of the tests comes from here."""
     cfg = tiny_hf_config(**overrides)
     cfg._attn_implementation = attn
     return realistic_gemma_init(Gemma3TextModel(cfg), seed)
+
+
+def tiny_hf_gemma_of_width(hidden: int, layers: int = 2, seed: int = 31) -> Gemma3TextModel:
+    """A Gemma whose width is a tiny LTX model's ``caption_channels`` and whose vocabulary is the tiny tokenizer's
+    (400); sliding (window 5) and global layers alternate."""
+    types = (["sliding_attention", "full_attention"] * layers)[:layers]
+    return tiny_hf_gemma(seed=seed, vocab_size=400, hidden_size=hidden, intermediate_size=40,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=1, head_dim=12,
+                         query_pre_attn_scalar=10, sliding_window=5, layer_types=types)
+
+
+def tiny_hf_gemma_for_gguf(seed: int = 41, **overrides: Any) -> Gemma3TextModel:
+    """A Gemma that GGUF metadata can describe: query_pre_attn_scalar = head_dim, local RoPE base 10 000, every
+    6th layer global; the tiny tokenizer's vocabulary; rows of 32-multiples so Q8_0 applies to every weight
+    matrix."""
+    kw: dict[str, Any] = dict(vocab_size=len(tiny_sentencepiece_vocabulary()[0]), hidden_size=32,
+                              intermediate_size=64, query_pre_attn_scalar=16, rope_local_base_freq=10_000.0)
+    kw.update(overrides)
+    return tiny_hf_gemma(seed=seed, **kw)
+
+
+def hf_gemma_from_state(config: dict[str, Any], state: dict[str, torch.Tensor],
+                        attn: str | None = None) -> Gemma3TextModel:
+    """``transformers``' Gemma3TextModel for a Hugging Face config dict (``model_type`` ignored) holding ``state``
+    (names with or without the ``model.`` prefix, loaded strictly), in eval mode; ``attn`` picks the attention
+    implementation (default: transformers' choice)."""
+    cfg = Gemma3TextConfig(**{k: v for k, v in config.items() if k != "model_type"})
+    if attn is not None:
+        cfg._attn_implementation = attn
+    model = Gemma3TextModel(cfg).eval()
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()}, strict=True)
+    return model
 
 
 def run_hf(model: Gemma3TextModel, ids: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
@@ -74,6 +108,15 @@ def train_tiny_sentencepiece(vocab_size: int = 400) -> bytes:
         eos_piece="<eos>", bos_piece="<bos>", unk_piece="<unk>", minloglevel=2, hard_vocab_limit=False,
     )
     return out.getvalue()
+
+
+def tiny_sentencepiece_vocabulary() -> tuple[list[str], list[float], list[int]]:
+    """(pieces, scores, types) of :func:`train_tiny_sentencepiece`'s model: the vocabulary as GGUF stores it."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    model = pb.ModelProto()
+    model.ParseFromString(train_tiny_sentencepiece())
+    return [p.piece for p in model.pieces], [p.score for p in model.pieces], [int(p.type) for p in model.pieces]
 
 
 def write_tokenizer_folder(model_bytes: bytes, folder: Path) -> Path:

@@ -1,15 +1,14 @@
 """Tiny ltx-core 1.0.0 audio VAE, vocoders and latent upsamplers for parity tests, written as official files.
 
 Everything is built with ltx-core's own configurators from checkpoint-style config dicts (as in the shared
-``tiny_ref.py``) and re-initialised like trained networks (:func:`realistic_init`), then saved with the official
-prefixes (``audio_vae.encoder.`` / ``audio_vae.decoder.`` / ``audio_vae.per_channel_statistics.`` / ``vocoder.``;
-upsamplers without prefix) and ``__metadata__["config"]``.
+``tiny_ref.py``) and re-initialised like trained networks (:func:`reference.builders.realistic_conv_init`), then
+saved with the official prefixes (``audio_vae.encoder.`` / ``audio_vae.decoder.`` /
+``audio_vae.per_channel_statistics.`` / ``vocoder.``; upsamplers without prefix) and ``__metadata__["config"]``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,12 @@ from typing import Any
 # isort: off
 from . import ltx_core_ref  # noqa: F401  (first: installs the torchaudio stub and imports ltx_core.loader)
 
-import librosa
 import torch
 from ltx_core.model.audio_vae import AudioDecoderConfigurator, AudioEncoderConfigurator, VocoderConfigurator
 from ltx_core.model.upsampler import LatentUpsamplerConfigurator
 from safetensors.torch import save_file
+
+from .builders import realistic_conv_init
 
 # isort: on
 
@@ -69,58 +69,6 @@ def upsampler_config(kind: str) -> dict[str, Any]:
     return {**base, **extra}
 
 
-def stft_basis(n_fft: int) -> torch.Tensor:
-    """``(n_fft + 2, 1, n_fft)``: periodic-Hann-windowed DFT rows, cosines then negative sines (the BWE's STFT)."""
-    n = torch.arange(n_fft, dtype=torch.float64)
-    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
-    win = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-    ang = 2 * math.pi * k * n / n_fft
-    return torch.cat([torch.cos(ang) * win, -torch.sin(ang) * win], 0)[:, None, :].float()
-
-
-def realistic_init(module: torch.nn.Module, seed: int, *, last_gain: float = 1.0) -> torch.nn.Module:
-    """Re-initialise like a trained conv net: conv weights ~ N(0, 1/fan_in) (activations keep their scale), small
-    biases, GroupNorm affine ≈ (1, 0), SnakeBeta log-α/β ~ N(0, 0.3²), latent statistics std ∈ [0.5, 1.5], mean
-    ~ N(0, 0.3²), BWE STFT bases = windowed DFT and a real slaney mel filterbank (librosa). Kaiser / blur filters
-    keep the values ltx-core computed. ``last_gain`` scales every ``conv_post`` (keeps vocoder outputs off ±1)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, mod in module.named_modules():
-            if isinstance(mod, torch.nn.ConvTranspose1d):
-                fan_in = mod.in_channels * mod.kernel_size[0] / mod.stride[0]
-            elif isinstance(mod, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
-                fan_in = mod.in_channels // mod.groups * math.prod(mod.kernel_size)
-            elif isinstance(mod, torch.nn.GroupNorm):
-                mod.weight.copy_(1 + 0.1 * torch.randn(mod.weight.shape, generator=gen))
-                mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen))
-                continue
-            else:
-                for pname in ("alpha", "beta"):
-                    p = getattr(mod, pname, None)
-                    if isinstance(p, torch.nn.Parameter):
-                        p.copy_(0.3 * torch.randn(p.shape, generator=gen))
-                continue
-            gain = last_gain if name.endswith("conv_post") else 1.0
-            mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen) * gain * fan_in**-0.5)
-            if mod.bias is not None:
-                mod.bias.copy_(0.02 * torch.randn(mod.bias.shape, generator=gen))
-        for name, buf in module.named_buffers():
-            leaf = name.rsplit(".", 1)[-1]
-            if leaf == "std-of-means":
-                buf.copy_(torch.rand(buf.shape, generator=gen) + 0.5)
-            elif leaf == "mean-of-means":
-                buf.copy_(0.3 * torch.randn(buf.shape, generator=gen))
-            elif leaf == "forward_basis":
-                buf.copy_(stft_basis(buf.shape[-1]))
-            elif leaf == "inverse_basis":
-                buf.copy_(0.01 * torch.randn(buf.shape, generator=gen))
-            elif leaf == "mel_basis":
-                n_mels, bins = buf.shape
-                fb = librosa.filters.mel(sr=16000, n_fft=2 * (bins - 1), n_mels=n_mels, fmin=0.0, fmax=8000.0)
-                buf.copy_(torch.from_numpy(fb))
-    return module.eval()
-
-
 @dataclass
 class AudioReference:
     config: dict[str, Any]
@@ -133,10 +81,11 @@ def build_audio(variant: str, seed: int = 0, attention: bool = False) -> AudioRe
     """ltx-core AudioEncoder / AudioDecoder / Vocoder (2.0) or VocoderWithBWE (2.3), realistically initialised; the
     decoder shares the encoder's statistics (one ``audio_vae.per_channel_statistics`` in the files)."""
     cfg = {"audio_vae": audio_vae_config(attention), "vocoder": vocoder_config(variant)}
-    enc = realistic_init(AudioEncoderConfigurator.from_config(cfg), seed)
-    dec = realistic_init(AudioDecoderConfigurator.from_config(cfg), seed + 1)
+    enc = realistic_conv_init(AudioEncoderConfigurator.from_config(cfg), seed)
+    dec = realistic_conv_init(AudioDecoderConfigurator.from_config(cfg), seed + 1)
     dec.per_channel_statistics.load_state_dict(enc.per_channel_statistics.state_dict())
-    voc = realistic_init(VocoderConfigurator.from_config(cfg), seed + 2, last_gain=0.3 if variant == "2.0" else 0.005)
+    voc = realistic_conv_init(VocoderConfigurator.from_config(cfg), seed + 2,
+                              last_gain=0.3 if variant == "2.0" else 0.005)
     return AudioReference(cfg, enc, dec, voc)
 
 
@@ -164,7 +113,7 @@ def write_audio_file(ref: AudioReference, path: Path, *, parts: tuple[str, ...] 
 
 def build_upsampler(kind: str, seed: int = 0) -> tuple[dict[str, Any], torch.nn.Module]:
     cfg = upsampler_config(kind)
-    return cfg, realistic_init(LatentUpsamplerConfigurator.from_config(cfg), seed)
+    return cfg, realistic_conv_init(LatentUpsamplerConfigurator.from_config(cfg), seed)
 
 
 def write_upsampler_file(cfg: dict[str, Any], model: torch.nn.Module, path: Path, metadata: bool = True) -> Path:

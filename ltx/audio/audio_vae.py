@@ -1,4 +1,9 @@
-"""Waveform ↔ audio latent: front end + audio VAE + vocoder in one object.
+"""Waveform ↔ audio latent: mel front end + audio VAE encoder / decoder + vocoder in one object, :class:`AudioVAE`.
+
+The same object as ComfyUI's ``AudioVAE`` (what its LTXV Audio VAE Loader returns and what RS LTXV Audio VAE Loader's
+``audio_vae`` output carries); in ltx-core the pieces are ``AudioProcessor`` (mel), ``AudioEncoder`` /
+``AudioDecoder`` and ``Vocoder``, joined by ``encode_audio`` / ``decode_audio``. The networks themselves are
+:mod:`.vae` and :mod:`.vocoder` / :mod:`.bwe`.
 
 ``encode``: waveform ``(B, C, N)`` at any rate → stereo 16 kHz → log-mel ``(B, 2, T, 64)`` → latent ``(B, 8, T', 16)``
 (25 latent frames per second). ``decode``: latent → log-mel ``(B, 2, 4·T' − 3, 64)`` → waveform ``(B, 2, N')`` at
@@ -19,8 +24,9 @@ from .vocoder import Vocoder
 from .waveform import prepare_waveform
 
 
-class AudioCodec(nn.Module):
-    """Holds any of ``encoder`` / ``decoder`` / ``vocoder`` (None where a file lacks it)."""
+class AudioVAE(nn.Module):
+    """The audio VAE as :class:`~..pipeline.protocols.AudioVAEProtocol`: holds any of ``encoder`` / ``decoder`` /
+    ``vocoder`` (None where a file lacks it)."""
 
     def __init__(self, encoder: AudioEncoder | None, decoder: AudioDecoder | None,
                  vocoder: Vocoder | VocoderWithBWE | None) -> None:

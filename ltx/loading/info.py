@@ -11,7 +11,13 @@ from .checkpoint import open_checkpoint
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
-    """A JSON-able description of an LTX-2 checkpoint."""
+    """A JSON-able description of an LTX-2 checkpoint (``.safetensors`` or ``.gguf``): file, size, version,
+    ``model_version``, whether it is distilled, where the config came from, per-component tensor/parameter/byte
+    counts and dtypes, and the transformer config.
+
+    Raises:
+        CheckpointError: see :func:`~.checkpoint.open_checkpoint`.
+    """
     ckpt = open_checkpoint(path)
     components: dict[str, Any] = {}
     for name, names in sorted(ckpt.components.items()):
@@ -27,6 +33,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "size_bytes": ckpt.file.size,
         "version": ckpt.version.display,
         "model_version": ckpt.model_version,
+        "distilled": ckpt.is_distilled,
         "config_source": ckpt.config_source,
         "components": components,
         "transformer_config": ckpt.config.summary(),
@@ -37,7 +44,8 @@ def format_description(d: dict[str, Any]) -> str:
     """Human-readable text of :func:`describe`."""
     lines = [
         f"file:          {d['file']} ({d['size_bytes'] / 2**20:.1f} MiB)",
-        f"version:       {d['version']}" + (f" (model_version {d['model_version']})" if d["model_version"] else ""),
+        f"version:       {d['version']}" + (f" (model_version {d['model_version']})" if d["model_version"] else "")
+        + (", distilled" if d.get("distilled") else ""),
         f"config:        from {d['config_source']}",
         "components:",
     ]

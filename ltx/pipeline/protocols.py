@@ -1,7 +1,12 @@
-"""What the generation pipeline needs from each model part, as small protocols.
+"""What the generation pipeline needs from each model part, as small protocols, and :class:`ModelParts`, the
+bundle of them that :func:`~.generate.generate` and :func:`~.extend_clip.extend` take.
 
 The pipeline is written against these, so the port's own modules, ComfyUI's objects (through adapters) and test
-doubles built from real tiny models all plug in the same way.
+doubles built from real tiny models all plug in the same way. Protocols carry a ``Protocol`` suffix (as in
+ltx-core's ``protocols.py``); the classes that implement them keep the plain names: :class:`~..text.encoder.
+PromptEncoder`, :class:`~.parts.VideoVAEAdapter` (around :class:`~..video_vae.VideoVAE`),
+:class:`~..audio.audio_vae.AudioVAE` and :class:`~.parts.UpsamplerAdapter` (around
+:class:`~..upsampler.LatentUpsampler`). :func:`~.parts.load_model_parts` builds a :class:`ModelParts` from files.
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ from ..text.processor import TextContexts
 from ..transformer import LTXAVTransformer
 
 
-class PromptEncoder(Protocol):
+class PromptEncoderProtocol(Protocol):
     def encode(self, prompts: str) -> TextContexts:
         """Prompt text → video/audio contexts ``(1, S, D)`` for the transformer."""
 
 
-class VideoCodec(Protocol):
+class VideoVAEProtocol(Protocol):
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """``(B, 3, F, H, W)`` in ``[-1, 1]`` (F = 8k+1) → normalised latent ``(B, C, 1 + (F − 1)/8, H/32, W/32)``."""
 
@@ -28,7 +33,7 @@ class VideoCodec(Protocol):
         """Normalised latent → pixels ``(B, 3, F, H, W)`` in ``[-1, 1]``."""
 
 
-class AudioCodec(Protocol):
+class AudioVAEProtocol(Protocol):
     def encode(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """``(B, channels, samples)`` at ``sample_rate`` → latent ``(B, 8, T, 16)`` (25 frames per second)."""
 
@@ -36,7 +41,7 @@ class AudioCodec(Protocol):
         """Latent ``(B, 8, T, 16)`` → (waveform ``(B, 2, samples)``, its sample rate)."""
 
 
-class LatentUpscaler(Protocol):
+class LatentUpsamplerProtocol(Protocol):
     def __call__(self, latent: torch.Tensor) -> torch.Tensor:
         """Normalised video latent → normalised latent at 2× width and height."""
 
@@ -46,10 +51,10 @@ class ModelParts:
     """Everything a generation may use; only ``transformer`` is always required."""
 
     transformer: LTXAVTransformer
-    prompt_encoder: PromptEncoder | None = None
-    video_codec: VideoCodec | None = None
-    audio_codec: AudioCodec | None = None
-    upscaler: LatentUpscaler | None = None
+    prompt_encoder: PromptEncoderProtocol | None = None
+    video_vae: VideoVAEProtocol | None = None  # pixels ↔ latents (ltx-core: VideoEncoder + VideoDecoder)
+    audio_vae: AudioVAEProtocol | None = None  # waveform ↔ latents (ltx-core: AudioEncoder/AudioDecoder + Vocoder)
+    upsampler: LatentUpsamplerProtocol | None = None  # ltx-core: LatentUpsampler
     distilled: bool = False
     device: torch.device | str | None = None  # where the transformer runs (it is parked on the CPU between uses)
     #: dtype / device of the latents and activations when the weights do not tell (FP8 weights, weights that a

@@ -1,0 +1,100 @@
+"""The opening and closing that :func:`~.generate.generate` and :func:`~.extend_clip.extend` share: check the parts
+against the request, place the model, encode the prompt, build both stages' σ and the progress counter
+(:func:`begin_run`); free memory and decode at the end (:func:`finish_run`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..text.processor import TextContexts
+from ..transformer import RunOptions
+from .common import (
+    Result,
+    StageProgress,
+    check_parts,
+    decode,
+    encode_contexts,
+    free_memory,
+    half_size,
+    placement,
+    ready,
+    stage1_sigmas,
+    stage2_sigmas,
+)
+from .denoiser import Denoiser
+from .latents import AUDIO_MEL_BINS, VideoSize, offset_seed
+from .protocols import ModelParts
+from .request import Request
+from .sampling import SamplerOptions
+
+
+@dataclass
+class RunSetup:
+    """What both stages of a run use. ``stage1`` is ``full`` at half size when the 2× pass is on; ``sigmas2`` is
+    None without it. ``noise`` is the one seeded stream both stages draw from (as in ltx-pipelines)."""
+
+    dtype: torch.dtype
+    device: torch.device
+    full: VideoSize
+    stage1: VideoSize
+    positive: TextContexts
+    negative: TextContexts | None
+    sigmas: torch.Tensor
+    sigmas2: torch.Tensor | None
+    tick: Callable[[int, int], None]
+    options: RunOptions
+    channels: int
+    audio_channels: int
+    sampler_options: SamplerOptions
+    noise: torch.Generator
+
+    def denoiser(self, parts: ModelParts, req: Request, *, refine: bool = False) -> Denoiser:
+        """The stage-1 denoiser, or with ``refine`` the 2× pass's (its own guidance for both streams)."""
+        video_g, audio_g = ((req.upscale_guidance, req.upscale_guidance) if refine
+                            else (req.video_guidance, req.audio_guidance))
+        return Denoiser(parts.transformer, self.positive, self.negative, video_g, audio_g, self.options)
+
+
+def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
+              contexts: tuple[TextContexts, TextContexts | None] | None,
+              progress: Callable[[int, int], None] | None) -> RunSetup:
+    """Check, place and encode. Raises :class:`~rs_ltxv.ltx.errors.InputError` (see :func:`~.common.check_parts`)
+    before any step runs."""
+    check_parts(parts, req, has_contexts=contexts is not None)
+    ready(parts)
+    dtype, device = placement(parts)
+    stage1 = half_size(parts, req, full) if req.upscale else full
+    positive, negative = contexts if contexts is not None else encode_contexts(parts, req)
+    if req.free_between_stages and contexts is None:
+        free_memory(parts, text=True)
+    sigmas = stage1_sigmas(parts, req)
+    sigmas2 = stage2_sigmas(req) if req.upscale else None
+    steps = len(sigmas) - 1 + (len(sigmas2) - 1 if sigmas2 is not None else 0)
+    config = parts.transformer.config
+    return RunSetup(
+        dtype=dtype, device=device, full=full, stage1=stage1, positive=positive, negative=negative, sigmas=sigmas,
+        sigmas2=sigmas2, tick=StageProgress(steps, progress).tick,
+        options=RunOptions(attention_mode=req.attention_mode, ffn_chunks=max(1, req.ffn_chunks)),
+        channels=config.in_channels, audio_channels=config.audio_in_channels // AUDIO_MEL_BINS,
+        sampler_options=SamplerOptions(eta=req.eta, seed=offset_seed(req.seed, 1)),
+        noise=torch.Generator().manual_seed(req.seed),
+    )
+
+
+def upsample_between_stages(parts: ModelParts, req: Request, video: torch.Tensor) -> torch.Tensor:
+    """Free what stage 1 no longer needs (if asked) and upsample its video latent 2× for the refinement pass."""
+    if req.free_between_stages:
+        free_memory(parts)
+    return parts.upsampler(video)
+
+
+def finish_run(parts: ModelParts, req: Request, result: Result) -> Result:
+    """Decode when the request asks for it (freeing the transformer first if asked)."""
+    if not req.decode:
+        return result
+    if req.free_between_stages:
+        free_memory(parts, transformer=True)
+    return decode(parts, result)

@@ -1,0 +1,192 @@
+"""Every way a user can get the command line wrong ends in one ``error:`` line and a non-zero exit, before any
+model is loaded — never a traceback. Table-driven over bad settings, bad files and bad paths for each command."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from rs_ltxv.__main__ import MAX_MESSAGE, main, one_line
+from rs_ltxv.ltx.tiny import write_tiny_checkpoint
+
+
+def write_image(path: Path, rgb: np.ndarray) -> None:
+    with av.open(str(path), "w", format="image2") as out:
+        stream = out.add_stream("png")
+        stream.height, stream.width, stream.pix_fmt = rgb.shape[0], rgb.shape[1], "rgb24"
+        out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def write_audio(path: Path, wave: np.ndarray, rate: int) -> None:
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray((wave * 32767).astype(np.int16), format="s16", layout="mono")
+        frame.sample_rate = rate
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("cli-errors")
+    write_image(d / "img.png", np.full((64, 96, 3), 128, np.uint8))
+    write_audio(d / "tone.wav", np.sin(np.linspace(0, 2 * math.pi * 440, 16000))[None].astype(np.float32), 16000)
+    (d / "notes.txt").write_text("not a model\n")
+    (d / "trunc.safetensors").write_bytes((1 << 20).to_bytes(8, "little") + b'{"a": ')
+    (d / "corrupt.latents.safetensors").write_bytes(b"\x00" * 16)
+    (d / "a:b").mkdir()
+    write_image(d / "a:b" / "colon.png", np.full((64, 96, 3), 50, np.uint8))
+    ckpt = write_tiny_checkpoint(d / "tiny.safetensors", "2.3")
+    return {"dir": str(d), "png": str(d / "img.png"), "wav": str(d / "tone.wav"), "txt": str(d / "notes.txt"),
+            "trunc": str(d / "trunc.safetensors"), "corrupt": str(d / "corrupt.latents.safetensors"),
+            "colon_png": str(d / "a:b" / "colon.png"), "ckpt": str(ckpt), "missing": str(d / "missing.safetensors")}
+
+
+GEN = ["generate", "--checkpoint", "{ckpt}", "--text-encoder", "{dir}", "--prompt", "a fox",
+       "--output", "{dir}/out/x.mp4"]
+
+# (argv after the command's required arguments, words the one error line must contain)
+GENERATE_CASES: list[tuple[list[str], str]] = [
+    (["--steps", "0"], "steps"),
+    (["--steps", "-3"], "steps"),
+    (["--fps", "nan"], "fps"),
+    (["--fps", "inf"], "fps"),
+    (["--fps", "0"], "fps"),
+    (["--frames", "100"], "8·k + 1"),
+    (["--frames", "0"], "frames"),
+    (["--width", "100"], "multiple of 32"),
+    (["--height", "-64"], "height"),
+    (["--width", "1000000"], "width"),
+    (["--seed", str(2**70)], "seed"),
+    (["--seed", "-1"], "seed"),
+    (["--seed", "abc"], "seed"),
+    (["--cfg", "nan"], "cfg"),
+    (["--audio-cfg", "inf"], "cfg"),
+    (["--stg", "nan"], "stg"),
+    (["--attention", "bogus"], "attention"),
+    (["--ff-chunks", "0"], "chunks"),
+    (["--sampler", "dpm"], "sampler"),
+    (["--image", "{png}:abc"], "frame"),
+    (["--image", "{png}:0:abc"], "strength"),
+    (["--image", "{png}:0:2.0"], "strength"),
+    (["--image", "{png}:500"], "frame"),
+    (["--image", "{wav}"], "image"),
+    (["--image", "{dir}/missing.png"], "image"),
+    (["--image", "{dir}"], "image"),
+    (["--audio", "{dir}/missing.wav"], "audio"),
+    (["--audio", "{txt}"], "audio"),
+    (["--extend-from", "{dir}/missing.latents.safetensors"], "extend"),
+    (["--extend-from", "{corrupt}"], "extend"),
+    (["--extend-from", "{ckpt}"], "video"),
+    (["--new-frames", "7", "--extend-from", "{corrupt}"], "new frames"),
+    (["--checkpoint", "{missing}"], "missing.safetensors"),
+    (["--checkpoint", "{txt}"], "notes.txt"),
+    (["--checkpoint", "{trunc}"], "trunc.safetensors"),
+    (["--output", "{txt}/x.mp4"], "output"),
+    (["--output", "{dir}"], "output"),
+    (["--stg-block", "99"], "STG block"),
+    (["--upsampler", "{missing}"], "missing.safetensors"),
+]
+
+OTHER_CASES: list[tuple[list[str], str]] = [
+    ([], "command"),
+    (["bogus"], "bogus"),
+    (["generate", "--checkpoint", "x"], "required"),
+    (["info", "{missing}"], "missing.safetensors"),
+    (["info", "{txt}"], "notes.txt"),
+    (["info", "{trunc}"], "trunc.safetensors"),
+    (["info", "{dir}"], "is a folder"),
+    (["tiny", "{dir}", "--version", "2.3"], "is a folder"),
+    (["tiny", "{dir}/t.safetensors", "--version", "9"], "version"),
+    (["demo", "--seconds", "0", "-o", "{dir}/demo.mp4"], "seconds"),
+    (["demo", "--width", "100", "-o", "{dir}/demo.mp4"], "multiple of 32"),
+    (["demo", "--steps", "0", "-o", "{dir}/demo.mp4"], "steps"),
+    (["submit", "{dir}/missing.json"], "missing.json"),
+]
+
+
+def _fill(argv: list[str], files: dict[str, str]) -> list[str]:
+    return [a.format(**files) for a in argv]
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+def _assert_one_error_line(code: int, err: str, words: str) -> None:
+    lines = err.strip().splitlines()
+    assert code != 0
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert words.lower() in lines[0].lower(), err
+    assert len(lines[0]) <= MAX_MESSAGE + 200
+
+
+@pytest.mark.parametrize(("extra", "words"), GENERATE_CASES, ids=[" ".join(c[0]) for c in GENERATE_CASES])
+def test_generate_bad_input_is_one_line(files, capsys, extra, words):
+    argv = _fill(GEN, files)
+    for i in range(0, len(extra), 2):  # replace a flag given in GEN instead of repeating it
+        if extra[i] in argv and extra[i] != "--image":
+            del argv[argv.index(extra[i]):argv.index(extra[i]) + 2]
+    code, err = _run(argv + _fill(extra, files), capsys)
+    _assert_one_error_line(code, err, words)
+    assert not (Path(files["dir"]) / "out").exists()  # nothing written, no folder made
+
+
+@pytest.mark.parametrize(("argv", "words"), OTHER_CASES, ids=[" ".join(c[0]) or "(none)" for c in OTHER_CASES])
+def test_other_commands_bad_input_is_one_line(files, capsys, argv, words):
+    code, err = _run(_fill(argv, files), capsys)
+    _assert_one_error_line(code, err, words)
+
+
+def test_image_path_with_colons_parses(files, capsys):
+    """A path that itself contains ':' still parses; the frame/strength suffix is read from the right."""
+    from rs_ltxv.ltx.pipeline.cli import parse_image_spec
+
+    assert parse_image_spec(files["colon_png"]) == (files["colon_png"], 0, 1.0)
+    assert parse_image_spec(f"{files['colon_png']}:-1:0.5") == (files["colon_png"], -1, 0.5)
+    assert parse_image_spec(f"{files['colon_png']}:8") == (files["colon_png"], 8, 1.0)
+    assert parse_image_spec("C:\\pics\\a.png:3") == ("C:\\pics\\a.png", 3, 1.0)
+
+
+def test_one_line_bounds_long_messages():
+    text = one_line("x" * 300_000 + "\n" + "tail")
+    assert len(text) <= MAX_MESSAGE + 60
+    assert text.endswith("tail")
+    assert "\n" not in text
+
+
+def test_ctrl_c_is_one_line(tmp_path):
+    """SIGINT while the demo samples: one line, exit 130, no MP4 and no temporary file left behind."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "rs_ltxv", "demo", "--seconds", "8", "--steps", "200",
+                             "-o", str(tmp_path / "demo.mp4")], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (tmp_path / "tiny-models").exists():
+            time.sleep(0.2)
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)."
+    assert not (tmp_path / "demo.mp4").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny-models"]
