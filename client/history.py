@@ -17,6 +17,9 @@ from .errors import ClientError
 
 @dataclass
 class Outcome:
+    """How a prompt ended, read from its history entry (:func:`outcome`): ``status`` and, for an error, the failing
+    node and ComfyUI's ``execution_error`` fields (``exception_type``, ``exception_message``, ``traceback``)."""
+
     status: str  # "success" | "error" | "interrupted"
     node_id: str | None = None
     node_type: str | None = None
@@ -26,6 +29,8 @@ class Outcome:
 
 
 def outcome(entry: dict[str, Any]) -> Outcome:
+    """The :class:`Outcome` of a ``/history/{id}`` entry: the first ``execution_error`` or ``execution_interrupted``
+    message, else success when ComfyUI says so, else an error without a message."""
     status = entry.get("status") or {}
     messages = status.get("messages") or []
     for event, data in messages:
@@ -54,7 +59,11 @@ def output_files(entry: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def local_path(root: Path, file: dict[str, Any]) -> Path:
     """Where a server file lands: ``root/subfolder/filename`` for outputs, ``root/<type>/subfolder/filename``
-    for temp / input files. Names that would leave ``root`` are refused."""
+    for temp / input files.
+
+    Raises:
+        ClientError: a name or subfolder that would leave ``root`` (``..``, absolute, a drive letter).
+    """
     name, subfolder, kind = file["filename"], file.get("subfolder") or "", file.get("type") or "output"
     parts = [] if kind == "output" else [kind]
     parts += [p for p in PurePosixPath(subfolder.replace("\\", "/")).parts]

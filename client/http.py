@@ -1,4 +1,6 @@
-"""ComfyUI's HTTP API with urllib: /prompt, /history/{id}, /view, /interrupt, /queue."""
+"""ComfyUI's HTTP API with urllib: /prompt, /history/{id}, /view, /interrupt, /queue, /system_stats (the routes of
+ComfyUI's ``server.PromptServer``, used as in its ``script_examples/websockets_api_example.py``). Every failure is a
+:class:`~.errors.ClientError`."""
 
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ from .errors import EXIT_FAILED, ClientError
 
 
 def normalize_server(url: str) -> str:
-    """``host:port`` or ``http://host:port/`` → ``http://host:port`` (https kept)."""
+    """``host:port`` or ``http://host:port/`` → ``http://host:port`` (https kept).
+
+    Raises:
+        ClientError: not an http(s) URL with a host.
+    """
     url = url.strip().rstrip("/")
     if "://" not in url:
         url = "http://" + url
@@ -25,12 +31,14 @@ def normalize_server(url: str) -> str:
 
 
 def view_url(server: str, file: dict[str, Any]) -> str:
+    """The ``/view`` URL that serves a file ref ``{"filename", "subfolder", "type"}`` of a history entry."""
     query = urllib.parse.urlencode({"filename": file["filename"], "subfolder": file.get("subfolder", ""),
                                     "type": file.get("type", "output")})
     return f"{server}/view?{query}"
 
 
 def ws_url(server: str, client_id: str) -> str:
+    """The ``/ws?clientId=…`` websocket URL of ``server`` (``ws://``, or ``wss://`` for https)."""
     parts = urllib.parse.urlsplit(server)
     scheme = "wss" if parts.scheme == "https" else "ws"
     path = parts.path.rstrip("/") + "/ws?" + urllib.parse.urlencode({"clientId": client_id})
@@ -87,6 +95,11 @@ class Comfy:
             raise self._unreachable(exc) from exc
 
     def get_json(self, path: str) -> Any:
+        """GET ``path`` (or a full URL) and decode the JSON body (an empty body: None).
+
+        Raises:
+            ClientError: the server is unreachable or times out, or answers with an HTTP error.
+        """
         try:
             with self._open(path) as response:
                 return json.loads(response.read() or b"null")
@@ -96,6 +109,11 @@ class Comfy:
             raise self._unreachable(exc) from exc
 
     def post_json(self, path: str, data: dict) -> Any:
+        """POST ``data`` as JSON to ``path`` and decode the JSON answer (an empty body: ``{}``).
+
+        Raises:
+            ClientError: the server is unreachable, or answers with an HTTP error.
+        """
         try:
             with self._open(path, data) as response:
                 body = response.read()
@@ -104,12 +122,20 @@ class Comfy:
         return json.loads(body) if body.strip() else {}
 
     def check(self) -> dict:
-        """``/system_stats``: a cheap call that tells whether the server is up."""
+        """``/system_stats``: a cheap call that tells whether the server is up.
+
+        Raises:
+            ClientError: it is not (see :meth:`get_json`).
+        """
         return self.get_json("/system_stats")
 
     def queue_prompt(self, prompt: dict, client_id: str) -> dict:
-        """POST /prompt → ``{"prompt_id", "number", "node_errors"}``; a refused prompt raises with ComfyUI's
-        reasons per node."""
+        """POST /prompt → ``{"prompt_id", "number", "node_errors"}``.
+
+        Raises:
+            ClientError: the server is unreachable; or (``exit_code`` :data:`EXIT_FAILED`) it refused the prompt,
+                with ComfyUI's reasons per node.
+        """
         try:
             with self._open("/prompt", {"prompt": prompt, "client_id": client_id}) as response:
                 return json.loads(response.read())
@@ -118,16 +144,30 @@ class Comfy:
             raise ClientError(format_refusal(exc.code, body, prompt), EXIT_FAILED) from exc
 
     def history(self, prompt_id: str) -> dict | None:
-        """The finished prompt's history entry, or None while it is queued or running."""
+        """The finished prompt's history entry, or None while it is queued or running.
+
+        Raises:
+            ClientError: see :meth:`get_json`.
+        """
         data = self.get_json(f"/history/{urllib.parse.quote(prompt_id)}")
         return (data or {}).get(prompt_id)
 
     def interrupt(self, prompt_id: str) -> None:
-        """Take the prompt off the queue if it waits there, and interrupt it if it runs (only that prompt)."""
+        """Take the prompt off the queue if it waits there, and interrupt it if it runs (only that prompt).
+
+        Raises:
+            ClientError: see :meth:`post_json`.
+        """
         self.post_json("/queue", {"delete": [prompt_id]})
         self.post_json("/interrupt", {"prompt_id": prompt_id})
 
     def download(self, file: dict[str, Any], dest: Path) -> Path:
+        """Fetch a file ref of a history entry through ``/view`` into ``dest`` (written as ``dest.part``, then
+        renamed, so a failed download leaves nothing). Returns ``dest``.
+
+        Raises:
+            ClientError: HTTP error, dropped connection or a write error.
+        """
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".part")
         try:

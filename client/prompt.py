@@ -40,13 +40,19 @@ def validate_prompt(prompt: Any) -> list[str]:
 
 
 def is_link(value: Any) -> bool:
+    """Whether an API-prompt input value is a link ``[source node id, output slot]``."""
     return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int))
             and isinstance(value[1], int) and not isinstance(value[1], bool))
 
 
 def _convert_ui(workflow: dict, path: Path) -> dict:
     """A UI workflow made only of nodes whose definitions we carry (ours and the core subset) → API format, with
-    the pack's converter; anything else is refused with the export hint."""
+    the pack's converter (:func:`rs_ltxv.nodes.workflows.ui_to_api`).
+
+    Raises:
+        ClientError: the converter cannot be imported, a node type is unknown here, the workflow uses subgraphs,
+            or it cannot be converted; the message ends with the export hint.
+    """
     types = sorted({str(n.get("type")) for n in workflow["nodes"]})
     try:
         from ..nodes.workflows import all_specs, ui_to_api
@@ -68,7 +74,12 @@ def _convert_ui(workflow: dict, path: Path) -> dict:
 
 def load_prompt(path: str | Path, convert_ui: bool = True) -> tuple[dict, bool]:
     """Read a prompt file; returns (API prompt, whether it was converted from a UI workflow). Also accepts a saved
-    ``/prompt`` body ``{"prompt": {...}, ...}``."""
+    ``/prompt`` body ``{"prompt": {...}, ...}``.
+
+    Raises:
+        ClientError: the file is missing, unreadable or not JSON; a UI workflow that cannot be (or, without
+            ``convert_ui``, may not be) converted; not an API prompt (:func:`validate_prompt`'s problems).
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -93,7 +104,11 @@ def load_prompt(path: str | Path, convert_ui: bool = True) -> tuple[dict, bool]:
 
 
 def parse_override(text: str) -> tuple[str, str, str]:
-    """``NODE.input=value`` → (node, input, raw value). NODE is an id, a node title or a class_type."""
+    """``NODE.input=value`` → (node, input, raw value). NODE is an id, a node title or a class_type.
+
+    Raises:
+        ClientError: ``text`` is not of that form.
+    """
     target, sep, value = text.partition("=")
     node, dot, name = target.rpartition(".")
     if not sep or not dot or not node or not name:
@@ -103,7 +118,11 @@ def parse_override(text: str) -> tuple[str, str, str]:
 
 
 def find_node(prompt: dict, ref: str) -> str:
-    """The id of the node that ``ref`` names: an id, else a unique ``_meta.title``, else a unique class_type."""
+    """The id of the node that ``ref`` names: an id, else a unique ``_meta.title``, else a unique class_type.
+
+    Raises:
+        ClientError: no node, or several nodes, match ``ref``.
+    """
     if ref in prompt:
         return ref
     for key in (lambda n: n.get("_meta", {}).get("title"), lambda n: n.get("class_type")):
@@ -127,7 +146,11 @@ def convert_value(raw: str, current: Any) -> Any:
 
 def apply_overrides(prompt: dict, overrides: list[str]) -> dict:
     """A copy of ``prompt`` with every ``NODE.input=value`` applied. Only inputs the node already has can be set,
-    and only widget values (not links)."""
+    and only widget values (not links).
+
+    Raises:
+        ClientError: a malformed override, an unknown node or input, or an input that is a link.
+    """
     prompt = json.loads(json.dumps(prompt))
     for text in overrides:
         ref, name, raw = parse_override(text)

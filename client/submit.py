@@ -25,6 +25,7 @@ POLL_S = 2.0  # history poll interval when the websocket is silent or absent
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``submit`` command's arguments to ``p``."""
     p.add_argument("prompt", help="API-format prompt JSON (ComfyUI: Workflow → Export (API)); a UI-format workflow "
                                   "is converted when all its nodes are known here, otherwise refused")
     p.add_argument("--server", default="http://127.0.0.1:8188", help="ComfyUI address (default %(default)s)")
@@ -49,6 +50,8 @@ class Follower:
         print(text, file=self.out, flush=True)
 
     def handle(self, message: Any) -> None:
+        """Print one websocket message (``status``, ``execution_start``, ``executing``, ``progress``, ``executed`` …)
+        that concerns this prompt; a final message sets :attr:`finished`. Anything else is ignored."""
         if not isinstance(message, dict):
             return
         kind, data = message.get("type"), message.get("data") or {}
@@ -90,7 +93,13 @@ def _open_ws(comfy: Comfy, client_id: str, err: TextIO) -> WebSocket | None:
 
 def wait_for_history(comfy: Comfy, prompt_id: str, ws: WebSocket | None, follower: Follower,
                      deadline: float | None, err: TextIO) -> dict:
-    """Follow the websocket (if any) until the prompt finishes, then return its history entry."""
+    """Follow the websocket (if any) until the prompt finishes, then return its history entry; a lost websocket
+    falls back to polling ``/history``.
+
+    Raises:
+        TimeoutError: ``deadline`` (a ``time.monotonic()`` value) passed.
+        ClientError: the server cannot be reached (see :meth:`~.http.Comfy.history`).
+    """
     last_poll = time.monotonic()  # the websocket speaks first; the history is asked on silence or every 10 s
     while True:
         now = time.monotonic()
@@ -118,8 +127,13 @@ def submit(prompt: dict, server: str, output: str | Path = "outputs", *, downloa
            timeout: float = 0, use_ws: bool = True, out: TextIO | None = None,
            err: TextIO | None = None) -> list[Path]:
     """Queue ``prompt``, follow it, download its files into ``output``; returns the saved paths (or, with
-    ``download=False``, where they would go). Raises ClientError (exit_code 2: refused or a node failed; 3:
-    interrupted)."""
+    ``download=False``, where they would go). ``timeout`` in seconds (0: wait for ever).
+
+    Raises:
+        ClientError: exit_code 1 (:data:`~.errors.EXIT_USAGE`): the server cannot be reached or a download fails;
+            2 (:data:`~.errors.EXIT_FAILED`): the prompt was refused or a node failed; 3
+            (:data:`~.errors.EXIT_INTERRUPTED`): interrupted, or ``timeout`` passed.
+    """
     out, err = out or sys.stdout, err or sys.stderr
     comfy = Comfy(server)
     comfy.check()
@@ -164,7 +178,8 @@ def submit(prompt: dict, server: str, output: str | Path = "outputs", *, downloa
 
 
 def run(args: argparse.Namespace) -> int:
-    """The ``submit`` command."""
+    """The ``submit`` command: prints ``error: …`` and returns the :class:`~.errors.ClientError`'s exit code instead
+    of raising; 0 on success."""
     try:
         prompt, converted = load_prompt(args.prompt)
         if converted:

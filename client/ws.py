@@ -23,10 +23,12 @@ MAX_HEADER = 65536
 
 
 class WebSocketError(Exception):
-    pass
+    """The websocket cannot be opened or was closed. Internal to the client: :mod:`.submit` falls back to polling
+    ``/history`` on it, so it never reaches the user."""
 
 
 def accept_key(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` value the server must answer to ``key`` (RFC 6455 §4.2.2)."""
     return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
 
 
@@ -73,6 +75,13 @@ def parse_frame(buf: bytes | bytearray) -> tuple[bool, int, bytes, int] | None:
 
 
 class WebSocket:
+    """A client connection to ``url`` (``ws://`` or ``wss://``), handshake done on construction.
+
+    Raises:
+        WebSocketError: not a websocket URL, or the server refused the upgrade.
+        OSError: the connection failed or timed out (``timeout`` in seconds).
+    """
+
     def __init__(self, url: str, timeout: float = 10.0):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("ws", "wss"):
@@ -153,6 +162,7 @@ class WebSocket:
         self.sock.sendall(encode_frame(opcode, payload))
 
     def close(self) -> None:
+        """Send a close frame (code 1000) if the socket still allows it, then close the socket."""
         try:
             self._send(OP_CLOSE, struct.pack("!H", 1000))
         except OSError:

@@ -3,7 +3,10 @@
 Every kernel takes raw blocks ``(n_blocks, type_size)`` as uint8 on any device and returns float32 values
 ``(n_blocks, block_size)`` computed with the same float32 operations, in the same order, as the NumPy reference in
 ``gguf.quants`` — so results are bit-identical to ``gguf.quants.dequantize``. Byte layouts follow ggml's
-``block_*`` structs (little-endian, fp16 scales).
+``block_*`` structs (little-endian, fp16 scales). ComfyUI-GGUF's ``dequant.py`` (``dequantize_blocks_*``) does the
+same on the GPU with its own operation order.
+
+Errors are :class:`~.errors.GGUFError` / :class:`~.errors.UnsupportedQuantError` (``ValueError`` subclasses).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ PLAIN_FLOAT = {Q.F32: torch.float32, Q.F16: torch.float16}  # stored as ordinary
 
 
 def _f16(blocks: torch.Tensor, start: int) -> torch.Tensor:
-    """fp16 scale at byte ``start`` of every block, as float32 ``(n, 1)``."""
+    """fp16 scale at byte ``start`` of every block, as float32 of shape ``(n, 1)``."""
     return blocks[:, start:start + 2].contiguous().view(torch.float16).float()
 
 
@@ -31,13 +34,13 @@ def _shifts(values: Sequence[int], device: torch.device, shape: tuple[int, ...])
 
 
 def _nibbles(qs: torch.Tensor, group: int) -> torch.Tensor:
-    """Low nibbles of each ``group`` bytes, then their high nibbles: ``(n, G, group)`` → ``(n, G, 2, group)``."""
+    """Low nibbles of each ``group`` bytes, then their high nibbles: shape ``(n, G, group)`` → ``(n, G, 2, group)``."""
     n = qs.shape[0]
     return (qs.reshape(n, -1, 1, group) >> _shifts((0, 4), qs.device, (1, 1, 2, 1))) & 0x0F
 
 
 def _bits(qh: torch.Tensor) -> torch.Tensor:
-    """Bits of little-endian bytes ``(n, B)`` → ``(n, 8·B)``, bit i of the word at position i."""
+    """Bits of little-endian bytes, shape ``(n, B)`` → ``(n, 8·B)``, bit i of the word at position i."""
     n = qh.shape[0]
     return ((qh.reshape(n, -1, 1) >> torch.arange(8, dtype=torch.uint8, device=qh.device)) & 1).reshape(n, -1)
 
@@ -111,7 +114,7 @@ def _q3_k(b: torch.Tensor) -> torch.Tensor:
 
 
 def _k_scales(scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """6-bit scales and mins of Q4_K/Q5_K from their 12 packed bytes → two ``(n, 8)`` uint8 tensors."""
+    """6-bit scales and mins of Q4_K/Q5_K from their 12 packed bytes → two uint8 tensors of shape ``(n, 8)``."""
     s = scales.reshape(-1, 3, 4)
     d, m, md = s[:, 0], s[:, 1], s[:, 2]
     sc = torch.cat([d & 0x3F, (md & 0x0F) | ((d >> 2) & 0x30)], dim=-1)
@@ -173,6 +176,7 @@ SUPPORTED = frozenset(DEQUANTIZERS)
 
 
 def type_name(qtype: int | GGMLQuantizationType) -> str:
+    """The GGML type's name ("Q4_K"), or "unknown GGML type id N" for an id the ``gguf`` package does not know."""
     try:
         return GGMLQuantizationType(int(qtype)).name
     except ValueError:
@@ -180,7 +184,12 @@ def type_name(qtype: int | GGMLQuantizationType) -> str:
 
 
 def check_supported(qtype: int | GGMLQuantizationType, what: str = "tensor") -> GGMLQuantizationType:
-    """The type as an enum member, or :class:`UnsupportedQuantError` naming it and listing what is supported."""
+    """The type as a ``gguf.GGMLQuantizationType`` member.
+
+    Raises:
+        UnsupportedQuantError: no dequantiser here (the message names the type, ``what`` holds it, and lists the
+            supported types).
+    """
     try:
         qt = GGMLQuantizationType(int(qtype))
     except ValueError:
@@ -193,7 +202,12 @@ def check_supported(qtype: int | GGMLQuantizationType, what: str = "tensor") -> 
 
 
 def byte_shape(qtype: GGMLQuantizationType, shape: Sequence[int]) -> tuple[int, ...]:
-    """Shape of the raw bytes of a tensor of logical ``shape`` (torch order): last dim in bytes."""
+    """Shape of the raw bytes of a tensor of logical ``shape`` (torch order): ``(*shape[:-1], shape[-1] / block ·
+    type_size)``, the last dim in bytes (``gguf.GGML_QUANT_SIZES``; like ``gguf.quants.quant_shape_to_byte_shape``).
+
+    Raises:
+        GGUFError: the last dim is not a whole number of blocks.
+    """
     block, size = GGML_QUANT_SIZES[qtype]
     if not shape or shape[-1] % block:
         raise GGUFError(f"a {qtype.name} tensor needs its last dimension to be a multiple of {block}; got {shape}")
@@ -203,7 +217,13 @@ def byte_shape(qtype: GGMLQuantizationType, shape: Sequence[int]) -> tuple[int, 
 def dequantize(data: torch.Tensor, qtype: int | GGMLQuantizationType, shape: Sequence[int],
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Dequantise raw bytes ``data`` (uint8, any shape, on any device) of a ``qtype`` tensor of logical ``shape``
-    (torch order) to ``dtype`` on the same device. Values are computed in float32, then cast."""
+    (torch order) to a tensor of that ``shape`` in ``dtype`` on the same device. Values are computed in float32, then
+    cast. Mirrors ``gguf.quants.dequantize`` (bit-identical) and ComfyUI-GGUF's ``dequant.dequantize``.
+
+    Raises:
+        UnsupportedQuantError: ``qtype`` has no dequantiser here.
+        GGUFError: ``data`` does not hold a tensor of ``shape``.
+    """
     qt = check_supported(qtype)
     block, size = GGML_QUANT_SIZES[qt]
     raw = data.reshape(-1)

@@ -19,7 +19,12 @@ def _summary(value: Any) -> Any:
 
 def describe_gguf(path: str | os.PathLike, file: GGUFFile | None = None) -> dict[str, Any]:
     """``{file, size_bytes, gguf_version, architecture, metadata, tensor_count, parameters, types, has_config}``;
-    ``types`` maps a GGML type name to ``{tensors, parameters, bytes}``."""
+    ``types`` maps a GGML type name to ``{tensors, parameters, bytes}``. Like the ``gguf`` package's
+    ``gguf-dump`` script (``gguf.scripts.gguf_dump``), as data.
+
+    Raises:
+        GGUFError: ``path`` is not a readable GGUF (only when ``file`` is not given).
+    """
     file = file or GGUFFile(path)
     types: dict[str, dict[str, int]] = {}
     for t in file.tensors.values():

@@ -8,3 +8,7 @@ class GGUFError(ValueError):
 
 class UnsupportedQuantError(GGUFError):
     """A tensor is stored in a GGML type that has no torch dequantiser here."""
+
+
+for _cls in (GGUFError, UnsupportedQuantError):  # shown by ComfyUI as rs_ltxv.…, not the pack's folder path
+    _cls.__module__ = f"rs_ltxv.{__name__.partition('.')[2]}" if "." in __name__ else __name__

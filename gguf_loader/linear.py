@@ -22,7 +22,15 @@ WeightPatch = torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
 
 class GGUFLinear(nn.Module):
-    """``y = x · (dequant(qweight) + Σ patches)ᵀ + bias`` with ``x (…, in_features)`` → ``y (…, out_features)``."""
+    """``y = x · (dequant(qweight) + Σ patches)ᵀ + bias`` with ``x (…, in_features)`` → ``y (…, out_features)``.
+
+    Mirrors ComfyUI-GGUF's ``ops.GGMLOps.Linear`` (``GGMLLayer.get_weight``: dequantise, then add the patches),
+    with the patches as :data:`WeightPatch` deltas instead of ``comfy.lora.calculate_weight`` inputs.
+
+    Raises:
+        UnsupportedQuantError: ``qtype`` has no dequantiser here (from the constructor).
+        GGUFError: ``in_features`` is not a whole number of ``qtype`` blocks (from the constructor).
+    """
 
     def __init__(self, in_features: int, out_features: int, qtype: int | GGMLQuantizationType, *, bias: bool = True,
                  device: torch.device | str | None = None, bias_dtype: torch.dtype = torch.float32) -> None:
@@ -37,10 +45,12 @@ class GGUFLinear(nn.Module):
 
     @property
     def weight_shape(self) -> tuple[int, int]:
+        """The logical weight shape ``(out_features, in_features)``."""
         return (self.out_features, self.in_features)
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32, *, patched: bool = True) -> torch.Tensor:
-        """The weight ``(out, in)`` in ``dtype`` on the buffer's device, with the patches added when ``patched``."""
+        """The weight, shape ``(out, in)``, in ``dtype`` on the buffer's device, with the patches added when
+        ``patched``."""
         if not patched or not self.patches:
             return dequantize(self.qweight, self.qtype, self.weight_shape, dtype)
         base = dequantize(self.qweight, self.qtype, self.weight_shape, torch.float32)
@@ -52,10 +62,13 @@ class GGUFLinear(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        """Dequantised float32 weight (for inspection; forward dequantises straight to the compute dtype)."""
+        """Dequantised float32 weight of shape ``(out_features, in_features)``, patched (for inspection; forward
+        dequantises straight to the compute dtype)."""
         return self.dequantized_weight(torch.float32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (…, in_features)`` → ``(…, out_features)`` in ``x``'s dtype on ``x``'s device; the patched weight is
+        dequantised on the buffer's device, then moved."""
         weight = self.dequantized_weight(x.dtype)
         if weight.device != x.device:
             weight = weight.to(x.device)
@@ -63,6 +76,7 @@ class GGUFLinear(nn.Module):
         return nn.functional.linear(x, weight, bias)
 
     def extra_repr(self) -> str:
+        """Sizes, GGML type, bias and number of patches, for ``repr``."""
         return (f"in_features={self.in_features}, out_features={self.out_features}, qtype={self.qtype.name}, "
                 f"bias={self.bias is not None}, patches={len(self.patches)}")
 
@@ -71,7 +85,11 @@ def replace_linears(module: nn.Module, qtypes: dict[str, GGMLQuantizationType],
                     bias_dtypes: dict[str, torch.dtype] | None = None) -> list[str]:
     """Swap every ``nn.Linear`` whose ``<path>`` is in ``qtypes`` (module path → stored type of ``<path>.weight``)
     for an empty :class:`GGUFLinear` on the same device (use on a meta-device model, then load the state dict).
-    Returns the replaced paths."""
+    Returns the replaced paths. ComfyUI-GGUF does this by building the model with ``ops.GGMLOps``.
+
+    Raises:
+        UnsupportedQuantError: a type in ``qtypes`` has no dequantiser here.
+    """
     bias_dtypes = bias_dtypes or {}
     replaced = []
     for path, child in list(module.named_modules()):

@@ -34,7 +34,9 @@ _LTX_ALIASES = ("diffusion_model.",)
 
 
 def ltx_key(key: str) -> str:
-    """The official single-file name of a GGUF tensor key of an LTX-2 file."""
+    """The official single-file name of a GGUF tensor key of an LTX-2 file (``diffusion_model.x`` →
+    ``model.diffusion_model.x``; other keys unchanged). ComfyUI-GGUF's ``loader.gguf_sd_loader`` strips the same
+    prefix (``handle_prefix``) instead."""
     for alias in _LTX_ALIASES:
         if key.startswith(alias):
             return DIFFUSION_PREFIX + key[len(alias):]
@@ -59,7 +61,13 @@ _BLOCK_RE = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$")
 
 
 def gemma3_hf_name(key: str) -> str:
-    """Hugging Face name of a llama.cpp Gemma-3 tensor name; :class:`GGUFError` for names it does not know."""
+    """Hugging Face name of a llama.cpp Gemma-3 tensor name (``blk.0.attn_q.weight`` →
+    ``model.layers.0.self_attn.q_proj.weight``): ``gguf.get_tensor_name_map(gguf.MODEL_ARCH.GEMMA3, n)`` read
+    backwards.
+
+    Raises:
+        GGUFError: a name outside llama.cpp's Gemma-3 layout.
+    """
     if key in _GEMMA_GLOBAL:
         return _GEMMA_GLOBAL[key]
     m = _BLOCK_RE.match(key)
@@ -69,13 +77,19 @@ def gemma3_hf_name(key: str) -> str:
 
 
 def is_gemma_norm(hf_name: str) -> bool:
+    """Whether a Hugging Face Gemma-3 name is a norm weight (stored by llama.cpp as ``1 + w``)."""
     return hf_name.endswith(("norm.weight", "layernorm.weight"))
 
 
 def gemma3_state(file: GGUFFile, dtype: torch.dtype = torch.float32,
                  device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Every tensor of a Gemma-3 GGUF, dequantised to ``dtype`` under its Hugging Face name, norm weights
-    converted from llama.cpp's ``1 + w`` back to Hugging Face's ``w``."""
+    """Every tensor of a Gemma-3 GGUF in its torch-order shape, dequantised to ``dtype`` on ``device`` under its
+    Hugging Face name, norm weights converted from llama.cpp's ``1 + w`` back to Hugging Face's ``w``.
+
+    Raises:
+        GGUFError: another architecture, an unknown tensor name, or data that is truncated or cannot be
+            dequantised.
+    """
     file.require_architecture(GEMMA3_ARCHITECTURE, what="a Gemma-3 text encoder", allow_missing=False)
     out = {}
     for key in file.tensors:
@@ -92,6 +106,10 @@ def gemma3_config(file: GGUFFile) -> dict[str, Any]:
 
     Not stored by llama.cpp and taken from Gemma-3's defaults: ``query_pre_attn_scalar`` = head_dim (true for
     270M/1B/4B/12B), the local (sliding-window) RoPE base 10 000 and the 5 local : 1 global layer pattern.
+    The keys are those llama.cpp's ``convert_hf_to_gguf.py`` writes (``gguf.Keys.LLM`` / ``gguf.Keys.Attention``).
+
+    Raises:
+        GGUFError: another architecture, or a needed ``gemma3.*`` field is missing.
     """
     file.require_architecture(GEMMA3_ARCHITECTURE, what="a Gemma-3 text encoder", allow_missing=False)
     md = file.metadata

@@ -3,7 +3,8 @@ present, and tensor names, logical shapes (torch order) and GGML types.
 
 GGUF stores dimensions innermost first (``ne``), so a torch ``(out, in)`` weight appears as ``[in, out]``; shapes here
 are reversed back. ComfyUI-GGUF files may carry ``comfy.gguf.orig_shape.<name>`` (INT32 array, torch order) for
-tensors whose shape was flattened when written; that shape wins when present.
+tensors whose shape was flattened when written; that shape wins when present (as in ComfyUI-GGUF's
+``loader.get_orig_shape``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ class GGUFTensor:
 
     @property
     def type_name(self) -> str:
+        """The GGML type's name ("Q4_K", "F16" …)."""
         return self.qtype.name
 
     @property
     def numel(self) -> int:
+        """Number of logical values (the product of ``shape``)."""
         n = 1
         for d in self.shape:
             n *= d
@@ -65,6 +68,12 @@ class GGUFFile:
     ``general.architecture`` string or None; ``tensors``: name → :class:`GGUFTensor` in file order; ``reader``: the
     underlying ``gguf.GGUFReader`` (its pure-Python parse of a 262k-token vocabulary is the slow part of opening a
     Gemma file — 26–30 s measured on a busy shared 2-core machine — so it is parsed once and shared).
+
+    Wraps ``gguf.GGUFReader`` (as ComfyUI-GGUF's ``loader.gguf_sd_loader`` does) with the checks below.
+
+    Raises:
+        GGUFError: ``path`` is a folder or missing, not GGUF (wrong magic), has a corrupt or truncated header, a
+            GGML type the ``gguf`` package does not know, or a ``comfy.gguf.orig_shape.*`` that does not fit.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -117,7 +126,11 @@ class GGUFFile:
     # ----------------------------------------------------------------------------------------------- metadata
 
     def config(self) -> dict[str, Any] | None:
-        """The ``config`` metadata string parsed as JSON, or None when the file has none."""
+        """The ``config`` metadata string parsed as JSON, or None when the file has none.
+
+        Raises:
+            GGUFError: the ``config`` metadata is not valid JSON.
+        """
         raw = self.metadata.get("config")
         if raw is None:
             return None
@@ -127,8 +140,12 @@ class GGUFFile:
             raise GGUFError(f"{self.path.name}: the 'config' metadata is not valid JSON ({exc}).") from exc
 
     def require_architecture(self, *accepted: str, what: str, allow_missing: bool = True) -> None:
-        """Raise when ``general.architecture`` is set and not one of ``accepted`` (``what`` names the expected
-        model for the message)."""
+        """Check ``general.architecture`` against ``accepted`` (``what`` names the expected model for the message);
+        a missing architecture passes when ``allow_missing``.
+
+        Raises:
+            GGUFError: the architecture is another one (or missing, without ``allow_missing``).
+        """
         arch = self.architecture
         if arch is None and allow_missing:
             return
@@ -137,6 +154,7 @@ class GGUFFile:
                             f"(expected {' or '.join(repr(a) for a in accepted)}). Load it with the matching loader.")
 
     def type_counts(self) -> dict[str, int]:
+        """GGML type name → number of tensors of that type."""
         counts: dict[str, int] = {}
         for t in self.tensors.values():
             counts[t.type_name] = counts.get(t.type_name, 0) + 1
@@ -145,7 +163,12 @@ class GGUFFile:
     # ----------------------------------------------------------------------------------------------- tensors
 
     def raw(self, name: str, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The stored bytes of ``name`` as a uint8 tensor ``byte_shape`` (a view of the memory map on CPU)."""
+        """The stored bytes of ``name`` as a uint8 tensor of shape ``byte_shape(qtype, shape)``, i.e.
+        ``(*shape[:-1], row_bytes)`` (a view of the memory map on CPU).
+
+        Raises:
+            GGUFError: the tensor's data is shorter than the header says (truncated file).
+        """
         info = self.tensors[name]
         array = self._data[name].view(np.uint8)
         if array.size != info.nbytes:
@@ -161,8 +184,13 @@ class GGUFFile:
         return tensor if device.type == "cpu" else tensor.to(device)
 
     def tensor(self, name: str, dtype: torch.dtype | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
-        """``name`` dequantised on ``device`` into ``dtype`` (None: F32/F16/BF16 keep their dtype, quantised types
-        become float32)."""
+        """``name`` in its logical torch-order shape, dequantised on ``device`` into ``dtype`` (None: F32/F16/BF16
+        keep their dtype, quantised types become float32). Like ComfyUI-GGUF's ``dequant.dequantize_tensor``.
+
+        Raises:
+            UnsupportedQuantError: the tensor's type has no dequantiser here.
+            GGUFError: the data is truncated.
+        """
         info = self.tensors[name]
         check_supported(info.qtype, f"{self.path.name}: tensor {name}")
         raw = self.raw(name, device)
@@ -173,7 +201,11 @@ class GGUFFile:
         return dequantize(raw, info.qtype, info.shape, dtype or torch.float32)
 
     def check_data(self) -> None:
-        """Raise when the tensor data runs past the end of the file (cheap: header arithmetic only)."""
+        """Check that the tensor data ends within the file (cheap: header arithmetic only).
+
+        Raises:
+            GGUFError: the file is truncated (the message gives the percentage present).
+        """
         end = max((t.offset + t.nbytes for t in self.tensors.values()), default=0)
         if end > self.size:
             raise GGUFError(f"{self.path.name} is truncated: the header describes {end:,} bytes but the file has "
@@ -181,6 +213,7 @@ class GGUFFile:
                             "download it again.")
 
     def describe_types(self) -> str:
+        """``"F32×12, Q4_K×300"``: :meth:`type_counts` as one line."""
         return ", ".join(f"{k}×{v}" for k, v in sorted(self.type_counts().items()))
 
 

@@ -26,7 +26,12 @@ def _round(x: np.ndarray) -> np.ndarray:
 
 
 def quantize_q4_k(values: np.ndarray) -> np.ndarray:
-    """Float32 ``(..., K)`` with K a multiple of 256 → Q4_K bytes ``(..., K / 256 · 144)``."""
+    """Float32 ``(..., K)`` with K a multiple of 256 → Q4_K bytes ``(..., K / 256 · 144)`` (ggml's ``block_q4_K``;
+    ``gguf.quants.Q4_K`` can only dequantise).
+
+    Raises:
+        GGUFError: K is not a multiple of 256.
+    """
     x = np.asarray(values, dtype=np.float32)
     if x.shape[-1] % 256:
         raise GGUFError(f"Q4_K needs rows that are a multiple of 256 values; got {x.shape}")
@@ -53,7 +58,12 @@ def quantize_q4_k(values: np.ndarray) -> np.ndarray:
 
 
 def encode(tensor: torch.Tensor, qtype: GGMLQuantizationType) -> np.ndarray:
-    """A tensor's GGUF payload: typed array for F32/F16, uint8 bytes ``(…, row_bytes)`` otherwise."""
+    """A tensor's GGUF payload: typed array of the tensor's shape for F32/F16, uint8 bytes ``(…, row_bytes)``
+    otherwise (``gguf.quants.quantize``, or :func:`quantize_q4_k`).
+
+    Raises:
+        GGUFError: the ``gguf`` package cannot quantise to ``qtype``; Q4_K rows are not a multiple of 256.
+    """
     x = tensor.detach().float().cpu().numpy()
     if qtype == Q.F32:
         return x
@@ -71,8 +81,12 @@ def encode(tensor: torch.Tensor, qtype: GGMLQuantizationType) -> np.ndarray:
 def write_gguf(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
                qtype: GGMLQuantizationType | Callable[[str, torch.Tensor], GGMLQuantizationType] = Q.F32, *,
                arch: str = "ltxv", metadata: dict[str, str | int | float] | None = None) -> str:
-    """Write ``tensors`` (torch order) to ``path`` with ``qtype`` (or ``qtype(name, tensor)`` per tensor); string,
-    int and float ``metadata`` entries become GGUF key/values. Returns the path."""
+    """Write ``tensors`` (any shape, torch order) to ``path`` with ``qtype`` (or ``qtype(name, tensor)`` per tensor)
+    through ``gguf.GGUFWriter``; string, int and float ``metadata`` entries become GGUF key/values. Returns the path.
+
+    Raises:
+        GGUFError: a metadata value of another type; see :func:`encode`.
+    """
     writer = GGUFWriter(str(path), arch=arch)
     for key, value in (metadata or {}).items():
         if isinstance(value, str):

@@ -15,7 +15,10 @@ from .errors import ConfigError
 
 
 class RopeLayout(str, enum.Enum):
-    """How rotary frequencies are laid out over a head: ``split`` (LTX-2 and 2.3) or legacy ``interleaved``."""
+    """How rotary frequencies are laid out over a head: ``split`` (LTX-2 and 2.3) or legacy ``interleaved``.
+
+    Mirrors ``ltx_core.model.transformer.rope.LTXRopeType``.
+    """
 
     SPLIT = "split"
     INTERLEAVED = "interleaved"
@@ -23,13 +26,18 @@ class RopeLayout(str, enum.Enum):
 
 class Version(str, enum.Enum):
     """Transformer layout. LTX-2: 6-parameter AdaLN, caption projections inside the transformer.
-    LTX-2.3: gated attention, 9-parameter AdaLN with prompt AdaLN, text projection before the connectors."""
+    LTX-2.3: gated attention, 9-parameter AdaLN with prompt AdaLN, text projection before the connectors.
+
+    No ltx-core counterpart: ltx-core reads each flag separately (``cross_attention_adaln``, ``apply_gated_attention``,
+    ``caption_proj_before_connector``).
+    """
 
     LTX2 = "2.0"
     LTX23 = "2.3"
 
     @property
     def display(self) -> str:
+        """The model's name: "LTX-2" or "LTX-2.3"."""
         return {"2.0": "LTX-2", "2.3": "LTX-2.3"}[self.value]
 
 
@@ -66,7 +74,12 @@ V2_TEXT_KEYS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class ConnectorConfig:
-    """One ``Embeddings1DConnector``: a small 1-D transformer over the text tokens."""
+    """One ``Embeddings1DConnector``: a small 1-D transformer over the text tokens. ``positional_embedding_max_pos``
+    is in tokens.
+
+    Mirrors what ``ltx_core.text_encoders.gemma.embeddings_connector.Embeddings1DConnectorConfigurator`` /
+    ``AudioEmbeddings1DConnectorConfigurator`` read from ``config["transformer"]``.
+    """
 
     num_attention_heads: int = 30
     attention_head_dim: int = 128
@@ -80,12 +93,18 @@ class ConnectorConfig:
 
     @property
     def inner_dim(self) -> int:
+        """Token width ``num_attention_heads × attention_head_dim``."""
         return self.num_attention_heads * self.attention_head_dim
 
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """The audio-video transformer. Dimensions are per stream: video ``inner_dim``, audio ``audio_inner_dim``."""
+    """The audio-video transformer. Dimensions are per stream: video ``inner_dim``, audio ``audio_inner_dim``.
+    ``positional_embedding_max_pos``: normalisers of the RoPE axes (seconds, pixels, pixels; audio: seconds).
+
+    Mirrors what ``ltx_core.model.transformer.model_configurator.LTXModelConfigurator`` reads from
+    ``config["transformer"]`` (defaults: the released models', see the module docstring).
+    """
 
     num_layers: int = 48
     num_attention_heads: int = 32
@@ -115,14 +134,17 @@ class TransformerConfig:
 
     @property
     def inner_dim(self) -> int:
+        """Video token width ``num_attention_heads × attention_head_dim`` (4096 for the released models)."""
         return self.num_attention_heads * self.attention_head_dim
 
     @property
     def audio_inner_dim(self) -> int:
+        """Audio token width ``audio_num_attention_heads × audio_attention_head_dim`` (2048 released)."""
         return self.audio_num_attention_heads * self.audio_attention_head_dim
 
     @property
     def version(self) -> Version:
+        """LTX-2.3 when ``cross_attention_adaln``, else LTX-2."""
         return Version.LTX23 if self.cross_attention_adaln else Version.LTX2
 
     @property
@@ -131,7 +153,12 @@ class TransformerConfig:
         return 9 if self.cross_attention_adaln else 6
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for dimensions the architecture cannot have."""
+        """Check the dimensions the architecture needs.
+
+        Raises:
+            ConfigError: a cross-attention width that differs from its stream's width, or RoPE normalisers of the
+                wrong length.
+        """
         if self.cross_attention_dim != self.inner_dim:
             raise ConfigError(
                 f"cross_attention_dim ({self.cross_attention_dim}) must equal the video width "
@@ -147,7 +174,12 @@ class TransformerConfig:
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TransformerConfig:
-        """Build from the checkpoint's ``config["transformer"]`` dict, checking the keys with fixed values."""
+        """Build from the checkpoint's ``config["transformer"]`` dict, checking the keys with fixed values.
+
+        Raises:
+            ConfigError: a fixed key with another value, an unknown text-projection layout or ``rope_type``, or a
+                config that fails :meth:`validate`.
+        """
         for key, expected in FIXED_TRANSFORMER_KEYS.items():
             if key in cfg and cfg[key] != expected:
                 raise ConfigError(
@@ -167,7 +199,11 @@ class TransformerConfig:
             if key in cfg:
                 kw[key] = tuple(int(v) for v in cfg[key])
         # Released checkpoints always say rope_type "split"; ltx-core 1.0.0 defaults a missing key to "interleaved".
-        kw["rope_layout"] = RopeLayout(cfg.get("rope_type", "interleaved"))
+        try:
+            kw["rope_layout"] = RopeLayout(cfg.get("rope_type", "interleaved"))
+        except ValueError:
+            raise ConfigError(f"This checkpoint's transformer config has rope_type={cfg['rope_type']!r}; RS-LTXV "
+                              "knows 'split' and 'interleaved'.") from None
         kw["double_precision_rope"] = cfg.get("frequencies_precision", "float32") == "float64"
         kw["av_ca_timestep_scale_multiplier"] = float(cfg.get("av_ca_timestep_scale_multiplier", 1.0))
         kw["timestep_scale_multiplier"] = float(cfg.get("timestep_scale_multiplier", base.timestep_scale_multiplier))

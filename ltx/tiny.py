@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 from .config import ConnectorConfig, TransformerConfig, Version
+from .errors import ConfigError
 from .random_weights import random_init
 from .text.processor import TextConnectors
 from .transformer.model import LTXAVTransformer
@@ -28,8 +29,16 @@ TINY_GEMMA_STATES = 3
 def tiny_config(version: Version | str = Version.LTX23, *, layers: int = 2, latent_channels: int = 128,
                 audio_channels: int = 8) -> TransformerConfig:
     """A tiny config of the given layout: video 2×16, audio 2×8, text width 24; latent channels as given
-    (the real models: 128 video, 8 audio × 16 mel bins)."""
-    version = Version(version)
+    (the real models: 128 video, 8 audio × 16 mel bins).
+
+    Raises:
+        ConfigError: ``version`` is not "2.0" / "2.3" (a :class:`Version`).
+    """
+    try:
+        version = Version(version)
+    except ValueError:
+        raise ConfigError(f"Unknown LTX version {version!r}; choose one of: "
+                          f"{', '.join(v.value for v in Version)}.") from None
     v23 = version is Version.LTX23
     base = TransformerConfig(
         num_layers=layers, num_attention_heads=2, attention_head_dim=16, cross_attention_dim=32,
@@ -47,7 +56,8 @@ def tiny_config(version: Version | str = Version.LTX23, *, layers: int = 2, late
 
 
 def tiny_state_dict(cfg: TransformerConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Official single-file names → tensors for a random transformer + text connectors of ``cfg``."""
+    """Official single-file names → tensors (each of its parameter's shape) for a random transformer + text
+    connectors of ``cfg``; ``seed`` makes it reproducible."""
     with torch.device("meta"):
         model = LTXAVTransformer(cfg)
         text = TextConnectors(cfg, TINY_GEMMA_STATES)
@@ -64,7 +74,11 @@ def tiny_state_dict(cfg: TransformerConfig, seed: int = 0) -> dict[str, torch.Te
 def write_tiny_checkpoint(path: str | os.PathLike, version: Version | str = Version.LTX23, seed: int = 0,
                           dtype: torch.dtype = torch.bfloat16, *, full: bool = False) -> str:
     """Write a tiny official-format checkpoint and return its path: transformer + text connectors, and with
-    ``full`` also the video VAE, audio VAE and vocoder (16 video / 1 audio latent channels so it runs fast)."""
+    ``full`` also the video VAE, audio VAE and vocoder (16 video / 1 audio latent channels so it runs fast).
+
+    Raises:
+        ConfigError: as :func:`tiny_config`.
+    """
     cfg = tiny_config(version, latent_channels=16, audio_channels=1) if full else tiny_config(version)
     sd = {k: v.to(dtype) for k, v in tiny_state_dict(cfg, seed).items()}
     config = {"transformer": cfg.to_dict()}

@@ -61,7 +61,12 @@ def _init(module: torch.nn.Module, seed: int, std: float = 0.05) -> dict[str, to
 
 
 def tiny_component_state(config: dict[str, Any], seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights of the video VAE, audio VAE and vocoder of ``config`` under the official prefixes."""
+    """Random weights (each of its parameter's shape) of the video VAE, audio VAE and vocoder of ``config`` (the
+    sections of :func:`tiny_component_config`) under the official prefixes.
+
+    Raises:
+        ConfigError: a section of ``config`` that its ``from_dict`` rejects.
+    """
     vae_cfg = VideoVAEConfig.from_dict(config["vae"])
     sd: dict[str, torch.Tensor] = {}
     for name, cls in (("encoder", VideoEncoder), ("decoder", VideoDecoder)):

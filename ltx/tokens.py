@@ -11,6 +11,9 @@ Positions are ``[start, end)`` bounds per token and axis:
 * audio ``(B, 1, T, 2)``: time in **seconds** (latent × 4 mel frames, causal fix ``max(m + 1 − 4, 0)``, × 160/16000);
 * guide tokens appended for a conditioning image/video at pixel frame ``frame_idx``: their own grid with the time
   shifted by ``frame_idx`` pixel frames (causal fix only when ``frame_idx == 0``).
+
+ltx-core does the same in ``ltx_core.components.patchifiers`` (``VideoLatentPatchifier``, ``AudioPatchifier``,
+``get_pixel_coords``), ``ltx_core.tools.VideoLatentTools`` and ``ltx_core.conditioning.mask_utils``.
 """
 
 from __future__ import annotations
@@ -27,22 +30,29 @@ AUDIO_LATENTS_PER_SECOND = AUDIO_SAMPLE_RATE / AUDIO_HOP / AUDIO_MEL_PER_LATENT 
 
 
 def video_to_tokens(latent: torch.Tensor) -> torch.Tensor:
-    """``(B, C, F, H, W)`` → ``(B, F·H·W, C)``."""
+    """``(B, C, F, H, W)`` → ``(B, F·H·W, C)``.
+
+    Mirrors ``ltx_core.components.patchifiers.VideoLatentPatchifier.patchify`` with patch size 1.
+    """
     return latent.flatten(2).transpose(1, 2)
 
 
 def tokens_to_video(tokens: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
-    """``(B, F·H·W, C)`` → ``(B, C, F, H, W)``."""
+    """``(B, F·H·W, C)`` → ``(B, C, F, H, W)`` (``frames`` / ``height`` / ``width`` in latent cells).
+
+    Mirrors ``ltx_core.components.patchifiers.VideoLatentPatchifier.unpatchify`` with patch size 1.
+    """
     return tokens.transpose(1, 2).unflatten(2, (frames, height, width))
 
 
 def audio_to_tokens(latent: torch.Tensor) -> torch.Tensor:
-    """``(B, C, T, M)`` → ``(B, T, C·M)`` (channel-major)."""
+    """``(B, C, T, M)`` → ``(B, T, C·M)`` (channel-major). Mirrors
+    ``ltx_core.components.patchifiers.AudioPatchifier.patchify``."""
     return latent.permute(0, 2, 1, 3).flatten(2)
 
 
 def tokens_to_audio(tokens: torch.Tensor, channels: int, mel_bins: int) -> torch.Tensor:
-    """``(B, T, C·M)`` → ``(B, C, T, M)``."""
+    """``(B, T, C·M)`` → ``(B, C, T, M)``. Mirrors ``ltx_core.components.patchifiers.AudioPatchifier.unpatchify``."""
     return tokens.unflatten(2, (channels, mel_bins)).permute(0, 2, 1, 3)
 
 
@@ -72,8 +82,14 @@ def video_positions(
         fps: pixel frame rate; time becomes seconds.
         frame_offset: pixel frame index at which this grid starts (guide tokens); 0 for the generated video.
         causal_fix: shift the time axis so the first latent frame covers one pixel frame; default: only when
-            ``frame_offset == 0`` (as the reference).
-        dtype: result dtype (the reference pipelines cast positions to the model dtype).
+            ``frame_offset == 0`` (as ``ltx_core.conditioning.types.keyframe_cond.VideoConditionByKeyframeIndex``).
+        dtype: result dtype (the ltx-pipelines cast positions to the model dtype).
+
+    Mirrors ``ltx_core.tools.VideoLatentTools.create_initial_state``'s positions
+    (``VideoLatentPatchifier.get_patch_grid_bounds`` → ``get_pixel_coords`` → ÷ fps).
+
+    Raises:
+        InputError: ``fps`` is not positive.
     """
     if fps <= 0:
         raise InputError(f"fps must be positive, got {fps}")
@@ -95,7 +111,10 @@ def audio_positions(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Positions ``(B, 1, T, 2)`` in seconds of ``frames`` audio latent frames starting at latent ``offset``."""
+    """Positions ``(B, 1, T, 2)`` in seconds of ``frames`` audio latent frames starting at latent frame ``offset``.
+
+    Mirrors ``ltx_core.components.patchifiers.AudioPatchifier.get_patch_grid_bounds``.
+    """
 
     def seconds(first: int) -> torch.Tensor:
         mel = torch.arange(first, first + frames, dtype=torch.float32, device=device) * AUDIO_MEL_PER_LATENT
@@ -121,7 +140,14 @@ def guide_attention_weights(
 
     Noisy tokens and the new guide tokens attend to each other with ``strength`` (a float, or ``(M,)`` /
     ``(B, M)`` per guide token); guide groups do not attend to each other; everything else keeps its weight
-    (1 where there was no mask yet). Returns ``(B, N + M, N + M)`` in ``[0, 1]``.
+    (1 where there was no mask yet). Returns ``(B, N + M, N + M)`` in ``[0, 1]``; ``existing`` is ``(B, N, N)`` or
+    None.
+
+    Mirrors ``ltx_core.conditioning.mask_utils.update_attention_mask`` / ``build_attention_mask`` (ltx-core returns
+    None while no guide sets an attention strength; this function always builds the weights).
+
+    Raises:
+        InputError: ``strength`` is not a scalar, ``(M,)`` or ``(B, M)``.
     """
     if isinstance(strength, (int, float)):
         cross = torch.full((batch, num_new), float(strength), device=device, dtype=dtype)

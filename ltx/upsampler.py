@@ -31,6 +31,13 @@ RATIONAL_SCALES: dict[float, tuple[int, int]] = {0.75: (3, 4), 1.5: (3, 2), 2.0:
 
 @dataclass(frozen=True)
 class UpsamplerConfig:
+    """The latent upsampler: ``in_channels`` latent channels, ``mid_channels`` inside, ``dims`` 2 (per frame) or 3;
+    see the module table for the upsampling kinds.
+
+    Mirrors what ``ltx_core.model.upsampler.model_configurator.LatentUpsamplerConfigurator`` reads (diffusers:
+    ``diffusers.pipelines.ltx2.latent_upsampler.LTX2LatentUpsamplerModel``'s config).
+    """
+
     in_channels: int = 128
     mid_channels: int = 512
     num_blocks_per_stage: int = 4
@@ -42,6 +49,12 @@ class UpsamplerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UpsamplerConfig:
+        """Build from the file's flat ``config`` dict (unknown keys are ignored).
+
+        Raises:
+            ConfigError: not a JSON object, no upsampling, ``dims`` other than 2 / 3, temporal upsampling with
+                ``dims`` 2, an unsupported spatial scale, or ``mid_channels`` not a multiple of 32.
+        """
         if not isinstance(d, dict):
             raise ConfigError(f"The latent upsampler config must be a JSON object, got {type(d).__name__}.")
         known = set(cls.__dataclass_fields__)
@@ -68,7 +81,10 @@ class UpsamplerConfig:
 def pixel_shuffle(x: torch.Tensor, factors: tuple[int, ...]) -> torch.Tensor:
     """Move channel sub-blocks into the last ``len(factors)`` axes: ``(B, C·∏f, *S)`` → ``(B, C, *(s·f))``; channel
     index = ``c·∏f + i1·f2·f3 + i2·f3 + i3`` (as ``einops 'b (c p1 p2 p3) …'``). Time-only shuffles of
-    ``(B, C·f, F, H, W)`` use ``factors=(f, 1, 1)``."""
+    ``(B, C·f, F, H, W)`` use ``factors=(f, 1, 1)``.
+
+    Mirrors ``ltx_core.model.upsampler.pixel_shuffle.PixelShuffleND``.
+    """
     b, c = x.shape[:2]
     spatial = x.shape[2:]
     n = len(factors)
@@ -85,7 +101,7 @@ def pixel_shuffle(x: torch.Tensor, factors: tuple[int, ...]) -> torch.Tensor:
 
 
 class ResBlock(nn.Module):
-    """conv → GN → SiLU → conv → GN, add input, SiLU."""
+    """conv → GN → SiLU → conv → GN, add input, SiLU. Mirrors ``ltx_core.model.upsampler.res_block.ResBlock``."""
 
     def __init__(self, channels: int, dims: int) -> None:
         super().__init__()
@@ -96,13 +112,17 @@ class ResBlock(nn.Module):
         self.norm2 = nn.GroupNorm(32, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, F, H, W)`` (dims 3) or ``(N, C, H, W)`` (dims 2) → same shape."""
         h = F.silu(self.norm1(self.conv1(x)))
         return F.silu(self.norm2(self.conv2(h)) + x)
 
 
 class BlurDownsample(nn.Module):
     """Depthwise 5×5 binomial ([1 4 6 4 1]ᵀ[1 4 6 4 1] / 256) blur with ``stride`` on ``(N, C, H, W)``; identity
-    for stride 1. ``kernel`` is a persistent buffer because the official files store it."""
+    for stride 1. ``kernel`` is a persistent buffer because the official files store it.
+
+    Mirrors ``ltx_core.model.upsampler.blur_downsample.BlurDownsample``.
+    """
 
     def __init__(self, stride: int, kernel_size: int = 5) -> None:
         super().__init__()
@@ -112,6 +132,7 @@ class BlurDownsample(nn.Module):
         self.register_buffer("kernel", (k2d / k2d.sum()).float()[None, None])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` → ``(N, C, ⌈H/stride⌉, ⌈W/stride⌉)``."""
         if self.stride == 1:
             return x
         c, k = x.shape[1], self.kernel.shape[-1]
@@ -119,7 +140,10 @@ class BlurDownsample(nn.Module):
 
 
 class RationalResampler(nn.Module):
-    """Per frame: Conv2d to ``num²·C`` → pixel shuffle ×num → blur + stride ``den`` (scale num/den)."""
+    """Per frame: Conv2d to ``num²·C`` → pixel shuffle ×num → blur + stride ``den`` (scale num/den).
+
+    Mirrors ``ltx_core.model.upsampler.spatial_rational_resampler.SpatialRationalResampler``.
+    """
 
     def __init__(self, channels: int, scale: float) -> None:
         super().__init__()
@@ -128,6 +152,7 @@ class RationalResampler(nn.Module):
         self.blur_down = BlurDownsample(den)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` → ``(N, C, H·num/den, W·num/den)`` (rounded up)."""
         return self.blur_down(pixel_shuffle(self.conv(x), (self.num, self.num)))
 
 
@@ -142,7 +167,11 @@ def _batch_to_frames(x: torch.Tensor, b: int) -> torch.Tensor:
 
 
 class LatentUpsampler(nn.Module):
-    """``(B, C, F, H, W)`` un-normalised latents → upsampled un-normalised latents (see the module table)."""
+    """``(B, C, F, H, W)`` un-normalised latents → upsampled un-normalised latents (see the module table).
+
+    Mirrors ``ltx_core.model.upsampler.model.LatentUpsampler`` (diffusers:
+    ``diffusers.pipelines.ltx2.latent_upsampler.LTX2LatentUpsamplerModel``).
+    """
 
     def __init__(self, cfg: UpsamplerConfig) -> None:
         super().__init__()
@@ -176,6 +205,12 @@ class LatentUpsampler(nn.Module):
         return _batch_to_frames(y, b) if per_frame else y
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """Un-normalised latent ``(B, C, F, H, W)`` → ``(B, C, F, s·H, s·W)`` for a spatial scale ``s``; temporal
+        upsampling gives ``(B, C, 2F − 1, H, W)`` latent frames (``2H``, ``2W`` when it is spatial too).
+
+        Raises:
+            InputError: ``latent`` is not ``(B, in_channels, F, H, W)``.
+        """
         if latent.ndim != 5 or latent.shape[1] != self.cfg.in_channels:
             raise InputError(f"The latent upsampler expects (B, {self.cfg.in_channels}, F, H, W) latents, got "
                              f"{tuple(latent.shape)}.")
@@ -194,7 +229,13 @@ class LatentUpsampler(nn.Module):
 def upsample_latent(latent: torch.Tensor, upsampler: LatentUpsampler, mean: torch.Tensor,
                     std: torch.Tensor) -> torch.Tensor:
     """Normalised video latent ``(B, C, F, H, W)`` → normalised upsampled latent. ``mean`` / ``std`` ``(C,)`` are the
-    video VAE's ``per_channel_statistics`` ``mean-of-means`` / ``std-of-means``."""
+    video VAE's ``per_channel_statistics`` ``mean-of-means`` / ``std-of-means``.
+
+    Mirrors ``ltx_core.model.upsampler.model.upsample_video`` (which takes the statistics from a ``VideoEncoder``).
+
+    Raises:
+        InputError: as :meth:`LatentUpsampler.forward`.
+    """
     shape = (1, -1, 1, 1, 1)
     m, s = mean.to(latent).view(shape), std.to(latent).view(shape)
     param = next(upsampler.parameters())

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ..ltx.errors import CheckpointError
+
 EXTENSIONS = (".safetensors", ".sft", ".gguf")
 
 
@@ -58,17 +60,23 @@ def list_models(folders: Iterable[str], with_dirs: bool = False) -> list[str]:
 
 
 def model_path(folders: Iterable[str], name: str) -> Path:
-    """The full path of ``name`` (a value from :func:`list_models`) — the first folder that has it."""
+    """The full path of ``name`` (a value from :func:`list_models`) — the first folder that has it. Uses
+    ``folder_paths.get_folder_paths`` (like ``folder_paths.get_full_path``, but also for Hugging Face folders).
+
+    Raises:
+        CheckpointError: no folder has it (the message says where to put the file).
+    """
     for folder in folders:
         for root in _roots(folder):
             candidate = Path(root) / name
             if candidate.exists():
                 return candidate
-    raise FileNotFoundError(f"{name!r} was not found in the ComfyUI model folders {', '.join(folders)}. Put the "
-                            f"file in models/{next(iter(folders))} and refresh (press R in the UI).")
+    raise CheckpointError(f"{name!r} was not found in the ComfyUI model folders {', '.join(folders)}. Put the "
+                          f"file in models/{next(iter(folders))} and refresh (press R in the UI).")
 
 
 def device(choice: str = "default") -> torch.device:
+    """``"cpu"`` → the CPU; anything else → ComfyUI's ``comfy.model_management.get_torch_device()``."""
     return torch.device("cpu") if choice == "cpu" else _mm().get_torch_device()
 
 

@@ -71,6 +71,7 @@ class LTXVModule(nn.Module):
         return 0
 
     def extra_repr(self) -> str:
+        """``distilled`` and the source file name, for ``repr``."""
         return f"distilled={self.distilled}, source={self.source.name if self.source else None}"
 
 
@@ -89,6 +90,7 @@ class _LoraDelta:
         self.patches, self.key = patches, key
 
     def __call__(self, base: torch.Tensor) -> torch.Tensor:
+        """The LoRA delta for the dequantised float32 weight ``base`` ``(out, in)``, same shape."""
         import comfy.lora
 
         return comfy.lora.calculate_weight(self.patches, base.clone(), self.key) - base
@@ -147,6 +149,7 @@ def _ours(model: Any) -> LTXVModule | None:
 
 
 def describe(model: Any) -> str:
+    """The class name of what a MODEL input holds (the patcher's ``model``, else the object itself), for messages."""
     inner = getattr(model, "model", None)
     return type(inner).__name__ if inner is not None else type(model).__name__
 
@@ -167,6 +170,9 @@ def prepare(model: Any, options: RunOptions, *, load: Any = None, what: str = "R
     ``model`` is our ModelPatcher (RS LTXV Model Loader, optionally through core LoRA loaders), a core LTX-2
     ModelPatcher (CheckpointLoaderSimple / UNETLoader), or a bare :class:`LTXVModule`. ``load(patcher)`` loads a
     patcher through ComfyUI's memory manager (applies LoRA and object patches, moves it to its device).
+
+    Raises:
+        InputError: ``model`` is neither (e.g. a Wan or Flux MODEL); the message says which loader to connect.
     """
     ours = _ours(model)
     if ours is not None:

@@ -10,6 +10,7 @@ LATENT ``{"samples": tensor, ...}``; CONDITIONING ``[[tensor, dict], ...]``; SAM
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,6 +79,20 @@ def waveform_to_audio(waveform: torch.Tensor | None, sample_rate: int | None) ->
 def video_latent_dict(latent: torch.Tensor, fps: float) -> dict[str, Any]:
     """Video latent ``(B, 128, F, H/32, W/32)`` → LATENT (``frame_rate`` kept for Extend)."""
     return {"samples": latent.detach(), "frame_rate": float(fps)}
+
+
+def frame_rate_of(latent: Any) -> float | None:
+    """The ``frame_rate`` a LATENT carries (ours: always; core's video latents: none), in frames per second.
+
+    Raises:
+        InputError: the value is not a positive finite number.
+    """
+    if not isinstance(latent, Mapping) or latent.get("frame_rate") is None:
+        return None
+    fps = latent["frame_rate"]
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        raise InputError(f"latent: its frame_rate {fps!r} is not a positive number of frames per second.")
+    return float(fps)
 
 
 def audio_latent_dict(latent: torch.Tensor | None) -> dict[str, Any]:
@@ -264,3 +279,32 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
         ffn_chunks=max(1, int(v["ffn_chunks"])),
         free_between_stages=True,
     )
+
+
+# --------------------------------------------------------------------------------------------------- validation
+
+def checked_widgets(spec: specs.NodeSpec) -> tuple[str, ...]:
+    """The widgets whose values :func:`validate_widgets` checks before a prompt runs: every widget except dynamic
+    file combos (ComfyUI keeps checking those against the model folders itself)."""
+    if spec.id not in (specs.GENERATE.id, specs.EXTEND.id):
+        return ()
+    return tuple(i.name for i in spec.widgets if not i.folders)
+
+
+def validate_widgets(spec: specs.NodeSpec, values: Mapping[str, Any]) -> str | None:
+    """Why the widget ``values`` of a Generate / Extend node cannot run, or None: each widget's range, step and
+    choices, then every rule of :class:`~rs_ltxv.ltx.pipeline.request.Request` (8k+1 frames, multiples of 32/64,
+    finite guidance, seed range, STG block syntax). Linked inputs arrive as None and are not judged here.
+
+    Mirrors what ComfyUI's ``VALIDATE_INPUTS`` expects: a message string, so an API prompt with ``num_frames = 100``
+    is refused by ``/prompt`` before any loader runs."""
+    given = {k: v for k, v in values.items() if v is not None}
+    for name, value in given.items():
+        problem = spec.input(name).check(value)
+        if problem is not None:
+            return problem
+    try:
+        build_request(spec, given)
+    except InputError as exc:
+        return str(exc)
+    return None

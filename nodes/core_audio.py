@@ -26,11 +26,15 @@ class CoreAudioVAE:
         self.output_rate = int(getattr(vae.first_stage_model, "output_sample_rate", 24000))
 
     def encode(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Waveform ``(B, C, S)`` at ``sample_rate`` Hz → latent ``(B, 8, T, 16)`` through core's ``VAE.encode``
+        (resampled on the CPU to :attr:`input_rate` first)."""
         wave = waveform.float().cpu()
         if int(sample_rate) != self.input_rate:
             wave = resample(wave, int(sample_rate), self.input_rate)
         return self.vae.encode(wave.movedim(1, -1))
 
     def decode(self, latent: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Latent ``(B, 8, T, 16)`` → (waveform ``(B, 2, S)`` on the latent's device, :attr:`output_rate` in Hz)
+        through core's ``VAE.decode``."""
         wave = self.vae.decode(latent).movedim(-1, 1)
         return wave.to(latent.device), self.output_rate

@@ -41,6 +41,7 @@ def is_core_conditioning(cond: Any) -> bool:
 
 
 def _entry(cond: Any, what: str) -> tuple[torch.Tensor, Mapping[str, Any]]:
+    """The features ``(B, T, D)`` and dict of a single-entry core CONDITIONING; :class:`InputError` otherwise."""
     if not is_core_conditioning(cond):
         raise InputError(f"{what}: expected CONDITIONING from CLIP Text Encode (with LTXAV Text Encoder Loader) or "
                          "RS LTXV Text Encode.")
@@ -61,6 +62,13 @@ def split_features(features: torch.Tensor, unprocessed: bool, widths: tuple[int,
     Args:
         widths: connector input widths (video, audio); LTX-2: both the Gemma width, LTX-2.3: 4096 / 2048.
         context_dims: transformer context widths (video, audio) — finished contexts come as their concatenation.
+
+    Returns:
+        video ``(B, T, widths[0])`` and audio ``(B, T, widths[1])`` features with ``needs_connectors`` True, or
+        finished contexts ``(B, T, context_dims[i])`` with False.
+
+    Raises:
+        InputError: ``D`` fits neither (a text encoder that does not belong to this checkpoint).
     """
     width = features.shape[-1]
     if not unprocessed and width == sum(context_dims):
@@ -76,7 +84,13 @@ def split_features(features: torch.Tensor, unprocessed: bool, widths: tuple[int,
 def contexts_from_core(conditioning: Any, patcher: Any, what: str = "positive") -> TextContexts:
     """Core CONDITIONING → :class:`TextContexts` ``video (B, S, D_v)``, ``audio (B, S, D_a)``, ``mask (B, S)`` of
     ones, computed like core does (``S`` = padded length, ≥ 1024). ``patcher`` is the core MODEL whose connectors
-    are used; load it first (``load_models_gpu``) so they run on its device."""
+    are used; load it first (``load_models_gpu``) so they run on its device. Mirrors core's
+    ``comfy.ldm.lightricks.av_model.LTXAVModel.preprocess_text_embeds``.
+
+    Raises:
+        InputError: not a single core LTX CONDITIONING, features that do not fit the model, or ``patcher`` is not a
+            core LTX-2 MODEL.
+    """
     features, extra = _entry(conditioning, what)
     cfg = config_from_core(patcher)
     video_conn, audio_conn = connectors_from_core(patcher)

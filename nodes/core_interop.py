@@ -13,8 +13,13 @@ Accepted objects (made by core nodes):
 How weights are shared: our module is built on the meta device, then every leaf module of ours that holds
 parameters is matched with core's module at the same name. Core's ``Linear`` objects (``comfy.ops``: they cast
 weights per call, apply LoRA weight functions in low-VRAM mode and handle FP8/scaled weights) are grafted into our
-tree as they are; ``RMSNorm`` modules are shallow copies of core's with our epsilon (core uses 1e-5 for q/k norms,
-the reference 1e-6); every other parameter (``scale_shift_table``, registers, VAE convolutions) is bound by reference.
+tree as they are; ``RMSNorm`` modules are shallow copies of core's with our epsilon (core's
+``comfy.ldm.lightricks.model`` uses 1e-5 for the q/k norms, ltx-core's
+``ltx_core.model.transformer.attention.Attention`` 1e-6); every other parameter (``scale_shift_table``,
+registers, VAE convolutions) is bound by reference.
+
+User-facing failures (an object that is not what the socket needs, weights that do not fit) raise
+:class:`~rs_ltxv.ltx.errors.InputError` with the loader to connect.
 
 Build the adapters right before use, after ``comfy.model_management.load_models_gpu([patcher])``: loading applies
 LoRA patches by replacing core's parameter objects, so an adapter built earlier would hold stale tensors.
@@ -94,7 +99,11 @@ def core_diffusion_model(patcher: Any, what: str = "model") -> nn.Module:
 def config_from_core(patcher: Any) -> TransformerConfig:
     """Our :class:`TransformerConfig` for core's model: core's ``unet_config`` (the checkpoint's ``config``
     metadata, when it has one) read like a checkpoint's, else inferred from tensor shapes; connector geometry
-    always from the connector tensors."""
+    always from the connector tensors.
+
+    Raises:
+        InputError: ``patcher`` is not a core LTX-2 MODEL, or its config cannot be worked out.
+    """
     dm = core_diffusion_model(patcher)
     state = dm.state_dict(keep_vars=True)
     connectors = {c: {k[len(p):]: v for k, v in state.items() if k.startswith(p)}
@@ -108,7 +117,12 @@ def config_from_core(patcher: Any) -> TransformerConfig:
 def config_from_tensors(transformer: Mapping[str, Any], connectors: Mapping[str, Mapping[str, Any]],
                         raw: Mapping[str, Any] | None = None) -> TransformerConfig:
     """Config from tensors (anything with ``.shape``) keyed by official names, and an optional checkpoint-style
-    ``config["transformer"]`` dict (core's ``unet_config``; used when it carries the head counts)."""
+    ``config["transformer"]`` dict (core's ``unet_config``; used when it carries the head counts). Like
+    :func:`rs_ltxv.ltx.loading.open_checkpoint`'s resolution.
+
+    Raises:
+        InputError: the dict is invalid or the shapes do not describe an LTX-2 / LTX-2.3 transformer.
+    """
     try:
         if raw and "num_attention_heads" in raw:
             cfg = TransformerConfig.from_dict(dict(raw))
@@ -131,6 +145,7 @@ def _replace_child(root: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def _check_shape(name: str, ours: torch.Tensor, theirs: torch.Tensor) -> None:
+    """:class:`InputError` unless the two tensors have the same shape."""
     if tuple(ours.shape) != tuple(theirs.shape):
         raise InputError(f"model: core's tensor {name} has shape {tuple(theirs.shape)}, RS-LTXV expects "
                          f"{tuple(ours.shape)}; the model's config does not match its weights. {CONNECT_MODEL}")
@@ -138,7 +153,10 @@ def _check_shape(name: str, ours: torch.Tensor, theirs: torch.Tensor) -> None:
 
 def bind_to_core(ours: nn.Module, core: nn.Module, what: str) -> nn.Module:
     """Make ``ours`` (built on meta) use ``core``'s weights, module name for module name (see the module doc).
-    Raises :class:`InputError` naming the first tensor core lacks or has with another shape."""
+
+    Raises:
+        InputError: naming the first module or tensor core lacks or has with another shape.
+    """
     core_modules = dict(core.named_modules())
     for name, mod in list(ours.named_modules()):
         own = dict(mod.named_parameters(recurse=False))
@@ -178,7 +196,11 @@ def bind_to_core(ours: nn.Module, core: nn.Module, what: str) -> nn.Module:
 
 def transformer_from_core(patcher: Any) -> LTXAVTransformer:
     """Our transformer running on core's (loaded, LoRA-patched) weights. Call after
-    ``load_models_gpu([patcher])`` and use it for this run only."""
+    ``load_models_gpu([patcher])`` and use it for this run only.
+
+    Raises:
+        InputError: ``patcher`` is not a core LTX-2 MODEL, or its weights do not fit our transformer.
+    """
     dm = core_diffusion_model(patcher)
     cfg = config_from_core(patcher)
     with torch.device("meta"):
@@ -187,7 +209,12 @@ def transformer_from_core(patcher: Any) -> LTXAVTransformer:
 
 
 def connectors_from_core(patcher: Any) -> tuple[Embeddings1DConnector, Embeddings1DConnector]:
-    """Our (video, audio) ``Embeddings1DConnector`` on the connector weights core keeps in its diffusion model."""
+    """Our (video, audio) ``Embeddings1DConnector`` on the connector weights core keeps in its diffusion model
+    (core's ``comfy.ldm.lightricks.embeddings_connector.Embeddings1DConnector``).
+
+    Raises:
+        InputError: ``patcher`` is not a core LTX-2 MODEL, a connector is missing, or its weights do not fit.
+    """
     dm = core_diffusion_model(patcher)
     cfg = config_from_core(patcher)
     out = []
@@ -213,6 +240,8 @@ def compute_placement(patcher: Any) -> tuple[torch.dtype, torch.device]:
 # --------------------------------------------------------------------------------------------- VAEs, upsampler
 
 def _first_stage(vae: Any, kind: tuple[str, str], what: str, hint: str) -> nn.Module:
+    """The ``first_stage_model`` of a core VAE (or the object itself) when its class is ``kind``; :class:`InputError`
+    naming ``hint`` otherwise."""
     model = getattr(vae, "first_stage_model", vae)
     if _kind(model) != kind:
         raise InputError(f"{what}: expected {hint}; got {_describe(model)}.")
@@ -220,7 +249,11 @@ def _first_stage(vae: Any, kind: tuple[str, str], what: str, hint: str) -> nn.Mo
 
 
 def _build_shared(factory: Callable[[], nn.Module], tensors: Mapping[str, torch.Tensor], what: str) -> nn.Module:
-    """``factory()`` on meta, then every tensor assigned from ``tensors`` by reference (strict names and shapes)."""
+    """``factory()`` on meta, then every tensor assigned from ``tensors`` by reference (strict names and shapes).
+
+    Raises:
+        InputError: a tensor is missing or has another shape.
+    """
     with torch.device("meta"):
         module = factory()
     expected = module.state_dict()
@@ -238,8 +271,13 @@ def _build_shared(factory: Callable[[], nn.Module], tensors: Mapping[str, torch.
 
 
 def video_vae_from_core(vae: Any, tile_size: int | None = 512) -> Any:
-    """Core's LTX video VAE (``comfy.sd.VAE``) → our :class:`VideoVAEAdapter` on the same tensors.
-    ``tile_size``: spatial tile in pixels for decoding (None: untiled)."""
+    """Core's LTX video VAE (``comfy.sd.VAE`` around ``comfy.ldm.lightricks.vae.causal_video_autoencoder.VideoVAE``)
+    → our :class:`VideoVAEAdapter` on the same tensors. ``tile_size``: spatial tile in pixels for decoding (None:
+    untiled).
+
+    Raises:
+        InputError: not an LTX-2 video VAE, or a layout or tensor shapes our VAE cannot read.
+    """
     from ..ltx.loading.video_vae_infer import infer_video_vae
     from ..ltx.pipeline.parts import VideoVAEAdapter
     from ..ltx.video_vae import TilingConfig, VideoDecoder, VideoEncoder, VideoVAE
@@ -266,7 +304,12 @@ def audio_vae_from_core(vae: Any, config: Mapping[str, Any] | None = None) -> An
 
     ``config``: the checkpoint's ``{"audio_vae": ..., "vocoder": ...}`` config sections. Core's object does not keep
     them and the vocoder layout cannot be read from shapes alone; without them (None) the result drives core's own
-    encode / decode (:class:`~.core_audio.CoreAudioVAE`)."""
+    encode / decode (:class:`~.core_audio.CoreAudioVAE`).
+
+    Raises:
+        InputError: not core's ``comfy.ldm.lightricks.vae.audio_vae.AudioVAE``; ``config`` lacks a section or is
+            invalid; tensors missing or of another shape.
+    """
     from ..ltx.audio import AudioDecoder, AudioEncoder, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
     from ..ltx.audio.audio_vae import AudioVAE
 
@@ -301,7 +344,12 @@ def audio_vae_from_core(vae: Any, config: Mapping[str, Any] | None = None) -> An
 
 
 def upsampler_from_core(model: Any) -> Any:
-    """Core's LatentUpscaleModelLoader output (LTX latent upsampler) → our :class:`LatentUpsampler`."""
+    """Core's LatentUpscaleModelLoader output (``comfy.ldm.lightricks.latent_upsampler.LatentUpsampler``) → our
+    :class:`LatentUpsampler` on the same tensors.
+
+    Raises:
+        InputError: not an LTX latent upsampler, or a layout our upsampler cannot read.
+    """
     from ..ltx.loading.upsampler import infer_upsampler_config
     from ..ltx.upsampler import LatentUpsampler
 
@@ -320,7 +368,9 @@ def upsampler_from_core(model: Any) -> Any:
 
 def padded_length(tokens: int, registers: int, minimum: int = 1024) -> int:
     """Sequence length core's connector runs at: ``tokens`` valid tokens, then registers up to a multiple of
-    ``registers`` that is at least ``minimum`` (1024, the prompt length of the reference pipeline)."""
+    ``registers`` that is at least ``minimum`` (1024: core's ``comfy.ldm.lightricks.embeddings_connector.
+    Embeddings1DConnector.forward``; ltx-core pads prompts to 1024 tokens with
+    ``ltx_core.text_encoders.gemma.tokenizer.LTXVGemmaTokenizer``)."""
     if registers <= 0:
         return tokens
     return registers * math.ceil(max(minimum, tokens) / registers)

@@ -1,11 +1,14 @@
 """Loader nodes: transformer, Gemma text encoder + text encode, video VAE, audio VAE, latent upsampler.
 
 Each loads with the library's own loaders (no ComfyUI LTX code) from ComfyUI's model folders, and returns the
-port's object behind one of our socket types (:mod:`.specs`).
+port's object behind one of our socket types (:mod:`.specs`). Each returns a one-element tuple (ComfyUI's node
+``FUNCTION`` convention). A file name not found in ComfyUI's model folders, or a file the library cannot use, raises
+:class:`~rs_ltxv.ltx.errors.CheckpointError`.
 """
 
 from __future__ import annotations
 
+from ..ltx.errors import InputError
 from ..ltx.loading import load_prompt_encoder, load_transformer, open_checkpoint
 from ..ltx.video_vae import TilingConfig
 from . import comfy_env, comfy_model, convert, specs
@@ -19,7 +22,12 @@ def _placement(dtype: str, device: str):
 
 def load_model(ckpt_name: str, dtype: str = "auto", device: str = "default", distilled: str = "auto"):
     """→ a ComfyUI MODEL (ModelPatcher around :class:`~.comfy_model.LTXVModule`). The weights are loaded onto
-    ComfyUI's offload device (memory-mapped) and moved to the GPU by ComfyUI's memory manager when a node runs."""
+    ComfyUI's offload device (memory-mapped) and moved to the GPU by ComfyUI's memory manager when a node runs.
+    The counterpart of core's ``UNETLoader`` / ``CheckpointLoaderSimple`` (MODEL output).
+
+    Raises:
+        CheckpointError: ``ckpt_name`` is not in the model folders or is not an LTX-2 / LTX-2.3 checkpoint.
+    """
     path = comfy_env.model_path(specs.MODEL_LOADER.input("ckpt_name").folders, ckpt_name)
     ckpt = open_checkpoint(path)
     load_device, offload_device = comfy_env.model_devices(device)
@@ -30,7 +38,15 @@ def load_model(ckpt_name: str, dtype: str = "auto", device: str = "default", dis
 
 
 def load_text_encoder(text_encoder: str, ckpt_name: str, dtype: str = "auto", device: str = "default"):
+    """→ our :class:`~rs_ltxv.ltx.text.encoder.PromptEncoder`: the Gemma-3 file ``text_encoder`` with the text
+    projection and connectors of ``ckpt_name`` (:func:`~rs_ltxv.ltx.loading.load_prompt_encoder`). The counterpart of
+    core's ``LTXAVTextEncoderLoader``.
 
+    Raises:
+        CheckpointError: a file is not in the model folders or cannot be used (see
+            :func:`~rs_ltxv.ltx.loading.load_prompt_encoder`).
+        ConfigError: the Gemma width does not fit the checkpoint's text projection.
+    """
     gemma = comfy_env.model_path(specs.TEXT_ENCODER_LOADER.input("text_encoder").folders, text_encoder)
     ckpt = comfy_env.model_path(specs.TEXT_ENCODER_LOADER.input("ckpt_name").folders, ckpt_name)
     dt, dev = _placement(dtype, device)
@@ -38,12 +54,24 @@ def load_text_encoder(text_encoder: str, ckpt_name: str, dtype: str = "auto", de
 
 
 def text_encode(text_encoder, text: str):
+    """→ a CONDITIONING holding ``text``'s contexts (video ``(1, S, D_v)``, audio ``(1, S, D_a)``, mask ``(1, S)``)
+    from our prompt encoder. The counterpart of core's ``CLIPTextEncode``.
+
+    Raises:
+        InputError: ``text_encoder`` is not an RS LTXV Text Encoder Loader output.
+    """
     if not hasattr(text_encoder, "encode"):
-        raise TypeError("text_encoder: connect RS LTXV Text Encoder Loader.")
+        raise InputError("text_encoder: connect RS LTXV Text Encoder Loader.")
     return (convert.contexts_to_conditioning(text_encoder.encode(text)),)
 
 
 def load_video_vae(vae_name: str, dtype: str = "auto", device: str = "default", tile_size: int = 512):
+    """→ our video VAE (:class:`~rs_ltxv.ltx.pipeline.parts.VideoVAEAdapter`) decoding in spatial tiles of
+    ``tile_size`` pixels (0: untiled). The counterpart of core's ``VAELoader``.
+
+    Raises:
+        CheckpointError: ``vae_name`` is not in the model folders or holds no LTX-2 video VAE.
+    """
     from ..ltx.loading.video_vae import load_video_vae as load
     from ..ltx.pipeline.parts import VideoVAEAdapter
 
@@ -54,6 +82,12 @@ def load_video_vae(vae_name: str, dtype: str = "auto", device: str = "default", 
 
 
 def load_audio_vae(audio_vae_name: str, device: str = "default"):
+    """→ our :class:`~rs_ltxv.ltx.audio.AudioVAE` (encoder, decoder, vocoder) in float32. The counterpart of core's
+    ``LTXVAudioVAELoader``.
+
+    Raises:
+        CheckpointError: ``audio_vae_name`` is not in the model folders or holds no audio VAE / vocoder.
+    """
     import torch
 
     from ..ltx.loading.audio import load_audio_vae as load
@@ -63,6 +97,12 @@ def load_audio_vae(audio_vae_name: str, device: str = "default"):
 
 
 def load_upscale_model(model_name: str, dtype: str = "auto", device: str = "default"):
+    """→ our :class:`~rs_ltxv.ltx.upsampler.LatentUpsampler`. The counterpart of core's
+    ``LatentUpscaleModelLoader``.
+
+    Raises:
+        CheckpointError: ``model_name`` is not in the model folders or is not a latent upsampler.
+    """
     from ..ltx.loading.upsampler import load_upsampler
 
     path = comfy_env.model_path(specs.UPSCALE_LOADER.input("model_name").folders, model_name)

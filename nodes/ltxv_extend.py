@@ -11,12 +11,16 @@ import torch
 from ..ltx.pipeline.extend_clip import extend
 from . import convert, specs
 from .ltxv_generate import Hooks, contexts, model_parts, outputs
+from .outputs_used import require_consumed
 
 
 def run_extend(hooks: Hooks | None = None, **values: Any) -> tuple:
     hooks = hooks or Hooks()
     spec = specs.EXTEND
-    req = convert.build_request(spec, values)
+    req = require_consumed(spec, convert.build_request(spec, values), values)
+    clip_fps = convert.frame_rate_of(values.get("latent"))
+    if clip_fps is not None:
+        req = replace(req, fps=clip_fps)  # the clip's own frame rate wins over the widget
     video = convert.video_latent_from(values.get("latent"))
     audio = convert.audio_latent_from(values.get("audio_latent"))
     if hooks.free:

@@ -14,11 +14,13 @@ from typing import Any
 import torch
 
 from ..ltx.errors import InputError
+from ..ltx.pipeline.checks import check_stg_blocks
 from ..ltx.pipeline.generate import Result, generate
 from ..ltx.pipeline.protocols import ModelParts
 from ..ltx.pipeline.request import Request
 from ..ltx.text.processor import TextContexts
-from . import convert, specs
+from . import convert
+from .outputs_used import require_consumed, specs
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +103,8 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     ready = comfy_model.prepare(v.get("model"), options, load=hooks.load, what=spec.display_name)
     req = replace(req, attention_mode=ready.options.attention_mode, ffn_chunks=ready.options.ffn_chunks)
     _log_run_options(spec, ready, req)
-    layers = ready.transformer.config.num_layers
-    bad = [b for b in req.video_guidance.stg_blocks if b >= layers] if req.video_guidance.needs_perturbed else []
-    if bad:
-        raise InputError(f"stg_blocks: this model has blocks 0–{layers - 1}; {bad} do not exist.")
+    guidances = {"video": req.video_guidance, "audio": req.audio_guidance}
+    check_stg_blocks(guidances, ready.transformer.config.num_layers)  # before any weight moves to the device
     parts = ModelParts(ready.transformer, video_vae=vae, audio_vae=audio_vae, distilled=ready.distilled,
                        compute_dtype=ready.compute_dtype, compute_device=ready.compute_device)
     if req.upscale:
@@ -148,7 +148,7 @@ def contexts(v: Mapping[str, Any]) -> tuple[TextContexts, TextContexts]:
 def run_generate(hooks: Hooks | None = None, **values: Any) -> tuple:
     hooks = hooks or Hooks()
     spec = specs.GENERATE
-    req = convert.build_request(spec, values)
+    req = require_consumed(spec, convert.build_request(spec, values), values)
     if hooks.free:
         hooks.free()
     parts, req = model_parts(spec, values, req, hooks)

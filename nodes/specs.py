@@ -9,6 +9,7 @@ or core's (``"RS_LTXV_VAE,VAE"``: ComfyUI accepts a link whose type is any of th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +88,11 @@ class InputSpec:
         if self.max is not None and value > self.max:
             return f"{self.name}: {value} is above the maximum {self.max}"
         if t == "INT" and self.step and self.min is not None and (value - self.min) % self.step:
-            return f"{self.name}: {value} is not on the step {self.step} from {self.min}"
+            lo = int(self.min + (value - self.min) // self.step * self.step)
+            return f"{self.name}: {value} is not on the step {self.step:g} from {self.min:g}; use {lo} or " \
+                   f"{lo + int(self.step)}"
+        if t == "FLOAT" and not math.isfinite(value):
+            return f"{self.name}: expected a finite number, got {value!r}"
         return None
 
 
@@ -107,6 +112,8 @@ class NodeSpec:
     outputs: tuple[OutputSpec, ...]
     category: str = CATEGORY
     output_node: bool = False
+    #: ComfyUI hidden inputs (keyword name, kind), e.g. ``("prompt_graph", "PROMPT")``
+    hidden: tuple[tuple[str, str], ...] = ()
 
     def input(self, name: str) -> InputSpec:
         for spec in self.inputs:
@@ -151,7 +158,8 @@ _SAMPLING = (
     _int("steps", 20, 1, 1000, 1, "Denoising steps of the first pass (distilled checkpoints: 8)."),
     _float("cfg", 3.0, 0.0, 100.0, 0.1, "Classifier-free guidance of the video (1 = off: no negative pass)."),
     _int("seed", 0, 0, MAX_SEED, 1, "Noise seed.", control_after_generate=True),
-    _float("frame_rate", 25.0, 1.0, 240.0, 0.01, "Frames per second: sets motion timing and the audio length."),
+    _float("frame_rate", 25.0, 1.0, 240.0, 0.01, "Frames per second: sets motion timing and the audio length "
+           "(Extend: a LATENT that carries its clip's frame rate keeps it)."),
 )
 
 
@@ -243,9 +251,13 @@ _AUDIO_IN = (
 _AV_OUTPUTS = (
     OutputSpec("latent", "LATENT", "The denoised video latent (guides removed)."),
     OutputSpec("audio_latent", "LATENT", "The audio latent (empty when the run had no audio)."),
-    OutputSpec("images", "IMAGE", "Decoded frames (only with decode on; otherwise one black frame)."),
-    OutputSpec("audio", "AUDIO", "Decoded sound (only with decode on and an audio VAE; otherwise silence)."),
+    OutputSpec("images", "IMAGE", "Decoded frames (decoded when decode is on or this output is connected)."),
+    OutputSpec("audio", "AUDIO", "Decoded sound (decoded when decode is on or this output is connected; needs an "
+               "audio VAE)."),
 )
+
+#: the prompt graph and this node's id: which outputs are consumed decides what must be decoded
+GRAPH_INPUTS = (("prompt_graph", "PROMPT"), ("node_id", "UNIQUE_ID"))
 
 GENERATE = NodeSpec(
     id="RSLTXVGenerate",
@@ -268,6 +280,7 @@ GENERATE = NodeSpec(
         *_GUIDANCE,
     ),
     outputs=_AV_OUTPUTS,
+    hidden=GRAPH_INPUTS,
 )
 
 EXTEND = NodeSpec(
@@ -295,6 +308,7 @@ EXTEND = NodeSpec(
         *_GUIDANCE,
     ),
     outputs=_AV_OUTPUTS,
+    hidden=GRAPH_INPUTS,
 )
 
 # ---------------------------------------------------------------------------------------------------------- loaders
@@ -318,7 +332,7 @@ MODEL_LOADER = NodeSpec(
         InputSpec("distilled", "COMBO", "auto", tooltip="Distilled checkpoints use the 8-step schedule; auto reads "
                   "the file name and metadata.", options=("auto", "yes", "no"), advanced=True),
     ),
-    outputs=(OutputSpec("model", MODEL),),
+    outputs=(OutputSpec("model", MODEL, "The LTX transformer as a ComfyUI MODEL (core LoRA loaders work on it)."),),
 )
 
 TEXT_ENCODER_LOADER = NodeSpec(
@@ -335,7 +349,8 @@ TEXT_ENCODER_LOADER = NodeSpec(
         _DTYPE,
         _DEVICE,
     ),
-    outputs=(OutputSpec("text_encoder", TEXT_ENCODER),),
+    outputs=(OutputSpec("text_encoder", TEXT_ENCODER,
+                        "Gemma-3 with the checkpoint's text connectors, for RS LTXV Text Encode."),),
 )
 
 TEXT_ENCODE = NodeSpec(
@@ -347,7 +362,8 @@ TEXT_ENCODE = NodeSpec(
         InputSpec("text", "STRING", "", tooltip="The prompt: describe the action, camera and sound.",
                   multiline=True),
     ),
-    outputs=(OutputSpec("conditioning", "CONDITIONING"),),
+    outputs=(OutputSpec("conditioning", "CONDITIONING",
+                        "The prompt's video and audio contexts for RS LTXV Generate / Extend."),),
 )
 
 VAE_LOADER = NodeSpec(
@@ -363,7 +379,7 @@ VAE_LOADER = NodeSpec(
         _int("tile_size", 512, 0, 4096, 64, "Spatial tile size of the decode in pixels (0 = untiled).",
              advanced=True),
     ),
-    outputs=(OutputSpec("vae", VIDEO_VAE),),
+    outputs=(OutputSpec("vae", VIDEO_VAE, "The video VAE: encodes guide images, decodes the video latent to frames."),),
 )
 
 AUDIO_VAE_LOADER = NodeSpec(
@@ -377,7 +393,8 @@ AUDIO_VAE_LOADER = NodeSpec(
                   folders=("vae", "checkpoints")),
         _DEVICE,
     ),
-    outputs=(OutputSpec("audio_vae", AUDIO_VAE),),
+    outputs=(OutputSpec("audio_vae", AUDIO_VAE,
+                        "The audio VAE with its vocoder: encodes input sound, decodes the audio latent."),),
 )
 
 UPSCALE_LOADER = NodeSpec(
@@ -391,7 +408,7 @@ UPSCALE_LOADER = NodeSpec(
         _DTYPE,
         _DEVICE,
     ),
-    outputs=(OutputSpec("upscale_model", UPSCALE_MODEL),),
+    outputs=(OutputSpec("upscale_model", UPSCALE_MODEL, "The latent upsampler for the 2x upscale pass."),),
 )
 
 NODES: dict[str, NodeSpec] = {s.id: s for s in (

@@ -6,10 +6,12 @@ through :mod:`.comfy_env` when ComfyUI asks for ``INPUT_TYPES``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from . import comfy_env
+from .convert import checked_widgets, validate_widgets
 from .specs import InputSpec, NodeSpec
 
 
@@ -42,7 +44,26 @@ def input_entry(spec: InputSpec) -> tuple[Any, ...]:
 def input_types(spec: NodeSpec) -> dict[str, dict[str, tuple]]:
     required = {i.name: input_entry(i) for i in spec.inputs if not i.optional}
     optional = {i.name: input_entry(i) for i in spec.inputs if i.optional}
-    return {"required": required, "optional": optional} if optional else {"required": required}
+    types: dict[str, dict[str, Any]] = {"required": required}
+    if optional:
+        types["optional"] = optional
+    if spec.hidden:
+        types["hidden"] = dict(spec.hidden)
+    return types
+
+
+def validate_inputs(spec: NodeSpec, names: tuple[str, ...]) -> Callable[..., bool | str]:
+    """ComfyUI's ``VALIDATE_INPUTS`` for ``names``: True, or why the prompt cannot run. Its signature lists exactly
+    ``names`` (ComfyUI passes those inputs and skips its own range check for them, which
+    :func:`~.convert.validate_widgets` then does); other inputs keep ComfyUI's checks."""
+
+    def VALIDATE_INPUTS(**values: Any) -> bool | str:
+        problem = validate_widgets(spec, values)
+        return True if problem is None else problem
+
+    VALIDATE_INPUTS.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for n in names])
+    return VALIDATE_INPUTS
 
 
 def make_node(spec: NodeSpec, run: Callable[..., tuple]) -> type:
@@ -54,7 +75,12 @@ def make_node(spec: NodeSpec, run: Callable[..., tuple]) -> type:
     def execute(self, **kwargs):
         return run(**kwargs)
 
+    attrs: dict[str, Any] = {}
+    names = checked_widgets(spec)
+    if names:
+        attrs["VALIDATE_INPUTS"] = staticmethod(validate_inputs(spec, names))
     return type(spec.id, (), {
+        **attrs,
         "INPUT_TYPES": classmethod(INPUT_TYPES),
         "RETURN_TYPES": tuple(o.type for o in spec.outputs),
         "RETURN_NAMES": tuple(o.name for o in spec.outputs),

@@ -37,7 +37,8 @@ def _core_input(name: str, entry: list, optional: bool) -> InputSpec:
 
 
 def spec_from_object_info(name: str, info: dict[str, Any]) -> NodeSpec:
-    """One ``/object_info`` entry → NodeSpec (inputs in ``input_order``)."""
+    """One ``/object_info`` entry (ComfyUI's ``server.PromptServer`` ``node_info``: ``input``, ``input_order``,
+    ``output``, ``output_name`` …) → NodeSpec (inputs in ``input_order``)."""
     inputs = []
     order = info.get("input_order") or {k: list(v) for k, v in info["input"].items() if k != "hidden"}
     for group in ("required", "optional"):
@@ -50,12 +51,14 @@ def spec_from_object_info(name: str, info: dict[str, Any]) -> NodeSpec:
 
 
 def core_specs(path: Path = CORE_OBJECT_INFO) -> dict[str, NodeSpec]:
+    """NodeSpecs of the core nodes in an ``/object_info`` dump (default: the bundled one), by node id."""
     data = json.loads(Path(path).read_text())
     return {name: spec_from_object_info(name, info) for name, info in data.items()}
 
 
 def all_specs() -> dict[str, NodeSpec]:
-    """Ours and the core subset; ours never share an id with core."""
+    """Ours and the core subset; ours never share an id with core (a ``ValueError`` if they did: a bug of this
+    pack, not something a user can cause)."""
     core = core_specs()
     clash = set(core) & set(NODES)
     if clash:
@@ -160,8 +163,16 @@ def validate_ui(workflow: dict[str, Any], specs: dict[str, NodeSpec]) -> list[st
 
 
 def ui_to_api(workflow: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str, Any]:
-    """A UI-format workflow → the API-format prompt the frontend would queue (links as ``[source id, slot]``).
-    Muted/bypassed nodes are left out (bypass rerouting is not supported: such graphs raise)."""
+    """A UI-format workflow → the API-format prompt the frontend would queue (links as ``[source id, slot]``), like
+    the frontend's ``graphToPrompt``. Muted/bypassed nodes are left out (bypass rerouting is not supported: such
+    graphs raise).
+
+    Raises:
+        ValueError: a node's widget values do not fit its definition, or an input comes from a bypassed node. A
+            plain ``ValueError`` because this module imports nothing but :mod:`.specs` (the client uses it without
+            torch); ``rs_ltxv.client.prompt.load_prompt`` re-raises it as ``ClientError`` for users.
+        KeyError: a node type missing from ``specs`` or a dangling link (check with :func:`validate_ui` first).
+    """
     nodes = {n["id"]: n for n in workflow["nodes"]}
     links = {link[0]: link for link in workflow.get("links", [])}
     prompt: dict[str, Any] = {}
@@ -171,14 +182,16 @@ def ui_to_api(workflow: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str,
         spec = specs[node["type"]]
         named, problems = widget_values(spec, node.get("widgets_values", []))
         if problems:
-            raise ValueError(f"node {node_id}: {'; '.join(problems)}")
+            raise ValueError(f"node {node_id}: {'; '.join(problems)}. Fix the node's values in ComfyUI and save the "
+                             "workflow again.")
         inputs: dict[str, Any] = dict(named)
         for inp in node.get("inputs", []):
             if inp.get("link") is None:
                 continue
             _, src, slot, *_ = links[inp["link"]]
             if nodes[src].get("mode", 0) in BYPASSED_MODES:
-                raise ValueError(f"node {node_id}: input {inp['name']} comes from a bypassed node")
+                raise ValueError(f"node {node_id}: input {inp['name']} comes from a bypassed node; un-bypass it "
+                                 "(Ctrl+B in ComfyUI) or connect the input around it.")
             inputs[inp["name"]] = [str(src), slot]
         prompt[str(node_id)] = {"class_type": node["type"], "inputs": inputs,
                                 "_meta": {"title": node.get("title") or spec.display_name}}

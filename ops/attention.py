@@ -3,8 +3,13 @@
 All backends take queries, keys and values laid out as ``(B, H, T, D)`` (batch, heads, tokens, head dim) and an
 optional additive mask broadcastable to ``(B, H, Tq, Tk)``, and return ``(B, H, Tq, D)``.
 
+The table mirrors ltx-core's ``ltx_core.model.transformer.attention.AttentionFunction`` (``PYTORCH`` →
+``PytorchAttention``, ``FLASH_ATTENTION_3`` → ``FlashAttention3``), which takes ``(B, T, H·D)`` and the head count
+instead of ``(B, H, T, D)``.
+
 Backends:
-    ``sdpa``  — :func:`torch.nn.functional.scaled_dot_product_attention` (default; exact reference numerics).
+    ``sdpa``  — :func:`torch.nn.functional.scaled_dot_product_attention` (default; the numerics of ltx-core's
+                ``PytorchAttention``).
     ``sage``  — SageAttention (INT8 QK, CUDA only, no mask); falls back to ``sdpa`` when a mask is given.
     ``flash`` — FlashAttention 2/3 (CUDA, fp16/bf16, no mask); falls back to ``sdpa`` when it cannot run.
     ``auto``  — the fastest backend that is installed and can run these tensors.
@@ -25,7 +30,13 @@ AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor |
 
 
 class AttentionBackendError(ValueError):
-    """An attention backend was requested that does not exist or is not installed."""
+    """An attention backend was requested that does not exist or is not installed. A ``ValueError`` (``ops`` only
+    depends on torch, so it does not subclass ``rs_ltxv.ltx.errors.RSLTXVError``); the CLI treats it as a user
+    error."""
+
+
+# shown by ComfyUI as rs_ltxv.…, not the pack's folder path
+AttentionBackendError.__module__ = f"rs_ltxv.{__name__.partition('.')[2]}" if "." in __name__ else __name__
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -84,7 +95,7 @@ def _installed(backend: Backend) -> bool:
 
 
 def available_backends() -> list[str]:
-    """Names of the backends whose packages are installed (``sdpa`` always is)."""
+    """Names of the backends whose packages are installed (``sdpa`` always is), in table order."""
     return [name for name, b in BACKENDS.items() if _installed(b)]
 
 
@@ -103,16 +114,23 @@ ALIASES = ("auto", "default", "pytorch")  # "default" / "pytorch": SDPA (ComfyUI
 
 
 def check_attention_mode(name: str | None) -> None:
-    """Raise :class:`AttentionBackendError` unless ``name`` is a known attention mode (installed or not)."""
+    """Check that ``name`` is a known attention mode (installed or not); None passes.
+
+    Raises:
+        AttentionBackendError: an unknown name (the message lists the choices).
+    """
     if name is not None and name not in ALIASES and name not in BACKENDS:
         choices = ", ".join((*ALIASES, *BACKENDS))
         raise AttentionBackendError(f"Unknown attention mode {name!r}; choose one of: {choices}.")
 
 
 def resolve_backend(name: str | None, device: torch.device | None = None) -> str:
-    """Turn a user-facing name (``None``/"auto"/"sdpa"/"sage"/"flash") into a backend that can run here.
+    """Turn a user-facing name (``None``/"auto"/"default"/"pytorch"/"sdpa"/"sage"/"flash") into a backend that can
+    run here; ``device`` lets ``auto`` pick a CUDA-only backend. Like ltx-core's ``AttentionFunction.DEFAULT``
+    (the fastest installed kernel), by name.
 
-    Raises :class:`AttentionBackendError` for unknown names or explicitly requested backends that are not installed.
+    Raises:
+        AttentionBackendError: an unknown name, or an explicitly requested backend that is not installed.
     """
     if name is None or name in ("default", "pytorch"):
         return "sdpa"
@@ -138,7 +156,9 @@ def attention(
     mask: torch.Tensor | None = None,
     backend: str | AttentionFn = "sdpa",
 ) -> torch.Tensor:
-    """Scaled dot-product attention over ``(B, H, T, D)`` tensors with an optional additive mask.
+    """Scaled dot-product attention over ``(B, H, T, D)`` tensors with an optional additive mask. Mirrors
+    ``ltx_core.model.transformer.attention.AttentionFunction.__call__`` after its ``(B, T, H·D)`` → ``(B, H, T, D)``
+    reshape.
 
     Args:
         q: queries ``(B, H, Tq, D)``; k, v: keys and values ``(B, H, Tk, D)``.

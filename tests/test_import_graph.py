@@ -195,10 +195,18 @@ def test_library_code_never_imports_nodes(graph):
     assert not _violations(graph, lambda name, target: _in(name, NO_NODES) and _in(target, ("nodes",)))
 
 
-@pytest.mark.xfail(strict=True, reason="client/prompt.py converts UI workflows with nodes/workflows.py (pure Python, "
-                   "guarded); it goes away when workflows.py leaves nodes/ (code review improvement 7)")
-def test_client_never_imports_nodes(graph):
-    assert not _violations(graph, lambda name, target: _in(name, ("client",)) and _in(target, ("nodes",)))
+#: the client (``python -m rs_ltxv submit``) converts UI workflows to API prompts with the node specs, which are
+#: plain data; it may use these two modules of ``nodes/`` and nothing else there
+CLIENT_MAY_USE = (f"{PKG}.nodes", f"{PKG}.nodes.workflows", f"{PKG}.nodes.specs")
+
+
+def test_client_uses_only_the_node_specs(graph):
+    assert not _violations(graph, lambda name, target: _in(name, ("client",)) and _in(target, ("nodes",))
+                           and target not in CLIENT_MAY_USE)
+    for module in CLIENT_MAY_USE[1:]:
+        internal, external = graph[module]
+        assert internal <= {f"{PKG}.nodes", *CLIENT_MAY_USE}, f"{module} imports {internal}"
+        assert not {e for e in external if e.split(".")[0] in ("comfy", "comfy_api", "folder_paths", "torch")}
 
 
 def test_only_nodes_import_comfyui(graph):

@@ -268,3 +268,30 @@ def test_core_lora_loader_on_a_gguf_model(server):
     assert change.norm() > 1e-2 * base.norm(), "the LoRA changed nothing"
     assert (change_q - change).norm() < 0.1 * change.norm(), ((change_q - change).norm(), change.norm())
     torch.testing.assert_close(again_q, base_q, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(("node", "changes", "words"), [
+    ("RSLTXVGenerate", {"num_frames": 100}, "use 97 or 105"),
+    ("RSLTXVGenerate", {"width": 100}, "width"),
+    ("RSLTXVGenerate", {"upscale": True, "width": 96, "height": 96}, "multiple of 64"),
+    ("RSLTXVGenerate", {"stg_blocks": "twenty"}, "stg_blocks"),
+])
+def test_bad_settings_are_refused_before_anything_runs(server, node, changes, words):
+    """ComfyUI validates an API prompt before running it; our VALIDATE_INPUTS takes part, so a bad setting is a 400
+    from /prompt naming the input — no loader has run and nothing is queued."""
+    prompt = json.loads((REPO / "example_workflows" / "api" / T2V).read_text())
+    shrink(prompt)
+    for entry in prompt.values():
+        if entry["class_type"] == node:
+            entry["inputs"].update(changes)
+    req = urllib.request.Request(f"{server['url']}/prompt", json.dumps({"prompt": prompt}).encode(),
+                                 {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=30)
+    assert info.value.code == 400
+    body = json.loads(info.value.read())
+    details = json.dumps(body["node_errors"])
+    assert words in details, details
+    queue = json.loads(urllib.request.urlopen(f"{server['url']}/queue", timeout=10).read())
+    assert queue["queue_running"] == []
+    assert queue["queue_pending"] == []

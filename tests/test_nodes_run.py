@@ -93,7 +93,7 @@ def test_clear_errors_for_missing_parts(tiny):
         run_generate(None, **tiny, **SMALL, upscale=True)
     with pytest.raises(InputError, match="RS LTXV Model Loader"):
         run_generate(None, **{**tiny, "model": object()}, **SMALL)
-    with pytest.raises(InputError, match="blocks 0–1"):
+    with pytest.raises(InputError, match="blocks 0…1"):
         run_generate(None, **tiny, **{**SMALL, "stg_blocks": "28"})
 
 
@@ -132,3 +132,40 @@ def test_the_console_says_which_attention_kernel_runs(tiny, caplog):
     with caplog.at_level(logging.INFO, logger="rs_ltxv.nodes.ltxv_generate"):
         run_generate(None, **tiny, **SMALL, attention_mode="default", ffn_chunks=3)
     assert "RS LTXV Generate: attention sdpa, feed-forward chunks 3" in caplog.text
+
+
+def _graph(node_id: str, *outputs: int) -> dict:
+    """An API prompt in which a Save node consumes the given outputs of node ``node_id``."""
+    return {node_id: {"class_type": "RSLTXVGenerate", "inputs": {}},
+            **{f"save{i}": {"class_type": "Save", "inputs": {"x": [node_id, i]}} for i in outputs}}
+
+
+def test_connected_image_output_is_decoded_even_with_decode_off(tiny):
+    _, _, images, audio = run_generate(None, **tiny, **SMALL, prompt_graph=_graph("7", 2, 3), node_id="7")
+    assert images.shape == (9, 64, 64, 3)  # decoded, not the one black placeholder frame
+    assert float(images.std()) > 0
+    assert audio["waveform"].shape[-1] > 0
+    _, _, placeholder, _ = run_generate(None, **tiny, **SMALL, prompt_graph=_graph("7", 0), node_id="7")
+    assert placeholder.shape == (1, 64, 64, 3)  # nothing consumes IMAGE: not decoded
+
+
+@pytest.mark.parametrize(("missing", "outputs", "words"), [
+    ("vae", (2,), "connect vae"),
+    ("audio_vae", (3,), "connect audio_vae"),
+])
+def test_connected_outputs_that_cannot_be_made_are_named(tiny, missing, outputs, words):
+    with pytest.raises(InputError, match=words):
+        run_generate(None, **{**tiny, missing: None}, **SMALL, prompt_graph=_graph("7", *outputs), node_id="7")
+
+
+def test_extend_keeps_the_clips_frame_rate_and_needs_its_audio_for_audio_out(tiny):
+    latent, audio_latent, _, _ = run_generate(None, **tiny, **{**SMALL, "frame_rate": 30.0})
+    assert latent["frame_rate"] == 30.0
+    args = {k: v for k, v in SMALL.items() if k not in ("width", "height", "num_frames", "frame_rate")}
+    new_latent, *_ = run_extend(None, **tiny, **args, frame_rate=24.0, latent=latent, audio_latent=audio_latent,
+                                num_new_frames=8, overlap_frames=8)
+    assert new_latent["frame_rate"] == 30.0  # the clip's rate, not the widget's
+    graph = {"9": {"class_type": "RSLTXVExtend", "inputs": {}}, "s": {"inputs": {"a": ["9", 3]}}}
+    with pytest.raises(InputError, match="no audio_latent"):
+        run_extend(None, **tiny, **args, latent=latent, num_new_frames=8, overlap_frames=8, prompt_graph=graph,
+                   node_id="9")

@@ -131,3 +131,36 @@ def test_markdown_reference_lists_every_node_and_input():
             assert f"| `{i.name}` | {i.type} |" in text
     assert '| `cfg` | FLOAT | 3.0 |' in text
     assert "step 32" in text
+
+
+def test_every_output_has_a_tooltip():
+    missing = [f"{spec.id}.{out.name}" for spec in specs.NODES.values() for out in spec.outputs if not out.tooltip]
+    assert missing == []
+
+
+@pytest.mark.parametrize(("node", "values", "words"), [
+    ("RSLTXVGenerate", {"num_frames": 100}, "use 97 or 105"),
+    ("RSLTXVGenerate", {"width": 100}, "use 96 or 128"),
+    ("RSLTXVGenerate", {"upscale": True, "width": 96}, "multiple of 64"),
+    ("RSLTXVGenerate", {"cfg": float("nan")}, "finite"),
+    ("RSLTXVGenerate", {"audio_cfg": float("inf")}, "audio_cfg"),
+    ("RSLTXVGenerate", {"stg_blocks": "20, x"}, "stg_blocks"),
+    ("RSLTXVGenerate", {"seed": -1}, "seed"),
+    ("RSLTXVGenerate", {"attention_mode": "xformers"}, "attention_mode"),
+    ("RSLTXVExtend", {"num_new_frames": 12}, "use 8 or 16"),
+    ("RSLTXVExtend", {"overlap_strength": 1.5}, "overlap_strength"),
+])
+def test_validate_inputs_refuses_bad_widgets_before_running(node, values, words):
+    import inspect
+
+    from rs_ltxv.nodes import NODE_CLASS_MAPPINGS
+
+    cls = NODE_CLASS_MAPPINGS[node]
+    args = inspect.getfullargspec(cls.VALIDATE_INPUTS)
+    assert args.varkw is None  # ComfyUI keeps its own checks for the inputs not listed (e.g. file combos)
+    assert "ckpt_name" not in args.args
+    assert set(values) <= set(args.args)
+    assert cls.VALIDATE_INPUTS() is True  # linked / default values pass
+    problem = cls.VALIDATE_INPUTS(**values)
+    assert isinstance(problem, str)
+    assert words in problem

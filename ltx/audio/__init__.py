@@ -12,7 +12,8 @@ from .waveform import prepare_waveform, to_stereo
 
 
 def build_vocoder(cfg: VocoderConfig | BWEVocoderConfig) -> Vocoder | VocoderWithBWE:
-    """The generator a vocoder config describes."""
+    """The generator a vocoder config describes: :class:`VocoderWithBWE` for a :class:`BWEVocoderConfig` (LTX-2.3),
+    :class:`Vocoder` otherwise. Mirrors ``ltx_core.model.audio_vae.model_configurator.VocoderConfigurator``."""
     return VocoderWithBWE(cfg) if isinstance(cfg, BWEVocoderConfig) else Vocoder(cfg)
 
 

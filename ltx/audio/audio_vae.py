@@ -26,7 +26,12 @@ from .waveform import prepare_waveform
 
 class AudioVAE(nn.Module):
     """The audio VAE as :class:`~..pipeline.protocols.AudioVAEProtocol`: holds any of ``encoder`` / ``decoder`` /
-    ``vocoder`` (None where a file lacks it)."""
+    ``vocoder`` (None where a file lacks it).
+
+    Mirrors ``ltx_core.model.audio_vae.audio_vae.encode_audio`` / ``decode_audio`` with their ``AudioProcessor``
+    (diffusers: ``diffusers.models.autoencoders.autoencoder_kl_ltx2_audio.AutoencoderKLLTX2Audio`` plus
+    ``diffusers.pipelines.ltx2.vocoder.LTX2Vocoder``).
+    """
 
     def __init__(self, encoder: AudioEncoder | None, decoder: AudioDecoder | None,
                  vocoder: Vocoder | VocoderWithBWE | None) -> None:
@@ -38,20 +43,38 @@ class AudioVAE(nn.Module):
 
     @property
     def sample_rate(self) -> int:
-        """Rate of the input the encoder sees (16 kHz)."""
+        """Rate in Hz of the input the encoder sees (16 kHz)."""
         return self.mel.sample_rate
 
     @property
     def output_sampling_rate(self) -> int:
+        """Rate in Hz of decoded waveforms (the vocoder's: 24 kHz LTX-2, 48 kHz LTX-2.3).
+
+        Raises:
+            CheckpointError: there is no vocoder.
+        """
         if self.vocoder is None:
             raise CheckpointError("This audio VAE has no vocoder weights (vocoder.* tensors).")
         return self.vocoder.output_sampling_rate
 
     def waveform_to_mel(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """``(B, C, N)`` at ``sample_rate`` → log-mel ``(B, 2, T, 64)`` float32."""
+        """``(B, C, N)`` samples at ``sample_rate`` Hz → log-mel ``(B, 2, T, 64)`` float32 at 100 frames per second.
+
+        Mirrors ``ltx_core.model.audio_vae.ops.AudioProcessor.waveform_to_mel``.
+
+        Raises:
+            InputError: not a float ``(B, C, N)`` waveform, a rate that is not a positive integer, or too short.
+        """
         return self.mel(prepare_waveform(waveform, sample_rate, self.sample_rate).to(self.mel.filterbank.device))
 
     def encode(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Waveform ``(B, C, N)`` at ``sample_rate`` Hz → normalised latent ``(B, 8, T', 16)`` (25 latent frames per
+        second). Mirrors ``ltx_core.model.audio_vae.audio_vae.encode_audio``.
+
+        Raises:
+            CheckpointError: there is no encoder.
+            InputError: as :meth:`waveform_to_mel`.
+        """
         if self.encoder is None:
             raise CheckpointError("This audio VAE has no encoder weights; load a file with audio_vae.encoder.* "
                                   "tensors.")
@@ -60,7 +83,14 @@ class AudioVAE(nn.Module):
         return self.encoder(mel.to(device=param.device, dtype=param.dtype))
 
     def decode(self, latent: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Latent ``(B, 8, T', 16)`` → (waveform ``(B, 2, N')`` float32, sample rate)."""
+        """Latent ``(B, 8, T', 16)`` → (waveform ``(B, 2, N')`` float32, sample rate in Hz).
+
+        Mirrors ``ltx_core.model.audio_vae.audio_vae.decode_audio``.
+
+        Raises:
+            CheckpointError: the decoder or the vocoder is missing.
+            InputError: ``latent`` is not ``(B, z_channels, T', F')``.
+        """
         if self.decoder is None or self.vocoder is None:
             raise CheckpointError("Decoding audio needs the audio VAE decoder and the vocoder weights "
                                "(audio_vae.decoder.* and vocoder.* tensors).")

@@ -17,7 +17,11 @@ from torch import nn
 def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:
     """Low-pass FIR taps ``(1, 1, K)``: sinc at ``cutoff`` (cycles/sample) under a Kaiser window whose β follows the
     Kaiser design rule for a transition band of ``half_width``; normalised to unit DC gain. Even K is centred
-    between taps."""
+    between taps.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.kaiser_sinc_filter1d`` (diffusers:
+    ``diffusers.pipelines.ltx2.vocoder.kaiser_sinc_filter1d``).
+    """
     half = kernel_size // 2
     attenuation = 2.285 * (half - 1) * math.pi * (4 * half_width) + 7.95
     if attenuation > 50.0:
@@ -38,7 +42,10 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> to
 
 
 class UpSample1d(nn.Module):
-    """Integer-ratio upsampling: zero-stuffing + kaiser-sinc low-pass (transposed depthwise conv), edges replicated."""
+    """Integer-ratio upsampling: zero-stuffing + kaiser-sinc low-pass (transposed depthwise conv), edges replicated.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.UpSample1d`` (kaiser window).
+    """
 
     def __init__(self, ratio: int = 2, kernel_size: int | None = None) -> None:
         super().__init__()
@@ -50,6 +57,7 @@ class UpSample1d(nn.Module):
         self.register_buffer("filter", kaiser_sinc_filter(0.5 / ratio, 0.6 / ratio, self.kernel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T)`` → ``(B, C, ratio·T)``."""
         c = x.shape[1]
         x = F.pad(x, (self.pad, self.pad), mode="replicate")
         taps = self.filter.to(x).expand(c, -1, -1)
@@ -58,7 +66,10 @@ class UpSample1d(nn.Module):
 
 
 class LowPassFilter1d(nn.Module):
-    """Depthwise kaiser-sinc low-pass with optional stride; replicate padding keeps ``ceil(T / stride)`` samples."""
+    """Depthwise kaiser-sinc low-pass with optional stride; replicate padding keeps ``ceil(T / stride)`` samples.
+
+    ``cutoff`` / ``half_width`` in cycles per sample. Mirrors ``ltx_core.model.audio_vae.vocoder.LowPassFilter1d``.
+    """
 
     def __init__(self, cutoff: float, half_width: float, stride: int, kernel_size: int) -> None:
         super().__init__()
@@ -68,23 +79,33 @@ class LowPassFilter1d(nn.Module):
         self.register_buffer("filter", kaiser_sinc_filter(cutoff, half_width, kernel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T)`` → ``(B, C, ceil(T / stride))``."""
         c = x.shape[1]
         x = F.pad(x, (self.pad_left, self.pad_right), mode="replicate")
         return F.conv1d(x, self.filter.to(x).expand(c, -1, -1), stride=self.stride, groups=c)
 
 
 class DownSample1d(nn.Module):
+    """Integer-ratio downsampling: kaiser-sinc low-pass at ``0.5 / ratio`` with stride ``ratio``.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.DownSample1d``.
+    """
+
     def __init__(self, ratio: int = 2, kernel_size: int | None = None) -> None:
         super().__init__()
         k = kernel_size or int(6 * ratio // 2) * 2
         self.lowpass = LowPassFilter1d(0.5 / ratio, 0.6 / ratio, ratio, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T)`` → ``(B, C, ceil(T / ratio))``."""
         return self.lowpass(x)
 
 
 class SnakeBeta(nn.Module):
-    """``x + sin²(x·e^α) / (e^β + 1e-9)`` per channel; ``alpha``/``beta`` are stored as logs."""
+    """``x + sin²(x·e^α) / (e^β + 1e-9)`` per channel; ``alpha``/``beta`` are stored as logs.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.SnakeBeta`` (``alpha_logscale=True``).
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -92,13 +113,17 @@ class SnakeBeta(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T)`` → same shape."""
         alpha = torch.exp(self.alpha)[None, :, None]
         beta = torch.exp(self.beta)[None, :, None]
         return x + (1.0 / (beta + 1e-9)) * torch.sin(x * alpha).pow(2)
 
 
 class Activation1d(nn.Module):
-    """Anti-aliased activation: 2× upsample → ``act`` → 2× downsample (12-tap kaiser-sinc filters)."""
+    """Anti-aliased activation: 2× upsample → ``act`` → 2× downsample (12-tap kaiser-sinc filters).
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.Activation1d``.
+    """
 
     def __init__(self, act: nn.Module, ratio: int = 2, kernel_size: int = 12) -> None:
         super().__init__()
@@ -107,6 +132,7 @@ class Activation1d(nn.Module):
         self.downsample = DownSample1d(ratio, kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T)`` → ``(B, C, T)``."""
         return self.downsample(self.act(self.upsample(x)))
 
 
@@ -115,7 +141,10 @@ def _padding(kernel_size: int, dilation: int) -> int:
 
 
 class AMPBlock1(nn.Module):
-    """Three (act → dilated conv → act → conv) residual branches applied one after another."""
+    """Three (act → dilated conv → act → conv) residual branches applied one after another.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.AMPBlock1`` (diffusers: ``diffusers.pipelines.ltx2.vocoder.ResBlock``).
+    """
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
         super().__init__()
@@ -127,6 +156,7 @@ class AMPBlock1(nn.Module):
         self.acts2 = nn.ModuleList(Activation1d(SnakeBeta(channels)) for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, channels, T)`` → same shape."""
         for c1, c2, a1, a2 in zip(self.convs1, self.convs2, self.acts1, self.acts2, strict=True):
             x = x + c2(a2(c1(a1(x))))
         return x

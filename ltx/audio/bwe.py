@@ -20,7 +20,10 @@ from .vocoder import Vocoder
 
 class CausalSTFT(nn.Module):
     """Magnitude STFT as a strided conv with the stored bases; left-only padding of ``n_fft − hop`` samples, so a
-    frame never sees later samples. ``(N, samples)`` → ``(N, n_fft/2+1, frames)``."""
+    frame never sees later samples. ``(N, samples)`` → ``(N, n_fft/2+1, frames)``.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder._STFTFn`` (diffusers: ``diffusers.pipelines.ltx2.vocoder.CausalSTFT``).
+    """
 
     def __init__(self, n_fft: int, hop_length: int) -> None:
         super().__init__()
@@ -30,6 +33,7 @@ class CausalSTFT(nn.Module):
         self.register_buffer("inverse_basis", torch.zeros(2 * bins, 1, n_fft))  # stored in files; unused here
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """Waveforms ``(N, samples)`` → magnitudes ``(N, n_fft/2+1, samples // hop_length)``."""
         y = F.pad(y[:, None], (max(0, self.n_fft - self.hop_length), 0))
         spec = F.conv1d(y, self.forward_basis, stride=self.hop_length)
         real, imag = spec.chunk(2, dim=1)
@@ -37,7 +41,10 @@ class CausalSTFT(nn.Module):
 
 
 class MelSTFT(nn.Module):
-    """``log(clamp(mel_basis @ |STFT|, 1e-5))``: ``(N, samples)`` → ``(N, n_mels, frames)``."""
+    """``log(clamp(mel_basis @ |STFT|, 1e-5))``: ``(N, samples)`` → ``(N, n_mels, frames)``.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.MelSTFT`` (diffusers: ``diffusers.pipelines.ltx2.vocoder.MelSTFT``).
+    """
 
     def __init__(self, n_fft: int, hop_length: int, n_mels: int) -> None:
         super().__init__()
@@ -45,13 +52,18 @@ class MelSTFT(nn.Module):
         self.register_buffer("mel_basis", torch.zeros(n_mels, n_fft // 2 + 1))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """Waveforms ``(N, samples)`` → log-mel ``(N, n_mels, frames)`` (the log-mel of ltx-core's
+        ``MelSTFT.mel_spectrogram``)."""
         magnitude = self.stft_fn(y)
         return torch.log(torch.clamp(torch.matmul(self.mel_basis.to(magnitude.dtype), magnitude), min=1e-5))
 
 
 def hann_sinc_taps(ratio: int, lowpass_width: int = 6, rolloff: float = 0.99) -> torch.Tensor:
     """Taps ``(1, 1, 2·width·ratio + 1)`` of an integer-ratio interpolator: sinc with cutoff ``rolloff`` × the input
-    Nyquist under a Hann (cos²) window spanning ±``lowpass_width`` zero crossings (the torchaudio-style kernel)."""
+    Nyquist under a Hann (cos²) window spanning ±``lowpass_width`` zero crossings (the torchaudio-style kernel).
+
+    Mirrors the ``window_type="hann"`` filter of ``ltx_core.model.audio_vae.vocoder.UpSample1d``.
+    """
     width = math.ceil(lowpass_width / rolloff)
     k = 2 * width * ratio + 1
     t = (torch.arange(k, dtype=torch.float64) / ratio - width) * rolloff
@@ -61,7 +73,10 @@ def hann_sinc_taps(ratio: int, lowpass_width: int = 6, rolloff: float = 0.99) ->
 
 class HannUpsampler(nn.Module):
     """Integer-ratio upsampler used for the BWE skip path: ``(B, C, T)`` → ``(B, C, ratio·T)``. The taps are not
-    stored in checkpoints; they are computed on the CPU even when the model is built on the meta device."""
+    stored in checkpoints; they are computed on the CPU even when the model is built on the meta device.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.UpSample1d`` with ``window_type="hann"``.
+    """
 
     def __init__(self, ratio: int) -> None:
         super().__init__()
@@ -73,6 +88,7 @@ class HannUpsampler(nn.Module):
         self.register_buffer("filter", taps, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T)`` → ``(B, C, ratio·T)``."""
         c = x.shape[1]
         x = F.pad(x, (self.width, self.width), mode="replicate")
         taps = self.filter.to(device=x.device, dtype=x.dtype).expand(c, -1, -1)
@@ -81,7 +97,11 @@ class HannUpsampler(nn.Module):
 
 
 class VocoderWithBWE(nn.Module):
-    """``(B, 2, T, 64)`` log-mel → ``(B, 2, T · hop_main · out_rate / in_rate)`` waveform at the output rate."""
+    """``(B, 2, T, 64)`` log-mel → ``(B, 2, T · hop_main · out_rate / in_rate)`` waveform at the output rate.
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.VocoderWithBWE`` (diffusers:
+    ``diffusers.pipelines.ltx2.vocoder.LTX2VocoderWithBWE``).
+    """
 
     def __init__(self, cfg: BWEVocoderConfig) -> None:
         super().__init__()
@@ -93,6 +113,12 @@ class VocoderWithBWE(nn.Module):
         self.resampler = HannUpsampler(cfg.output_sampling_rate // cfg.input_sampling_rate)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``(B, 2, T, 64)`` at 100 frames per second → waveform ``(B, 2, N)`` in [-1, 1] at
+        ``output_sampling_rate`` Hz (48 kHz).
+
+        Raises:
+            InputError: ``mel`` is not ``(B, 2, T, mel_bins)``.
+        """
         x = self.vocoder(mel)  # (B, 2, L) at input_sampling_rate
         b, c, length = x.shape
         out_length = length * self.cfg.output_sampling_rate // self.cfg.input_sampling_rate

@@ -17,7 +17,8 @@ from ..errors import ConfigError
 
 class CausalityAxis(str, enum.Enum):
     """Axis of the ``(B, C, H, W)`` = ``(B, C, time, mel)`` maps along which convolutions only look back.
-    The released models use ``height`` (= time)."""
+    The released models use ``height`` (= time). Mirrors ``ltx_core.model.audio_vae.causality_axis.CausalityAxis``.
+    """
 
     NONE = "none"
     WIDTH = "width"
@@ -26,6 +27,8 @@ class CausalityAxis(str, enum.Enum):
 
 
 class NormType(str, enum.Enum):
+    """Norm of the audio VAE blocks. Mirrors ``ltx_core.model.common.normalization.NormType``."""
+
     GROUP = "group"  # GroupNorm(32, eps 1e-6)
     PIXEL = "pixel"  # x / sqrt(mean_c(x²) + 1e-6)
 
@@ -44,7 +47,12 @@ def _enum(cls: type[enum.Enum], value: Any, key: str) -> Any:
 class AudioVAEConfig:
     """The audio VAE (``audio_vae.model.params.ddconfig`` + STFT settings). Mel maps are
     ``(B, in_channels, T, mel_bins)`` at ``sample_rate / mel_hop_length`` frames per second;
-    latents ``(B, z_channels, T', mel_bins / 2^(levels-1))``."""
+    latents ``(B, z_channels, T', mel_bins / 2^(levels-1))``. ``sample_rate`` in Hz, ``mel_hop_length`` and
+    ``n_fft`` in samples.
+
+    Mirrors what ``ltx_core.model.audio_vae.model_configurator.AudioEncoderConfigurator`` /
+    ``AudioDecoderConfigurator`` read from ``config["audio_vae"]``.
+    """
 
     ch: int = 128
     out_ch: int = 2
@@ -72,10 +80,17 @@ class AudioVAEConfig:
 
     @property
     def latent_frames_per_second(self) -> float:
+        """Latent frames per second of audio: ``sample_rate / mel_hop_length / downsample_factor`` (25)."""
         return self.sample_rate / self.mel_hop_length / self.downsample_factor
 
     @classmethod
     def from_dict(cls, section: dict[str, Any]) -> AudioVAEConfig:
+        """Build from the checkpoint's ``config["audio_vae"]`` section.
+
+        Raises:
+            ConfigError: not a JSON object, or an attention type, norm, causality axis or combination RS-LTXV does
+                not implement.
+        """
         if not isinstance(section, dict):
             raise ConfigError(f"audio_vae config must be a JSON object, got {type(section).__name__}.")
         params = section.get("model", {}).get("params", {})
@@ -110,7 +125,11 @@ class AudioVAEConfig:
 class VocoderConfig:
     """One mel → waveform generator. Input ``(B, 2, T, 64)`` log-mel (stereo × 64 bins = 128 conv channels), output
     ``(B, 2, T · prod(upsample_rates))`` at ``output_sampling_rate``. ``resblock`` ``"1"`` = HiFi-GAN (leaky ReLU),
-    ``"AMP1"`` = BigVGAN-v2 (anti-aliased SnakeBeta)."""
+    ``"AMP1"`` = BigVGAN-v2 (anti-aliased SnakeBeta). ``output_sampling_rate`` in Hz.
+
+    Mirrors the arguments of ``ltx_core.model.audio_vae.vocoder.Vocoder`` as
+    ``ltx_core.model.audio_vae.model_configurator.VocoderConfigurator`` reads them.
+    """
 
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     upsample_rates: tuple[int, ...] = (6, 5, 2, 2, 2)
@@ -126,11 +145,12 @@ class VocoderConfig:
 
     @property
     def is_amp(self) -> bool:
+        """Whether the residual blocks are BigVGAN-v2 ``AMP1`` blocks."""
         return self.resblock == "AMP1"
 
     @property
     def hop(self) -> int:
-        """Output samples per input mel frame."""
+        """Output samples per input mel frame (``prod(upsample_rates)``)."""
         out = 1
         for r in self.upsample_rates:
             out *= r
@@ -139,6 +159,11 @@ class VocoderConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, apply_final_activation: bool = True,
                   output_sampling_rate: int | None = None) -> VocoderConfig:
+        """Build from one flat generator section; ``output_sampling_rate`` (Hz) overrides the section's.
+
+        Raises:
+            ConfigError: a mono vocoder, an unknown resblock or activation, or lists of different lengths.
+        """
         cfg = cls(
             resblock_kernel_sizes=tuple(d.get("resblock_kernel_sizes", (3, 7, 11))),
             upsample_rates=tuple(d.get("upsample_rates", (6, 5, 2, 2, 2))),
@@ -170,7 +195,10 @@ class VocoderConfig:
 class BWEVocoderConfig:
     """LTX-2.3: ``vocoder`` (mel → ``input_sampling_rate`` waveform) + bandwidth extension ``bwe`` (causal STFT of
     that waveform → ``num_mels`` log-mel → residual generator, added to a 3× sinc-resampled skip →
-    ``output_sampling_rate``)."""
+    ``output_sampling_rate``). Rates in Hz, ``hop_length`` / ``n_fft`` in samples.
+
+    Mirrors the arguments of ``ltx_core.model.audio_vae.vocoder.VocoderWithBWE``.
+    """
 
     vocoder: VocoderConfig
     bwe: VocoderConfig
@@ -182,7 +210,15 @@ class BWEVocoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BWEVocoderConfig:
-        bwe = d["bwe"]
+        """Build from the nested LTX-2.3 ``vocoder`` section (``{"vocoder": …, "bwe": …}``).
+
+        Raises:
+            ConfigError: no ``bwe`` object or a missing BWE key, generators that are not AMP1 / snakebeta, an output
+                rate that is not a multiple of the input rate, or as :meth:`VocoderConfig.from_dict`.
+        """
+        bwe = d.get("bwe")
+        if not isinstance(bwe, dict):
+            raise ConfigError(f"vocoder config: 'bwe' must be a JSON object, got {type(bwe).__name__}.")
         try:
             rates = {k: int(bwe[k]) for k in ("input_sampling_rate", "output_sampling_rate", "hop_length", "n_fft",
                                                "num_mels")}
@@ -204,7 +240,11 @@ class BWEVocoderConfig:
 
 def vocoder_config_from_dict(section: dict[str, Any]) -> VocoderConfig | BWEVocoderConfig:
     """The ``vocoder`` section: nested with ``bwe`` → :class:`BWEVocoderConfig` (LTX-2.3), flat →
-    :class:`VocoderConfig` (LTX-2)."""
+    :class:`VocoderConfig` (LTX-2). Mirrors ``ltx_core.model.audio_vae.model_configurator.VocoderConfigurator``.
+
+    Raises:
+        ConfigError: not a JSON object, a flat section whose resblock is not '1', or as the ``from_dict`` it calls.
+    """
     if not isinstance(section, dict):
         raise ConfigError(f"vocoder config must be a JSON object, got {type(section).__name__}.")
     if "bwe" in section:

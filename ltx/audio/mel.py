@@ -23,14 +23,17 @@ _LOG_STEP = math.log(6.4) / 27.0
 
 
 def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
-    """Slaney mel of ``hz`` (float64 recommended)."""
+    """Slaney mel of ``hz`` (any shape, float64 recommended); same shape out.
+
+    Mirrors torchaudio's ``_hz_to_mel(…, mel_scale="slaney")`` behind ``torchaudio.functional.melscale_fbanks``.
+    """
     linear = hz / _F_SP
     log = _MIN_LOG_MEL + torch.log(torch.clamp(hz, min=_MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOG_STEP
     return torch.where(hz >= _MIN_LOG_HZ, log, linear)
 
 
 def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`hz_to_mel`."""
+    """Inverse of :func:`hz_to_mel`: slaney mel (any shape) → Hz, same shape."""
     linear = mel * _F_SP
     log = _MIN_LOG_HZ * torch.exp(_LOG_STEP * (mel - _MIN_LOG_MEL))
     return torch.where(mel >= _MIN_LOG_MEL, log, linear)
@@ -39,7 +42,12 @@ def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
                    f_max: float | None = None) -> torch.Tensor:
     """Triangular slaney filters ``(n_fft // 2 + 1, n_mels)`` (float64): centres equally spaced in slaney mel between
-    ``f_min`` and ``f_max``, each triangle scaled by ``2 / (right edge − left edge)`` (unit area in Hz)."""
+    ``f_min`` and ``f_max`` (Hz; ``f_max`` defaults to ``sample_rate / 2``), each triangle scaled by
+    ``2 / (right edge − left edge)`` (unit area in Hz).
+
+    Mirrors ``torchaudio.functional.melscale_fbanks(…, norm="slaney", mel_scale="slaney")``, which ltx-core's
+    ``ltx_core.model.audio_vae.ops.AudioProcessor`` uses through ``torchaudio.transforms.MelSpectrogram``.
+    """
     f_max = sample_rate / 2 if f_max is None else f_max
     freqs = torch.linspace(0, sample_rate // 2, n_fft // 2 + 1, dtype=torch.float64)
     edges_mel = torch.linspace(float(hz_to_mel(torch.tensor(f_min, dtype=torch.float64))),
@@ -55,7 +63,11 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
 
 
 class LogMelSpectrogram(nn.Module):
-    """Waveform ``(B, C, samples)`` at ``sample_rate`` → log-mel ``(B, C, 1 + samples // hop, n_mels)`` (float32)."""
+    """Waveform ``(B, C, samples)`` at ``sample_rate`` → log-mel ``(B, C, 1 + samples // hop, n_mels)`` (float32).
+
+    ``sample_rate`` / ``f_min`` / ``f_max`` in Hz, ``n_fft`` / ``hop_length`` in samples. Mirrors
+    ``ltx_core.model.audio_vae.ops.AudioProcessor.waveform_to_mel`` without its resampling.
+    """
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 1024, hop_length: int = 160, n_mels: int = 64,
                  f_min: float = 0.0, f_max: float | None = None) -> None:
@@ -66,6 +78,11 @@ class LogMelSpectrogram(nn.Module):
         self.register_buffer("filterbank", fb, persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(B, C, samples)`` at ``sample_rate`` Hz → log-mel ``(B, C, 1 + samples // hop_length, n_mels)``.
+
+        Raises:
+            InputError: not a ``(B, C, samples)`` tensor, or ``samples ≤ n_fft / 2``.
+        """
         if waveform.ndim != 3:
             raise InputError(f"Expected a waveform (B, channels, samples), got shape {tuple(waveform.shape)}.")
         b, c, n = waveform.shape

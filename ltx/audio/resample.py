@@ -26,7 +26,10 @@ from ..errors import InputError
 def sinc_resample_kernel(orig: int, new: int, lowpass_filter_width: int = 6,
                          rolloff: float = 0.99) -> tuple[torch.Tensor, int]:
     """Polyphase filters ``(new, 1, 2·width + orig)`` (float64) for the reduced ratio ``orig → new``, and ``width``
-    (input samples of padding each side)."""
+    (input samples of padding each side).
+
+    Mirrors torchaudio's ``_get_sinc_resample_kernel`` (``resampling_method="sinc_interp_hann"``).
+    """
     cutoff = min(orig, new) * rolloff  # in units of the reduced rates
     width = math.ceil(lowpass_filter_width * orig / cutoff)
     taps = torch.arange(-width, width + orig, dtype=torch.float64)[None, :] / orig  # input positions, in input periods
@@ -39,7 +42,15 @@ def sinc_resample_kernel(orig: int, new: int, lowpass_filter_width: int = 6,
 
 def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int, *, lowpass_filter_width: int = 6,
              rolloff: float = 0.99) -> torch.Tensor:
-    """Resample ``(..., samples)`` from ``orig_rate`` to ``new_rate`` Hz (any positive integers). Same dtype out."""
+    """Resample ``(..., N)`` samples from ``orig_rate`` to ``new_rate`` Hz (any positive integers) → ``(..., N')``
+    with ``N' = ceil(N · new_rate / orig_rate)``, same dtype.
+
+    Mirrors ``torchaudio.functional.resample`` (what ``ltx_core.model.audio_vae.ops.AudioProcessor.resample_audio``
+    calls).
+
+    Raises:
+        InputError: a rate that is not a positive integer.
+    """
     if int(orig_rate) != orig_rate or int(new_rate) != new_rate or orig_rate <= 0 or new_rate <= 0:
         raise InputError(f"Sample rates must be positive integers, got {orig_rate} and {new_rate}.")
     orig_rate, new_rate = int(orig_rate), int(new_rate)

@@ -18,19 +18,29 @@ from .layers import AttnBlock, CausalConv2d, Downsample, MidBlock, ResnetBlock, 
 
 
 def patchify(latent: torch.Tensor) -> torch.Tensor:
-    """``(B, C, T, F)`` → ``(B, T, C·F)`` (channel-major features, as the reference and the transformer tokens)."""
+    """``(B, C, T, F)`` → ``(B, T, C·F)`` (channel-major features, as the transformer tokens).
+
+    Mirrors ``ltx_core.components.patchifiers.AudioPatchifier.patchify``.
+    """
     b, c, t, f = latent.shape
     return latent.permute(0, 2, 1, 3).reshape(b, t, c * f)
 
 
 def unpatchify(tokens: torch.Tensor, channels: int) -> torch.Tensor:
-    """``(B, T, C·F)`` → ``(B, C, T, F)``."""
+    """``(B, T, C·F)`` → ``(B, C, T, F)`` with ``C = channels``.
+
+    Mirrors ``ltx_core.components.patchifiers.AudioPatchifier.unpatchify``.
+    """
     b, t, cf = tokens.shape
     return tokens.reshape(b, t, channels, cf // channels).permute(0, 2, 1, 3)
 
 
 class PerChannelStatistics(nn.Module):
-    """Dataset statistics of the patchified latent features: ``normalize(x) = (x − mean) / std``."""
+    """Dataset statistics of the patchified latent features: ``normalize(x) = (x − mean) / std``. Buffers (checkpoint
+    names) ``mean-of-means`` and ``std-of-means``, ``(C·F,)`` each.
+
+    Mirrors ``ltx_core.model.audio_vae.ops.PerChannelStatistics``.
+    """
 
     def __init__(self, features: int) -> None:
         super().__init__()
@@ -39,16 +49,20 @@ class PerChannelStatistics(nn.Module):
 
     @property
     def std(self) -> torch.Tensor:
+        """``std-of-means``, shape ``(features,)``."""
         return self.get_buffer("std-of-means")
 
     @property
     def mean(self) -> torch.Tensor:
+        """``mean-of-means``, shape ``(features,)``."""
         return self.get_buffer("mean-of-means")
 
     def normalize(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, T, features)`` → ``(tokens − mean) / std``, same shape."""
         return (tokens - self.mean.to(tokens)) / self.std.to(tokens)
 
     def un_normalize(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, T, features)`` → ``tokens · std + mean``, same shape."""
         return tokens * self.std.to(tokens) + self.mean.to(tokens)
 
 
@@ -58,7 +72,11 @@ def _check_input(x: torch.Tensor, channels: int, what: str) -> None:
 
 
 class AudioEncoder(nn.Module):
-    """Log-mel ``(B, in_channels, T, mel_bins)`` → normalised latent means ``(B, z_channels, T', mel_bins / 4)``."""
+    """Log-mel ``(B, in_channels, T, mel_bins)`` → normalised latent means ``(B, z_channels, T', mel_bins / 4)``.
+
+    Mirrors ``ltx_core.model.audio_vae.audio_vae.AudioEncoder`` (diffusers:
+    ``diffusers.models.autoencoders.autoencoder_kl_ltx2_audio.LTX2AudioEncoder``).
+    """
 
     def __init__(self, cfg: AudioVAEConfig) -> None:
         super().__init__()
@@ -86,6 +104,12 @@ class AudioEncoder(nn.Module):
         self.conv_out = CausalConv2d(block_in, 2 * cfg.z_channels if cfg.double_z else cfg.z_channels, 3, axis)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``(B, in_channels, T, mel_bins)`` (100 frames per second) → latent ``(B, z_channels, T', F')``
+        with ``T' = (T + 3) // 4`` (25 latent frames per second).
+
+        Raises:
+            InputError: ``mel`` is not ``(B, in_channels, T, F)``.
+        """
         _check_input(mel, self.cfg.in_channels, "encoder")
         h = self.conv_in(mel)
         for stage in self.down:
@@ -96,13 +120,17 @@ class AudioEncoder(nn.Module):
             if hasattr(stage, "downsample"):
                 h = stage.downsample(h)
         h = self.conv_out(F.silu(self.norm_out(self.mid(h))))
-        means = torch.chunk(h, 2, dim=1)[0]  # first half = posterior mean (as the reference, also for double_z=False)
+        means = torch.chunk(h, 2, dim=1)[0]  # first half = posterior mean (as ltx-core, also for double_z=False)
         return unpatchify(self.per_channel_statistics.normalize(patchify(means)), means.shape[1])
 
 
 class AudioDecoder(nn.Module):
     """Normalised latent ``(B, z_channels, T', F')`` → log-mel ``(B, out_ch, T, mel_bins)`` with ``T = 4·T' − 3``
-    (causal) or ``4·T'``; the decoder output is cropped / zero-padded to exactly that size as in the reference."""
+    (causal) or ``4·T'``; the decoder output is cropped / zero-padded to exactly that size.
+
+    Mirrors ``ltx_core.model.audio_vae.audio_vae.AudioDecoder`` (its ``_adjust_output_shape`` does the crop / pad;
+    diffusers: ``diffusers.models.autoencoders.autoencoder_kl_ltx2_audio.LTX2AudioDecoder``).
+    """
 
     def __init__(self, cfg: AudioVAEConfig) -> None:
         super().__init__()
@@ -132,7 +160,7 @@ class AudioDecoder(nn.Module):
         self.conv_out = CausalConv2d(block_in, cfg.out_ch, 3, axis)
 
     def output_frames(self, latent_frames: int) -> int:
-        """Mel frames decoded from ``latent_frames`` latent frames."""
+        """Mel frames (100 per second) decoded from ``latent_frames`` latent frames: ``4·T' − 3`` when causal."""
         factor = self.cfg.downsample_factor
         frames = latent_frames * factor
         if self.cfg.causality_axis is not CausalityAxis.NONE:
@@ -140,6 +168,11 @@ class AudioDecoder(nn.Module):
         return frames
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """Normalised latent ``(B, z_channels, T', F')`` → log-mel ``(B, out_ch, output_frames(T'), mel_bins)``.
+
+        Raises:
+            InputError: ``latent`` is not ``(B, z_channels, T', F')``.
+        """
         _check_input(latent, self.cfg.z_channels, "decoder")
         _, c, t, f = latent.shape
         x = unpatchify(self.per_channel_statistics.un_normalize(patchify(latent)), c)

@@ -19,7 +19,10 @@ MEL_CHANNELS = 128  # conv_pre input: 2 stereo channels × 64 mel bins, as in ev
 
 
 class ResBlock1(nn.Module):
-    """HiFi-GAN residual block: three (leaky ReLU → dilated conv → leaky ReLU → conv) branches in sequence."""
+    """HiFi-GAN residual block: three (leaky ReLU → dilated conv → leaky ReLU → conv) branches in sequence.
+
+    Mirrors ``ltx_core.model.audio_vae.resnet.ResBlock1``.
+    """
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
         super().__init__()
@@ -28,13 +31,19 @@ class ResBlock1(nn.Module):
         self.convs2 = nn.ModuleList(nn.Conv1d(channels, channels, kernel_size, padding="same") for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, channels, T)`` → same shape."""
         for c1, c2 in zip(self.convs1, self.convs2, strict=True):
             x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
         return x
 
 
 def mel_to_channels(mel: torch.Tensor) -> torch.Tensor:
-    """``(B, 2, T, M)`` → ``(B, 2·M, T)`` (left channel's bins first)."""
+    """``(B, 2, T, M)`` → ``(B, 2·M, T)`` (left channel's bins first), the input layout of
+    ``ltx_core.model.audio_vae.vocoder.Vocoder.forward``.
+
+    Raises:
+        InputError: ``mel`` is not a stereo ``(B, 2, T, M)`` spectrogram.
+    """
     if mel.ndim != 4 or mel.shape[1] != 2:
         raise InputError(f"The vocoder expects a stereo log-mel spectrogram (B, 2, T, mel_bins), "
                          f"got {tuple(mel.shape)}.")
@@ -44,7 +53,10 @@ def mel_to_channels(mel: torch.Tensor) -> torch.Tensor:
 
 class Vocoder(nn.Module):
     """Generator: ``conv_pre`` → per stage (act → transposed-conv upsample → mean of the stage's residual blocks) →
-    final activation → ``conv_post`` → tanh / clamp(−1, 1) (unless ``apply_final_activation`` is off)."""
+    final activation → ``conv_post`` → tanh / clamp(−1, 1) (unless ``apply_final_activation`` is off).
+
+    Mirrors ``ltx_core.model.audio_vae.vocoder.Vocoder`` (diffusers: ``diffusers.pipelines.ltx2.vocoder.LTX2Vocoder``).
+    """
 
     def __init__(self, cfg: VocoderConfig) -> None:
         super().__init__()
@@ -65,7 +77,12 @@ class Vocoder(nn.Module):
         self.conv_post = nn.Conv1d(final, 2, 7, padding=3, bias=cfg.use_bias_at_final)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """``(B, 2, T, 64)`` log-mel → ``(B, 2, T · hop)`` waveform."""
+        """``(B, 2, T, 64)`` log-mel (100 frames per second) → ``(B, 2, T · hop)`` waveform at
+        ``output_sampling_rate`` Hz.
+
+        Raises:
+            InputError: ``mel`` is not a stereo ``(B, 2, T, mel_bins)`` spectrogram.
+        """
         x = self.conv_pre(mel_to_channels(mel))
         n = len(self.cfg.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):

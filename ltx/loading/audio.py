@@ -43,9 +43,12 @@ class AudioCheckpoint:
 
     @property
     def path(self) -> Path:
+        """The file's path."""
         return self.file.path
 
     def part(self, prefix: str) -> dict[str, str]:
+        """Name with ``prefix`` removed → file key, for the audio-VAE tensors under ``prefix`` (``"encoder."``,
+        ``"decoder."``, ``"per_channel_statistics."``); empty when the file has none."""
         return {k[len(prefix):]: v for k, v in self.vae.items() if k.startswith(prefix)}
 
 
@@ -64,8 +67,9 @@ def open_audio_checkpoint(path: str | os.PathLike, config: dict[str, Any] | None
     """Validate ``path`` and read the ``audio_vae`` / ``vocoder`` configs (``config``, a dict with those sections,
     replaces the metadata; :func:`~.resolve.resolve_config` without inference).
 
-    Mirrors ltx-core's ``AUDIO_VAE_*_COMFY_KEYS_FILTER`` / ``VOCODER_COMFY_KEYS_FILTER`` (sd_ops) +
-    ``AudioEncoderConfigurator``, ``AudioDecoderConfigurator``, ``VocoderConfigurator``.
+    Mirrors ``ltx_core.model.audio_vae.model_configurator``: the key filters ``AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER``
+    / ``AUDIO_VAE_DECODER_COMFY_KEYS_FILTER`` / ``VOCODER_COMFY_KEYS_FILTER`` and the config sections read by
+    ``AudioEncoderConfigurator`` / ``AudioDecoderConfigurator`` / ``VocoderConfigurator``.
 
     Raises:
         CheckpointError: the file is missing or truncated; it holds no audio VAE / vocoder (the message says what
@@ -111,6 +115,8 @@ def _as_audio(source: str | os.PathLike | AudioCheckpoint) -> AudioCheckpoint:
 
 def _load_vae_part(ckpt: AudioCheckpoint, part: str, cls: type, dtype: torch.dtype | None,
                    device: str | torch.device) -> Any:
+    """The audio VAE ``part`` ("encoder" / "decoder") with the statistics; :class:`CheckpointError` when the file
+    lacks either."""
     names = ckpt.part(f"{part}.")
     if not names:
         raise CheckpointError(f"{ckpt.path.name} has no audio_vae.{part}.* tensors, so it cannot {part[:-2]}e audio.")
@@ -126,7 +132,12 @@ def _load_vae_part(ckpt: AudioCheckpoint, part: str, cls: type, dtype: torch.dty
 
 def load_audio_encoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
                        device: str | torch.device = "cpu") -> AudioEncoder:
-    """Log-mel → latent encoder (``audio_vae.encoder.*`` + per-channel statistics).
+    """Log-mel → latent encoder (``audio_vae.encoder.*`` + per-channel statistics) in ``dtype`` (None: as stored)
+    on ``device``, from a path or :func:`open_audio_checkpoint`'s result.
+
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder`` with
+    ``ltx_core.model.audio_vae.model_configurator.AudioEncoderConfigurator`` and
+    ``AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER``.
 
     Raises:
         CheckpointError: see :func:`open_audio_checkpoint`; no encoder or statistics; tensors not matching the config.
@@ -136,7 +147,12 @@ def load_audio_encoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: to
 
 def load_audio_decoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
                        device: str | torch.device = "cpu") -> AudioDecoder:
-    """Latent → log-mel decoder (``audio_vae.decoder.*`` + per-channel statistics).
+    """Latent → log-mel decoder (``audio_vae.decoder.*`` + per-channel statistics) in ``dtype`` (None: as stored)
+    on ``device``, from a path or :func:`open_audio_checkpoint`'s result.
+
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder`` with
+    ``ltx_core.model.audio_vae.model_configurator.AudioDecoderConfigurator`` and
+    ``AUDIO_VAE_DECODER_COMFY_KEYS_FILTER``.
 
     Raises:
         CheckpointError: see :func:`open_audio_checkpoint`; no decoder or statistics; tensors not matching the config.
@@ -146,7 +162,11 @@ def load_audio_decoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: to
 
 def load_vocoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
                  device: str | torch.device = "cpu") -> Vocoder | VocoderWithBWE:
-    """Log-mel → waveform: LTX-2 HiFi-GAN (24 kHz) or LTX-2.3 BigVGAN-v2 + bandwidth extension (48 kHz).
+    """Log-mel → waveform: LTX-2 HiFi-GAN (24 kHz) or LTX-2.3 BigVGAN-v2 + bandwidth extension (48 kHz), in
+    ``dtype`` (None: as stored) on ``device``.
+
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder`` with
+    ``ltx_core.model.audio_vae.model_configurator.VocoderConfigurator`` and ``VOCODER_COMFY_KEYS_FILTER``.
 
     Raises:
         CheckpointError: see :func:`open_audio_checkpoint`; no vocoder tensors; tensors not matching the config.
@@ -162,7 +182,9 @@ def load_vocoder(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dt
 
 def load_audio_vae(source: str | os.PathLike | AudioCheckpoint, *, dtype: torch.dtype | None = None,
                    device: str | torch.device = "cpu") -> AudioVAE:
-    """Everything the file has: encoder, decoder and vocoder (missing parts are None), with the mel front end.
+    """Everything the file has: encoder, decoder and vocoder (missing parts are None), with the mel front end, in
+    ``dtype`` (None: as stored) on ``device``. ltx-core builds the three separately (:func:`load_audio_encoder`,
+    :func:`load_audio_decoder`, :func:`load_vocoder`).
 
     Raises:
         CheckpointError: see :func:`open_audio_checkpoint`; none of the three is in the file.

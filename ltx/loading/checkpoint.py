@@ -45,7 +45,7 @@ def is_distilled(name: str | os.PathLike, model_version: str | None = None) -> b
     """Whether a checkpoint is a distilled one (8-step schedule), guessed from its file name and ``model_version``
     metadata: "distilled" in either, as in ``ltx-2.3-22b-distilled.safetensors`` or ``2.3.0-distilled``. Only the
     file name of a path counts. False for a dev checkpoint with the distilled LoRA (pass the distilled sigmas then).
-    ltx-core has no such guess: ltx-pipelines picks the distilled pipeline by name."""
+    ltx-core has no such guess: the user picks ``ltx_pipelines.distilled.DistilledPipeline`` by hand."""
     return "distilled" in f"{Path(name).name} {model_version or ''}".lower()
 
 
@@ -61,10 +61,12 @@ class LTXCheckpoint:
 
     @property
     def path(self) -> Path:
+        """The file's path."""
         return self.file.path
 
     @property
     def model_version(self) -> str | None:
+        """The ``model_version`` metadata ("2.3.0", "2.3.0-distilled" …), None when the file has none."""
         return self.file.metadata.get("model_version")
 
     @property
@@ -73,12 +75,14 @@ class LTXCheckpoint:
         return is_distilled(self.path, self.model_version)
 
     def infos(self, component: str) -> dict[str, TensorInfo]:
+        """Module name → :class:`~.source.TensorInfo` (stored dtype, shape) of ``component``'s tensors (a key of
+        :attr:`components`: "transformer", "text_projection", "video_connector" …); empty when the file lacks it."""
         return {name: self.file.tensors[key] for name, key in self.components.get(component, {}).items()}
 
 
 def _with_connectors(raw: Mapping[str, Any], connectors: dict[str, dict[str, TensorInfo]]) -> TransformerConfig:
-    """A stored or given transformer config; the connectors' geometry comes from their tensors where ltx-core
-    ignores the config (the register count always, the layers when ``connector_num_layers`` is absent)."""
+    """A stored or given transformer config; the connectors' geometry comes from their tensors' shapes where
+    ltx-core ignores the config (the register count always, the layers when ``connector_num_layers`` is absent)."""
     cfg = TransformerConfig.from_dict(dict(raw))
     for name in connectors:
         conn = getattr(cfg, name)
@@ -94,7 +98,9 @@ def open_checkpoint(path: str | os.PathLike, config: TransformerConfig | dict | 
     (a :class:`TransformerConfig` or its dict), else ``__metadata__["config"]["transformer"]``, else inferred from
     tensor names and shapes (:func:`~.resolve.resolve_config`).
 
-    Mirrors ``ltx_core.loader.SingleGPUModelBuilder.model_config`` with ``LTXV_MODEL_COMFY_PREFIX_MAP`` (sd_ops).
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder.model_config`` with
+    ``ltx_core.model.transformer.model_configurator.LTXV_MODEL_COMFY_RENAMING_MAP`` (the ``model.diffusion_model.``
+    prefix), plus the inference ltx-core does not have.
 
     Raises:
         CheckpointError: the file is missing, truncated, not LTX-2 / LTX-2.3, or its config is invalid, cannot be
@@ -132,7 +138,8 @@ def load_transformer(
     """Load the audio-video transformer in ``dtype`` (None: as stored) on ``device`` from a path or an opened
     :class:`LTXCheckpoint`. GGUF files keep quantised Linear weights quantised (``GGUFLinear``).
 
-    Mirrors ``ltx_core.loader.SingleGPUModelBuilder.build`` with ``LTXModelConfigurator``.
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder.build`` with
+    ``ltx_core.model.transformer.model_configurator.LTXModelConfigurator``.
 
     Raises:
         CheckpointError: see :func:`open_checkpoint`; the tensors do not match the config; a tensor cannot be read.
@@ -151,7 +158,9 @@ def load_text_connectors(
     """Load the feature extractor and both embeddings connectors (needs ``text_embedding_projection.*`` and the
     connector tensors; ComfyUI keeps the projection in its text-encoder file, see the text encoder loaders).
 
-    Mirrors ltx-core's ``EMBEDDINGS_PROCESSOR_KEY_OPS`` + ``Embeddings1DConnectorConfigurator``.
+    Mirrors ``ltx_core.text_encoders.gemma.encoders.encoder_configurator.EmbeddingsProcessorConfigurator`` with
+    ``EMBEDDINGS_PROCESSOR_KEY_OPS`` (same module) and
+    ``ltx_core.text_encoders.gemma.embeddings_connector.Embeddings1DConnectorConfigurator``.
 
     Raises:
         CheckpointError: see :func:`open_checkpoint`; the file lacks the projection or a connector; the tensors do

@@ -41,6 +41,8 @@ __all__ = ["KNOWN_SIZES", "build_gemma", "infer_gemma_config", "load_gemma", "lo
 
 
 def _safetensors_files(path: Path) -> list[Path]:
+    """The weight files of a ``.safetensors`` path or a Hugging Face folder (sharded through its index);
+    :class:`CheckpointError` for a bad index, missing shards or a folder without weights."""
     if path.is_file():
         return [path]
     index = path / "model.safetensors.index.json"
@@ -65,7 +67,11 @@ def _safetensors_files(path: Path) -> list[Path]:
 
 def open_gemma(path: str | os.PathLike) -> GemmaTensors | GemmaGGUFTensors:
     """Validate the file(s) at ``path`` (a ``.safetensors`` file, a Hugging Face folder or a Gemma-3 ``.gguf``)
-    and return their :class:`~.source.TensorSource` under ``Gemma3TextModel`` names.
+    and return their :class:`~.source.TensorSource` under ``Gemma3TextModel`` names (tensors described by name,
+    stored dtype and shape; none read yet).
+
+    Mirrors the file side of ``ltx_core.loader.sft_loader.SafetensorsModelStateDictLoader`` with
+    ``ltx_core.text_encoders.gemma.encoders.encoder_configurator.GEMMA_LLM_KEY_OPS``.
 
     Raises:
         CheckpointError: nothing at ``path``; an unsupported format; missing shards; files that hold no Gemma-3.
@@ -83,8 +89,9 @@ def open_gemma(path: str | os.PathLike) -> GemmaTensors | GemmaGGUFTensors:
 
 
 def infer_gemma_config(tensors: Mapping[str, torch.Tensor] | TensorSource) -> GemmaConfig:
-    """A :class:`GemmaConfig` from tensor shapes (``Gemma3TextModel`` names); the values shapes cannot tell come
-    from :data:`KNOWN_SIZES`.
+    """A :class:`GemmaConfig` from tensor shapes (``Gemma3TextModel`` names: ``embed_tokens.weight`` of shape
+    ``(vocab, hidden)``, ``layers.N.*``); the values shapes cannot tell come from :data:`KNOWN_SIZES`. ltx-core has
+    no inference (it reads the Hugging Face ``config.json``).
 
     Raises:
         CheckpointError: a tensor the inference reads is missing.
@@ -126,7 +133,8 @@ def build_gemma(config: GemmaConfig, tensors: Mapping[str, torch.Tensor] | Tenso
         dequantize: load Linear weights a GGUF source keeps block-quantised as plain tensors instead of
             ``GGUFLinear`` layers holding the stored blocks (a view of the memory map on CPU).
 
-    Mirrors ltx-core's ``GEMMA_LLM_KEY_OPS`` (sd_ops) + ``GemmaTextEncoderConfigurator``.
+    Mirrors ``ltx_core.text_encoders.gemma.encoders.encoder_configurator.GemmaTextEncoderConfigurator`` with
+    ``GEMMA_LLM_KEY_OPS`` (same module), built by ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder``.
 
     Raises:
         CheckpointError: tensors missing, unexpected or of the wrong shape for ``config``; a tensor cannot be read.
@@ -146,6 +154,9 @@ def load_gemma(path: str | os.PathLike, *, dtype: torch.dtype = torch.bfloat16, 
     The config: ``config`` when given; else a GGUF's ``gemma3.*`` metadata, a ``config.json`` next to the weights
     or a shard's ``__metadata__["config"]``; else inferred from the shapes (:func:`infer_gemma_config`).
 
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder.build`` with
+    ``ltx_core.text_encoders.gemma.encoders.encoder_configurator.GemmaTextEncoderConfigurator`` (safetensors only).
+
     Raises:
         CheckpointError: see :func:`open_gemma` and :func:`build_gemma`; the config is invalid or cannot be inferred.
     """
@@ -159,6 +170,8 @@ def load_gemma_tokenizer(path: str | os.PathLike, **kw) -> GemmaTokenizer:
     """The tokenizer of a Gemma folder (``tokenizer.model`` / ``tokenizer.json``), a tokenizer file, the
     ``spiece_model`` tensor embedded in ComfyUI's Gemma ``.safetensors`` file (or a tokenizer file next to it), or
     the ``tokenizer.ggml.*`` vocabulary of a Gemma-3 ``.gguf``. ``kw`` goes to :class:`GemmaTokenizer`.
+
+    Mirrors ``ltx_core.text_encoders.gemma.tokenizer.LTXVGemmaTokenizer`` (which reads a Hugging Face folder only).
 
     Raises:
         CheckpointError: no tokenizer is found, or the file holding it is unreadable.

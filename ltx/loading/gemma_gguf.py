@@ -59,6 +59,9 @@ class GemmaGGUFTensors:
     :meth:`quantized_type` is the GGML type of a block-quantised tensor (None for F32/F16/BF16) and
     :meth:`read_quantized` its stored blocks ``(out, in_bytes)`` uint8 (a view of the memory map on CPU).
 
+    The names are ``gguf.get_tensor_name_map(gguf.MODEL_ARCH.GEMMA3, n)`` read backwards (``gguf_loader.names``);
+    ComfyUI-GGUF's ``loader.gguf_clip_loader`` does the same for llama names (``LLAMA_SD_MAP``) but has no Gemma-3.
+
     Raises:
         CheckpointError: a tensor name that is not Gemma-3's, or a type RS-LTXV cannot dequantise.
     """
@@ -88,10 +91,18 @@ class GemmaGGUFTensors:
         return gemma_hf_config_from_gguf(self.file)
 
     def quantized_type(self, name: str) -> GGMLQuantizationType | None:
+        """The GGML type of ``name`` when it is block-quantised (loads as a ``GGUFLinear``), None for
+        F32/F16/BF16."""
         qtype = self.file.tensors[self._keys[name]].qtype
         return None if qtype in STORED_DTYPES else qtype
 
     def read_quantized(self, name: str, *, device: torch.device) -> torch.Tensor:
+        """The stored blocks of ``name``: uint8 of shape ``(out, in_bytes)`` on ``device`` (on CPU a view of the
+        memory map).
+
+        Raises:
+            CheckpointError: the tensor's data is truncated.
+        """
         try:
             return self.file.raw(self._keys[name], read_device(device))
         except GGUFError as exc:
@@ -99,7 +110,11 @@ class GemmaGGUFTensors:
 
     def read_tensor(self, name: str, *, dtype: torch.dtype | None = None,
                     device: torch.device | str = "cpu") -> torch.Tensor:
-        """One tensor, dequantised into ``dtype`` (None: float32) on ``device``."""
+        """One tensor in its logical torch-order shape, dequantised into ``dtype`` (None: float32) on ``device``.
+
+        Raises:
+            CheckpointError: the tensor's data is truncated or of a type that cannot be dequantised.
+        """
         device = read_device(device)
         dtype = dtype or torch.float32
         try:
@@ -111,12 +126,19 @@ class GemmaGGUFTensors:
 
     def read(self, names: Mapping[str, str], *, dtype: torch.dtype | None,
              device: torch.device) -> dict[str, torch.Tensor]:
-        """``{target: model name}`` → tensors dequantised into ``dtype`` (None: float32) on ``device``."""
+        """``{target: model name}`` → tensors, each in its logical shape, dequantised into ``dtype`` (None: float32)
+        on ``device``.
+
+        Raises:
+            CheckpointError: see :meth:`read_tensor`.
+        """
         return {target: self.read_tensor(name, dtype=dtype, device=device) for target, name in names.items()}
 
 
 def open_gemma_gguf(path: str | os.PathLike) -> GemmaGGUFTensors:
-    """Validate a Gemma-3 GGUF (readable, complete, architecture ``gemma3``, known tensor names and types).
+    """Validate a Gemma-3 GGUF (readable, complete, architecture ``gemma3``, known tensor names and types) and
+    return its :class:`GemmaGGUFTensors` (tensor shapes and types from the header; no data read yet). Also builds
+    and caches the tokenizer model (:func:`gguf_tokenizer_bytes`).
 
     Raises:
         CheckpointError: the file is not GGUF, truncated, of another architecture, or has unknown tensors or types.
@@ -183,7 +205,8 @@ def _remember_tokenizer(file: GGUFFile) -> bytes | None:
 
 
 def gguf_tokenizer_bytes(path: str | os.PathLike) -> bytes:
-    """The serialised SentencePiece model of a Gemma-3 GGUF's vocabulary (cached per file version).
+    """The serialised SentencePiece model of a Gemma-3 GGUF's vocabulary (cached per file version). Like
+    ComfyUI-GGUF's ``loader.gguf_tokenizer_loader`` (which knows T5 vocabularies only).
 
     Raises:
         CheckpointError: the file is missing, not a Gemma-3 GGUF, or has no usable vocabulary.

@@ -129,8 +129,9 @@ class GemmaTensors(PlainWeights):
 
     def read(self, names: Mapping[str, str], *, dtype: torch.dtype | None,
              device: torch.device) -> dict[str, torch.Tensor]:
-        """``{target: model name}`` → tensors in ``dtype`` (None: stored dtype; float8 weights with a scale become
-        ``dtype`` or float32) on ``device``."""
+        """``{target: model name}`` → tensors, each in its stored shape, in ``dtype`` (None: stored dtype; float8
+        weights with a scale become ``dtype`` or float32) on ``device``. Mirrors
+        ``ltx_core.loader.sft_loader.SafetensorsStateDictLoader.load`` (plus the float8 dequantisation)."""
         device = read_device(device)
         with ExitStack() as stack:
             handles: dict[Path, Any] = {}
@@ -165,7 +166,7 @@ def _quant_format(f: SafetensorsFile, key: str) -> str:
 
 def open_gemma_files(paths: list[Path], what: str, config_files: Sequence[Path] = ()) -> GemmaTensors:
     """Validate every file's header and return the :class:`GemmaTensors` over them (``config_files``: where a
-    ``config.json`` may lie).
+    ``config.json`` may lie). Tensors are described (stored dtype, shape), none is read.
 
     Raises:
         CheckpointError: see :class:`GemmaTensors`; a file is missing, truncated or unreadable.

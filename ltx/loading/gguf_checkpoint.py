@@ -31,6 +31,9 @@ PLAIN_TYPES = (GGMLQuantizationType.F32, GGMLQuantizationType.F16)
 class GGUFCheckpointFile:
     """A validated GGUF file seen through official LTX-2 tensor names (``tensors``: name → :class:`TensorInfo`).
 
+    Mirrors ComfyUI-GGUF's ``loader.gguf_sd_loader`` (header, architecture check, ``comfy.gguf.orig_shape.*``), with
+    names under ``model.diffusion_model.`` (which it strips) and without its ``GGMLTensor`` wrapper.
+
     Raises:
         CheckpointError: the file is missing, not GGUF, truncated, of another architecture, or holds one tensor
             under two prefixes.
@@ -61,13 +64,22 @@ class GGUFCheckpointFile:
         return self.gguf.tensors[self.keys[name]].qtype
 
     def config(self) -> dict[str, Any] | None:
+        """The ``config`` metadata parsed as JSON (as in the official ``.safetensors``), None when absent.
+
+        Raises:
+            CheckpointError: the ``config`` metadata is not valid JSON.
+        """
         try:
             return self.gguf.config()
         except GGUFError as exc:
             raise CheckpointError(str(exc)) from exc
 
     def quantized_type(self, name: str) -> GGMLQuantizationType | None:
-        """The GGML type of a weight kept quantised (anything but F32/F16), None for F32/F16."""
+        """The GGML type of a weight kept quantised (anything but F32/F16), None for F32/F16.
+
+        Raises:
+            CheckpointError: the stored type has no dequantiser here.
+        """
         try:
             qtype = check_supported(self.qtype(name), f"{self.name}: tensor {self.keys[name]}")
         except GGUFError as exc:
@@ -75,13 +87,24 @@ class GGUFCheckpointFile:
         return None if qtype in PLAIN_TYPES else qtype
 
     def read_quantized(self, name: str, *, device: torch.device) -> torch.Tensor:
+        """The stored blocks of ``name``: uint8 of shape ``(out, in_bytes)`` on ``device`` (on CPU a view of the
+        memory map).
+
+        Raises:
+            CheckpointError: the tensor's data is truncated.
+        """
         try:
             return self.gguf.raw(self.keys[name], read_device(device))
         except GGUFError as exc:
             raise CheckpointError(str(exc)) from exc
 
     def read_tensor(self, name: str, *, dtype: torch.dtype | None, device: torch.device) -> torch.Tensor:
-        """One tensor dequantised into ``dtype`` (None: F32/F16/BF16 as stored, other types float32)."""
+        """One tensor in its logical torch-order shape, dequantised into ``dtype`` (None: F32/F16/BF16 as stored,
+        other types float32) on ``device``. Mirrors ComfyUI-GGUF's ``dequant.dequantize_tensor``.
+
+        Raises:
+            CheckpointError: the data is truncated or of a type that cannot be dequantised.
+        """
         try:
             return self.gguf.tensor(self.keys[name], dtype, read_device(device))
         except GGUFError as exc:
@@ -89,5 +112,10 @@ class GGUFCheckpointFile:
 
     def read(self, names: Mapping[str, str], *, dtype: torch.dtype | None,
              device: torch.device) -> dict[str, torch.Tensor]:
-        """Like :meth:`SafetensorsFile.read`: ``{target: official name}`` → dequantised tensors."""
+        """Like :meth:`SafetensorsFile.read`: ``{target: official name}`` → dequantised tensors, each in its logical
+        shape.
+
+        Raises:
+            CheckpointError: see :meth:`read_tensor`.
+        """
         return {target: self.read_tensor(name, dtype=dtype, device=device) for target, name in names.items()}

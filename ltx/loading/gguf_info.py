@@ -14,7 +14,12 @@ from . import info
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
-    """:func:`describe_gguf` plus ``ltx`` (the ``.safetensors`` description) when the file is an LTX-2 model."""
+    """:func:`describe_gguf` plus ``ltx`` (the ``.safetensors`` description) when the file is an LTX-2 model.
+
+    Raises:
+        CheckpointError: the file is missing, not GGUF or truncated; for an LTX-2 file, see
+            :func:`~.info.describe`.
+    """
     try:
         file = GGUFFile(path)
         file.check_data()
@@ -26,6 +31,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def format_description(d: dict[str, Any]) -> str:
+    """Human-readable text of :func:`describe`: :func:`format_gguf`, then the LTX summary indented."""
     text = format_gguf(d)
     if d.get("ltx"):
         text += "\nLTX model:\n" + "\n".join("  " + line for line in info.format_description(d["ltx"]).splitlines())

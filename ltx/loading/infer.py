@@ -15,9 +15,15 @@ from .layout import count_blocks
 from .source import TensorInfo
 
 DEFAULT_HEAD_DIM = {"video": 128, "audio": 64, "connector": 128}
+#: tensors :func:`infer_transformer` reads the widths from
+_TRANSFORMER_TENSORS = ("patchify_proj.weight", "audio_patchify_proj.weight", "proj_out.weight",
+                        "audio_proj_out.weight", "transformer_blocks.0.attn2.to_k.weight",
+                        "transformer_blocks.0.audio_attn2.to_k.weight")
 
 
 def _heads(shapes: dict[str, tuple[int, ...]], gate_key: str, width: int, kind: str) -> tuple[int, int]:
+    """(heads, head width) of a ``width``-wide attention: one head per row of the gate ``(H, D)`` when gated, else
+    :data:`DEFAULT_HEAD_DIM`; :class:`CheckpointError` when the width is not a multiple of it."""
     if gate_key in shapes:
         heads = shapes[gate_key][0]
     else:
@@ -31,7 +37,8 @@ def _heads(shapes: dict[str, tuple[int, ...]], gate_key: str, width: int, kind: 
 
 def infer_connector(tensors: dict[str, TensorInfo], base: ConnectorConfig) -> ConnectorConfig:
     """Connector geometry (heads, head width, registers, layers, gating) from ``learnable_registers`` ``(R, D)``
-    and its blocks; the rest of ``base`` is kept.
+    and its blocks' shapes; the rest of ``base`` is kept. ltx-core has no inference
+    (``ltx_core.text_encoders.gemma.embeddings_connector.Embeddings1DConnectorConfigurator`` reads the config).
 
     Raises:
         CheckpointError: no ``learnable_registers`` tensor, or heads that cannot be inferred.
@@ -48,14 +55,22 @@ def infer_connector(tensors: dict[str, TensorInfo], base: ConnectorConfig) -> Co
 
 def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, dict[str, TensorInfo]],
                       projection: dict[str, TensorInfo] | None) -> TransformerConfig:
-    """A :class:`TransformerConfig` matching the tensors of a transformer (+ connectors, + text projection); names
-    without the ``model.diffusion_model.`` prefix. ltx-core has no inference: it reads ``config`` metadata only.
+    """A :class:`TransformerConfig` matching the tensor shapes of a transformer (+ connectors, + text projection);
+    names without the ``model.diffusion_model.`` prefix. Widths come from ``patchify_proj.weight`` ``(D, C_in)``,
+    ``proj_out.weight`` ``(C_out, D)`` and the first block's cross-attention keys ``(D, D_context)``. ltx-core has no
+    inference: ``ltx_core.model.transformer.model_configurator.LTXModelConfigurator.from_config`` reads the
+    ``config`` metadata only.
 
     Raises:
-        CheckpointError: the attention heads cannot be inferred (ungated attention of an unusual width).
+        CheckpointError: a tensor the widths are read from is missing; the attention heads cannot be inferred
+            (ungated attention of an unusual width).
         ConfigError: the inferred config is inconsistent.
     """
     s = {k: v.shape for k, v in transformer.items()}
+    missing = [k for k in _TRANSFORMER_TENSORS if k not in s]
+    if missing:
+        raise CheckpointError(f"Cannot infer the transformer config: tensor(s) {', '.join(missing)} are missing. The "
+                              "file is incomplete; use the official checkpoint or one with __metadata__['config'].")
     vd, in_ch = s["patchify_proj.weight"]
     ad, audio_in = s["audio_patchify_proj.weight"]
     gated = "transformer_blocks.0.attn1.to_gate_logits.weight" in s
@@ -83,7 +98,8 @@ def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, 
 
 
 def infer_gemma_states(projection: dict[str, TensorInfo], gemma_dim: int) -> int:
-    """Number of stacked Gemma hidden states the feature extractor expects (49 for Gemma-3 12B).
+    """Number of stacked Gemma hidden states the feature extractor expects (49 for Gemma-3 12B): the input width of
+    ``aggregate_embed.weight`` (shape ``(D_out, L · gemma_dim)``) divided by ``gemma_dim``.
 
     Raises:
         CheckpointError: no aggregate projection, or a width that is not a multiple of ``gemma_dim``.

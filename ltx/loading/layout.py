@@ -40,12 +40,16 @@ FOREIGN_HINTS: tuple[tuple[str, str], ...] = (
 
 
 def strip_diffusion_prefix(key: str) -> str:
+    """``key`` without a leading ``model.diffusion_model.`` (other keys unchanged), as
+    ``ltx_core.model.transformer.model_configurator.LTXV_MODEL_COMFY_RENAMING_MAP`` does."""
     return key[len(DIFFUSION_PREFIX):] if key.startswith(DIFFUSION_PREFIX) else key
 
 
 def split_components(keys: Iterable[str]) -> dict[str, dict[str, str]]:
     """Group file keys by component: ``{"transformer" | "video_connector" | "audio_connector" | "text_projection" |
-    "vae" | "audio_vae" | "vocoder": {module_name: file_key}}``."""
+    "vae" | "audio_vae" | "vocoder": {module_name: file_key}}``. The prefixes are those of ltx-core's key filters
+    (``LTXV_MODEL_COMFY_RENAMING_MAP``, ``EMBEDDINGS_PROCESSOR_KEY_OPS``, ``VAE_*_COMFY_KEYS_FILTER``,
+    ``AUDIO_VAE_*_COMFY_KEYS_FILTER``, ``VOCODER_COMFY_KEYS_FILTER``)."""
     groups: dict[str, dict[str, str]] = {}
     for key in keys:
         top = next((p for p in OTHER_COMPONENTS if key.startswith(p)), None)
@@ -66,7 +70,11 @@ def split_components(keys: Iterable[str]) -> dict[str, dict[str, str]]:
 
 
 def check_is_ltx2(path_name: str, keys: Iterable[str]) -> None:
-    """Raise a :class:`CheckpointError` that names what the file looks like when it has no LTX-2 transformer."""
+    """Check that ``keys`` hold an LTX-2 / LTX-2.3 transformer (``patchify_proj`` and ``audio_patchify_proj``).
+
+    Raises:
+        CheckpointError: they do not; the message names what the file looks like (LTX-Video 0.9, Flux, a LoRA …).
+    """
     names = {strip_diffusion_prefix(k) for k in keys}
     if "patchify_proj.weight" in names and "audio_patchify_proj.weight" in names:
         return
@@ -82,7 +90,8 @@ def check_is_ltx2(path_name: str, keys: Iterable[str]) -> None:
 
 
 def detect_version(transformer_keys: Iterable[str]) -> Version:
-    """LTX-2.3 has the prompt AdaLN (and gated attention); LTX-2 has caption projections in the transformer."""
+    """:attr:`Version.LTX23` when the transformer has the prompt AdaLN or gated attention, else
+    :attr:`Version.LTX2` (caption projections in the transformer)."""
     keys = set(transformer_keys)
     if "prompt_adaln_single.linear.weight" in keys or any(k.endswith("to_gate_logits.weight") for k in keys):
         return Version.LTX23

@@ -70,7 +70,8 @@ def check_names(module: nn.Module, source: TensorSource, names: Mapping[str, str
 
 
 def _quantized_linears(module: nn.Module, source: TensorSource, names: Mapping[str, str]) -> dict[str, object]:
-    """Module path → GGML type of every Linear whose weight ``source`` keeps block-quantised."""
+    """Module path → GGML type of every Linear whose weight ``source`` keeps block-quantised (stored as uint8
+    blocks of shape ``(out, in_bytes)``)."""
     found = {}
     for path, child in module.named_modules():
         if isinstance(child, nn.Linear) and f"{path}.weight" in names:
@@ -91,8 +92,12 @@ def materialize(
     dequantize: bool = False,
     config_name: str = "config",
 ) -> M:
-    """Construct ``factory()`` on meta, check ``names`` against it (:func:`check_names`), then read the tensors one
-    by one straight into ``dtype``/``device`` and assign them. Returns the module in eval mode without gradients.
+    """Construct ``factory()`` on meta, check ``names`` and tensor shapes against it (:func:`check_names`), then
+    read the tensors one by one straight into ``dtype``/``device`` and assign them. Returns the module in eval mode
+    without gradients.
+
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder.meta_model`` + ``build``
+    (``load_state_dict(strict=True, assign=True)``; ltx-core uses ``strict=False``).
 
     Args:
         factory: builds the empty module (called under ``torch.device("meta")``).

@@ -28,7 +28,9 @@ def read_prompt_encoder_parts(
     """Gemma (Hugging Face folder, ComfyUI single file or GGUF) in ``dtype`` on ``device``, its tokenizer, and the
     feature extractor + connectors of ``ltx_checkpoint`` (a path or an opened :class:`LTXCheckpoint`).
 
-    Mirrors ltx-core's ``GemmaTextEncoderConfigurator`` + ``EmbeddingsProcessorConfigurator``.
+    Mirrors ``ltx_core.text_encoders.gemma.encoders.encoder_configurator.GemmaTextEncoderConfigurator`` +
+    ``EmbeddingsProcessorConfigurator`` (same module), each built by
+    ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder``.
 
     Raises:
         CheckpointError: see :func:`~.gemma.load_gemma`, :func:`~.gemma.load_gemma_tokenizer` and
@@ -49,10 +51,13 @@ def load_prompt_encoder(
     **kw,
 ) -> PromptEncoder:
     """:func:`read_prompt_encoder_parts` as a :class:`PromptEncoder` (``kw``: its ``cache_size``, ``backend``).
+    The pair of ltx-core's ``ltx_core.text_encoders.gemma.encoders.base_encoder.GemmaTextEncoder`` and
+    ``ltx_core.text_encoders.gemma.embeddings_processor.EmbeddingsProcessor``.
 
     Raises:
         CheckpointError: see :func:`read_prompt_encoder_parts`.
         ConfigError: Gemma and the checkpoint's text projection do not fit together.
+        AttentionBackendError: ``backend`` is unknown or not installed (:func:`rs_ltxv.ops.resolve_backend`).
     """
     return PromptEncoder(*read_prompt_encoder_parts(gemma_path, ltx_checkpoint, dtype=dtype, device=device), **kw)
 

@@ -3,7 +3,8 @@
 Every component loader (transformer, video VAE, audio VAE and vocoder, latent upsampler, Gemma) asks
 :func:`resolve_config` with its own parser and inferrer; the order, the error wrapping and the recorded source are
 written once. Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder.model_config`` (the
-``config`` metadata) + ``ltx_core.model.model_protocol.ModelConfigurator.from_config``, which have no inference.
+``config`` metadata, read by ``ltx_core.loader.sft_loader.SafetensorsModelStateDictLoader.metadata``) +
+``ltx_core.model.model_protocol.ModelConfigurator.from_config``, which have no inference.
 """
 
 from __future__ import annotations

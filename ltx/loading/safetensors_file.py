@@ -28,7 +28,8 @@ _MAX_HEADER = 100 * 1024 * 1024
 
 class SafetensorsFile(PlainWeights):
     """Validated header of one file. ``tensors`` maps names to :class:`TensorInfo`; ``metadata`` is
-    ``__metadata__`` (str → str). Mirrors ``ltx_core.loader.sft_loader.SafetensorsModelStateDictLoader``.
+    ``__metadata__`` (str → str). Mirrors ``ltx_core.loader.sft_loader.SafetensorsModelStateDictLoader`` (its
+    ``metadata`` is :meth:`config`; its ``load`` is :meth:`read`, one tensor at a time).
 
     Raises:
         CheckpointError: the file is missing, too small, truncated or has a corrupt header.
@@ -88,9 +89,11 @@ class SafetensorsFile(PlainWeights):
     def read(
         self, names: Mapping[str, str], *, dtype: torch.dtype | None, device: torch.device
     ) -> dict[str, torch.Tensor]:
-        """Read tensors ``{target_name: file_key}`` one at a time from the memory map into ``device``/``dtype``.
+        """Read tensors ``{target_name: file_key}`` one at a time from the memory map into ``device``/``dtype``, each in
+        its stored shape.
 
-        Floating tensors are cast to ``dtype`` (None keeps the stored dtype); integer tensors keep theirs.
+        Floating tensors are cast to ``dtype`` (None keeps the stored dtype); integer tensors keep theirs. Mirrors
+        ``ltx_core.loader.sft_loader.SafetensorsStateDictLoader.load``.
         """
         with safe_open(str(self.path), framework="pt", device=str(read_device(device))) as fh:
             return {target: cast(fh.get_tensor(key), dtype) for target, key in names.items()}

@@ -56,7 +56,8 @@ class TensorSource(Protocol):
 
     def read(self, names: Mapping[str, str], *, dtype: torch.dtype | None,
              device: torch.device) -> dict[str, torch.Tensor]:
-        """``{target: tensor name}`` → ``{target: tensor}`` in ``dtype`` on ``device`` (``meta``: read on CPU).
+        """``{target: tensor name}`` → ``{target: tensor}`` in ``dtype`` on ``device`` (``meta``: read on CPU), each
+        tensor in its logical torch-order shape (:attr:`TensorInfo.shape`).
 
         Floating tensors are cast to ``dtype``; None keeps the stored dtype (block-quantised GGUF types become
         float32). Integer tensors keep theirs.
@@ -76,8 +77,8 @@ class TensorSource(Protocol):
         ...
 
     def read_quantized(self, name: str, *, device: torch.device) -> torch.Tensor:
-        """The stored blocks of a tensor :meth:`quantized_type` names: uint8 ``(out, in_bytes)`` (on CPU a view of
-        the memory map).
+        """The stored blocks of a tensor :meth:`quantized_type` names: uint8 of shape ``(out, in_bytes)`` (on CPU a
+        view of the memory map).
 
         Raises:
             CheckpointError: the source keeps no quantised weights, or the data is truncated.
@@ -91,9 +92,16 @@ class PlainWeights:
     name: str
 
     def quantized_type(self, name: str) -> None:
+        """Always None: every tensor loads as a plain tensor."""
         return None
 
     def read_quantized(self, name: str, *, device: torch.device) -> torch.Tensor:
+        """Plain sources hold no stored blocks (shape ``(out, in_bytes)``); :func:`~.materialize.materialize` never asks
+        (:meth:`quantized_type` is always None).
+
+        Raises:
+            CheckpointError: always.
+        """
         raise CheckpointError(f"{self.name}: tensor {name} is not stored block-quantised.")
 
 
@@ -104,7 +112,8 @@ def read_device(device: torch.device | str) -> torch.device:
 
 
 def cast(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
-    """``tensor`` in ``dtype`` when it is floating point and a dtype is given, otherwise unchanged."""
+    """``tensor`` (any shape, kept) in ``dtype`` when it is floating point and a dtype is given, otherwise
+    unchanged."""
     if dtype is not None and tensor.is_floating_point() and tensor.dtype != dtype:
         return tensor.to(dtype)
     return tensor
@@ -121,7 +130,8 @@ _DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
 
 class StateDictSource(PlainWeights):
-    """An in-memory ``name → tensor`` mapping (e.g. a Hugging Face ``state_dict()``) as a :class:`TensorSource`."""
+    """An in-memory ``name → tensor`` mapping (e.g. a Hugging Face ``state_dict()``, tensors of any shape) as a
+    :class:`TensorSource`; ``tensors`` describes each by dtype name, shape and size."""
 
     def __init__(self, state: Mapping[str, torch.Tensor], *, name: str = "state dict") -> None:
         self.name = name
@@ -133,14 +143,17 @@ class StateDictSource(PlainWeights):
             for k, v in state.items()}
 
     def config(self) -> None:
+        """Always None: a state dict carries no config."""
         return None
 
     def read(self, names: Mapping[str, str], *, dtype: torch.dtype | None,
              device: torch.device) -> dict[str, torch.Tensor]:
+        """``{target: key}`` → the mapping's tensors (each shape kept), cast to ``dtype`` when floating, on
+        ``device``."""
         return {target: cast(self.state[key], dtype).to(device=device) for target, key in names.items()}
 
 
 def as_source(tensors: Mapping[str, torch.Tensor] | TensorSource, *, name: str = "state dict") -> TensorSource:
     """``tensors`` itself when it is a :class:`TensorSource`, a :class:`StateDictSource` over it when it is a plain
-    mapping of tensors (sources are not mappings)."""
+    mapping of tensors of any shape (sources are not mappings)."""
     return StateDictSource(tensors, name=name) if isinstance(tensors, Mapping) else tensors

@@ -24,7 +24,9 @@ _SCALE_FOR_SHUFFLE = {2: 2.0, 3: 1.5, 4: 4.0}
 
 
 def infer_upsampler_config(tensors: dict[str, TensorInfo]) -> UpsamplerConfig:
-    """An :class:`UpsamplerConfig` matching the names and shapes of an upsampler's tensors.
+    """An :class:`UpsamplerConfig` matching the names and shapes of an upsampler's tensors: channels and dims
+    from ``initial_conv.weight`` ``(mid, C_in, k, k[, k])``, the scale from the first upsampling conv. ltx-core has no
+    inference (``ltx_core.model.upsampler.model_configurator.LatentUpsamplerConfigurator`` reads the config).
 
     Raises:
         CheckpointError: an upsampling stage of an unknown kind (the file then needs its config metadata).
@@ -56,7 +58,8 @@ def load_upsampler(path: str | os.PathLike, *, config: UpsamplerConfig | dict | 
     """Load a latent upsampler file in ``dtype`` (None: as stored) on ``device``. ``config`` (an
     :class:`UpsamplerConfig` or its dict) overrides the metadata; without either it is inferred from the tensors.
 
-    Mirrors ltx-core's ``LatentUpsamplerConfigurator`` built by ``SingleGPUModelBuilder``.
+    Mirrors ``ltx_core.model.upsampler.model_configurator.LatentUpsamplerConfigurator`` built by
+    ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder``.
 
     Raises:
         CheckpointError: the file is missing, truncated or not a latent upsampler (the message says what it is);

@@ -47,9 +47,11 @@ class VideoVAECheckpoint:
 
     @property
     def path(self) -> Path:
+        """The file's path."""
         return self.file.path
 
     def has(self, part: str) -> bool:
+        """Whether the file holds ``part`` ("encoder" / "decoder"), told by its ``conv_in`` weight."""
         return f"{part}.conv_in.conv.weight" in self.names
 
     def part_names(self, part: str) -> dict[str, str]:
@@ -61,7 +63,11 @@ class VideoVAECheckpoint:
 
 
 def _vae_names(path: Path, keys: list[str]) -> dict[str, str]:
-    """VAE-relative name → file key, for official (``vae.``) or split (no prefix) files."""
+    """VAE-relative name → file key, for official (``vae.``) or split (no prefix) files.
+
+    Raises:
+        CheckpointError: no video VAE tensors; the message says what the file holds instead.
+    """
     if any(k.startswith("vae.") for k in keys):
         return {k[len("vae."):]: k for k in keys if k.startswith("vae.")}
     split = {k: k for k in keys if k.startswith(("encoder.", "decoder.", _STATS_PREFIX))}
@@ -86,8 +92,9 @@ def open_video_vae(path: str | os.PathLike, config: VideoVAEConfig | dict | None
     """Validate ``path`` and work out the VAE config (given → metadata ``config["vae"]`` → inferred from shapes,
     :func:`~.resolve.resolve_config`).
 
-    Mirrors ltx-core's ``VAE_ENCODER_COMFY_KEYS_FILTER`` / ``VAE_DECODER_COMFY_KEYS_FILTER`` (sd_ops) +
-    ``VideoEncoderConfigurator`` / ``VideoDecoderConfigurator``.
+    Mirrors ``ltx_core.model.video_vae.model_configurator``: the key filters ``VAE_ENCODER_COMFY_KEYS_FILTER`` /
+    ``VAE_DECODER_COMFY_KEYS_FILTER`` and the ``vae`` section read by ``VideoEncoderConfigurator`` /
+    ``VideoDecoderConfigurator``, plus the inference ltx-core does not have.
 
     Raises:
         CheckpointError: a GGUF file; the file is missing or truncated; it holds no video VAE (the message says
@@ -111,6 +118,8 @@ def _as_checkpoint(source: str | os.PathLike | VideoVAECheckpoint) -> VideoVAECh
 
 
 def _load(ckpt: VideoVAECheckpoint, part: str, dtype: torch.dtype | None, device: str | torch.device):
+    """The video VAE ``part`` ("encoder" / "decoder"); :class:`CheckpointError` when the file lacks it or its
+    tensors do not match the config."""
     if not ckpt.has(part):
         raise CheckpointError(f"{ckpt.path.name} has no video VAE {part} ('{part}.conv_in.conv.weight' is missing); "
                               f"use a file that contains the {part}.")
@@ -123,6 +132,9 @@ def load_video_encoder(source: str | os.PathLike | VideoVAECheckpoint, *, dtype:
                        device: str | torch.device = "cpu") -> VideoEncoder:
     """The video encoder in ``dtype`` (None: as stored) on ``device``, from a path or :func:`open_video_vae`'s result.
 
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder`` with
+    ``ltx_core.model.video_vae.model_configurator.VideoEncoderConfigurator`` and ``VAE_ENCODER_COMFY_KEYS_FILTER``.
+
     Raises:
         CheckpointError: see :func:`open_video_vae`; the file has no encoder, or its tensors do not match the config.
     """
@@ -133,6 +145,9 @@ def load_video_decoder(source: str | os.PathLike | VideoVAECheckpoint, *, dtype:
                        device: str | torch.device = "cpu") -> VideoDecoder:
     """The video decoder in ``dtype`` (None: as stored) on ``device``, from a path or :func:`open_video_vae`'s result.
 
+    Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder`` with
+    ``ltx_core.model.video_vae.model_configurator.VideoDecoderConfigurator`` and ``VAE_DECODER_COMFY_KEYS_FILTER``.
+
     Raises:
         CheckpointError: see :func:`open_video_vae`; the file has no decoder, or its tensors do not match the config.
     """
@@ -141,7 +156,9 @@ def load_video_decoder(source: str | os.PathLike | VideoVAECheckpoint, *, dtype:
 
 def load_video_vae(source: str | os.PathLike | VideoVAECheckpoint, *, dtype: torch.dtype | None = None,
                    device: str | torch.device = "cpu") -> VideoVAE:
-    """Encoder and decoder (a half missing from the file is None; using it raises a clear error).
+    """Encoder and decoder in ``dtype`` (None: as stored) on ``device`` (a half missing from the file is None; using
+    it raises a clear error). ltx-core builds the two halves separately (:func:`load_video_encoder`,
+    :func:`load_video_decoder`).
 
     Raises:
         CheckpointError: see :func:`open_video_vae`; the tensors do not match the config.

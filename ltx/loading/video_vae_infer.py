@@ -32,7 +32,11 @@ def _blocks(shapes: Shapes, prefix: str) -> dict[int, Shapes]:
 
 
 def _in_channels(block: Shapes) -> int:
-    """Channels entering a block (its first conv's input width)."""
+    """Channels entering a block (its first conv's input width).
+
+    Raises:
+        CheckpointError: the block has none of the known first convolutions.
+    """
     for key in ("res_blocks.0.conv1.conv.weight", "conv1.conv.weight", "conv.conv.weight", "conv.weight"):
         if key in block:
             return block[key][1]
@@ -51,12 +55,15 @@ def _incoming(blocks: dict[int, Shapes], index: int, tail: int) -> int:
 
 
 def _ratio(a: int, b: int, what: str) -> int:
+    """``a / b`` for channel counts; :class:`CheckpointError` when it is not a whole number."""
     if b <= 0 or a % b:
         raise CheckpointError(f"Video VAE {what}: channel counts {a} and {b} do not fit any known block.")
     return a // b
 
 
 def _infer_decoder(shapes: Shapes) -> tuple[list[BlockSpec], int, bool, bool]:
+    """(decoder blocks in config order, base channels, timestep conditioning, LTX-2 layout) from the decoder's
+    shapes; :class:`CheckpointError` for a block that fits no known kind."""
     blocks = _blocks(shapes, "decoder.up_blocks")
     tail = shapes["decoder.conv_out.conv.weight"][1]
     specs: list[BlockSpec] = []
@@ -84,6 +91,7 @@ def _infer_decoder(shapes: Shapes) -> tuple[list[BlockSpec], int, bool, bool]:
 
 
 def _infer_encoder(shapes: Shapes) -> list[BlockSpec]:
+    """Encoder blocks from the encoder's shapes; :class:`CheckpointError` for a block that fits no known kind."""
     blocks = _blocks(shapes, "encoder.down_blocks")
     tail = shapes["encoder.conv_out.conv.weight"][1]
     specs: list[BlockSpec] = []
@@ -106,7 +114,14 @@ def _infer_encoder(shapes: Shapes) -> list[BlockSpec]:
 
 def infer_video_vae(shapes: Shapes) -> VideoVAEConfig:
     """Config of the VAE whose tensors (names relative to the VAE: ``encoder.*``, ``decoder.*``,
-    ``per_channel_statistics.*``) have ``shapes``. Either half may be absent."""
+    ``per_channel_statistics.*``) have ``shapes``. Either half may be absent. Latent channels and patch size come
+    from ``conv_in`` / ``conv_out`` (``(C_out, C_in, kT, kH, kW)``, patch channels ``3 · p²``). ltx-core has no
+    inference (``ltx_core.model.video_vae.model_configurator.VideoDecoderConfigurator`` reads the config).
+
+    Raises:
+        CheckpointError: no encoder or decoder, or a block, channel count or patch size that fits no known layout
+            (the file then needs ``__metadata__["config"]["vae"]``).
+    """
     has_enc = "encoder.conv_in.conv.weight" in shapes and "encoder.conv_out.conv.weight" in shapes
     has_dec = "decoder.conv_in.conv.weight" in shapes and "decoder.conv_out.conv.weight" in shapes
     if not (has_enc or has_dec):

@@ -13,6 +13,7 @@ import torch
 from ..errors import InputError
 from ..text.processor import TextContexts
 from .checks import check_stg_blocks
+from .interrupt import interruptible
 from .latents import VideoSize
 from .media import image_to_pixels, pixels_to_frames
 from .protocols import ModelParts
@@ -38,10 +39,14 @@ def need(part, name: str, why: str):
     return part
 
 
-def encode_contexts(parts: ModelParts, req: Request) -> tuple[TextContexts, TextContexts | None]:
+def encode_contexts(parts: ModelParts, req: Request,
+                    cancel: Callable[[], bool] | None = None) -> tuple[TextContexts, TextContexts | None]:
+    """The prompt's contexts and, when any guidance needs it, the negative prompt's (``cancel`` is asked before
+    every Gemma layer)."""
     enc = need(parts.prompt_encoder, "prompt_encoder", "Encoding the prompt")
     needs_negative = any(g.needs_uncond for g in (req.video_guidance, req.audio_guidance, req.upscale_guidance))
-    return enc.encode(req.prompt), (enc.encode(req.negative_prompt) if needs_negative else None)
+    with interruptible(enc, getattr(enc, "gemma", None), cancel=cancel):
+        return enc.encode(req.prompt), (enc.encode(req.negative_prompt) if needs_negative else None)
 
 
 def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device) -> list[LatentCondition]:
@@ -115,11 +120,15 @@ def ready(parts: ModelParts) -> None:
         parts.transformer.to(parts.device)
 
 
-def decode(parts: ModelParts, result: Result) -> Result:
+def decode(parts: ModelParts, result: Result, cancel: Callable[[], bool] | None = None) -> Result:
+    """Frames ``(B, F, H, W, 3)`` uint8 from the video latent and, when there is an audio latent and an audio VAE,
+    the waveform ``(B, 2, S)`` and its sample rate in Hz (``cancel`` is asked before every VAE / vocoder block)."""
     vae = need(parts.video_vae, "video_vae", "Decoding")
-    result.frames = pixels_to_frames(vae.decode(result.video_latent))
+    with interruptible(vae, getattr(vae, "vae", None), cancel=cancel):
+        result.frames = pixels_to_frames(vae.decode(result.video_latent))
     if result.audio_latent is not None and parts.audio_vae is not None:
-        result.waveform, result.sample_rate = parts.audio_vae.decode(result.audio_latent)
+        with interruptible(parts.audio_vae, cancel=cancel):
+            result.waveform, result.sample_rate = parts.audio_vae.decode(result.audio_latent)
     return result
 
 

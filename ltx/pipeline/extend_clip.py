@@ -57,7 +57,7 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
     plan = plan_extension(video_latent.shape[2], new_frames, overlap_frames, req.fps)
     full = VideoSize(plan.chunk_pixel_frames, video_latent.shape[3] * 32, video_latent.shape[4] * 32, req.fps,
                      batch=video_latent.shape[0])
-    run = begin_run(parts, req, full, contexts=contexts, progress=progress)
+    run = begin_run(parts, req, full, contexts=contexts, progress=progress, cancel=cancel)
     dtype, device = run.dtype, run.device
     overlap = video_latent[:, :, -plan.overlap:].to(device=device, dtype=dtype)
     prefix = chunk_audio = None
@@ -88,4 +88,4 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
     if audio_latent is not None:
         n = prefix[0].shape[2]
         audio = stitch(audio_latent.to(device=a.device, dtype=a.dtype), a, n, dim=2)[:, :, : plan.total_audio_frames]
-    return finish_run(parts, req, Result(video, audio))
+    return finish_run(parts, req, Result(video, audio), cancel)

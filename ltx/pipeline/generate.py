@@ -33,7 +33,7 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
     Mirrors ltx-pipelines' ``TI2VidTwoStagesPipeline`` / ``A2VidPipelineTwoStage`` (one stage when
     ``req.upscale`` is off)."""
     run = begin_run(parts, req, VideoSize(req.frames, req.height, req.width, req.fps), contexts=contexts,
-                    progress=progress)
+                    progress=progress, cancel=cancel)
     audio_latent = conditioning_audio(parts, req, run.stage1)
     frozen = audio_latent is not None
     shared = dict(channels=run.channels, audio_channels=run.audio_channels, seed=run.noise, sampler=req.sampler,
@@ -46,4 +46,4 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
         v, a = run_stage(run.denoiser(parts, req, refine=True), run.full, run.sigmas2, video_latent=v, audio_latent=a,
                          conditions=image_conditions(parts, req, run.full, run.dtype, run.device),
                          noise_scale=float(run.sigmas2[0]), **shared)
-    return finish_run(parts, req, Result(v, a))
+    return finish_run(parts, req, Result(v, a), cancel)

@@ -60,14 +60,15 @@ class RunSetup:
 
 def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
               contexts: tuple[TextContexts, TextContexts | None] | None,
-              progress: Callable[[int, int], None] | None) -> RunSetup:
+              progress: Callable[[int, int], None] | None,
+              cancel: Callable[[], bool] | None = None) -> RunSetup:
     """Check, place and encode. Raises :class:`~rs_ltxv.ltx.errors.InputError` (see :func:`~.common.check_parts`)
     before any step runs."""
     check_parts(parts, req, has_contexts=contexts is not None)
     ready(parts)
     dtype, device = placement(parts)
     stage1 = half_size(parts, req, full) if req.upscale else full
-    positive, negative = contexts if contexts is not None else encode_contexts(parts, req)
+    positive, negative = contexts if contexts is not None else encode_contexts(parts, req, cancel)
     if req.free_between_stages and contexts is None:
         free_memory(parts, text=True)
     sigmas = stage1_sigmas(parts, req)
@@ -91,10 +92,10 @@ def upsample_between_stages(parts: ModelParts, req: Request, video: torch.Tensor
     return parts.upsampler(video)
 
 
-def finish_run(parts: ModelParts, req: Request, result: Result) -> Result:
-    """Decode when the request asks for it (freeing the transformer first if asked)."""
+def finish_run(parts: ModelParts, req: Request, result: Result, cancel: Callable[[], bool] | None = None) -> Result:
+    """Decode when the request asks for it (freeing the transformer first if asked; ``cancel`` honoured)."""
     if not req.decode:
         return result
     if req.free_between_stages:
         free_memory(parts, transformer=True)
-    return decode(parts, result)
+    return decode(parts, result, cancel)

@@ -13,17 +13,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..errors import InputError, RSLTXVError
+from ..errors import Cancelled, InputError
 from .latents import offset_seed
 from .res2s import res2s_coefficients
 from .steps import euler_ancestral_step, euler_step, res2s_sde_step
 from .track import Track
 
 Denoise = Callable[[Track, Track | None, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]]
-
-
-class Cancelled(RSLTXVError):
-    """Sampling was interrupted by the cancel hook."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ..tokens import (
     video_positions,
     video_to_tokens,
 )
+from .finite import finite_checked
 from .kdiffusion import ExternalSampler, sample_external
 from .latents import AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS, VideoSize, seeded_noise
 from .sampling import Denoise, SamplerOptions, sample
@@ -123,6 +124,7 @@ def run_stage(
                                   audio_prefix=audio_prefix, dtype=dtype, device=device)
     video, audio = noise_tracks(video, audio, seed, noise_scale)
     sigmas = sigmas.to(device)
+    denoise = finite_checked(denoise)
     if isinstance(sampler, ExternalSampler):
         seed_ = (sampler_options or SamplerOptions()).seed
         video, audio = sample_external(sampler, denoise, video, audio, sigmas, seed=seed_, progress=progress,

@@ -37,7 +37,11 @@ class _Block1D(nn.Module):
 
 
 class Embeddings1DConnector(nn.Module):
-    """``(B, T, D)`` features + 0/1 mask ``(B, T)`` → ``(B, T, D)`` context (``T`` a multiple of the registers)."""
+    """``(B, T, D)`` features + 0/1 mask ``(B, T)`` → ``(B, T, D)`` context (``T`` a multiple of the registers).
+
+    Mirrors ``ltx_core.text_encoders.gemma.embeddings_connector.Embeddings1DConnector`` (diffusers:
+    ``diffusers.pipelines.ltx2.connectors.LTX2ConnectorTransformer1d``).
+    """
 
     def __init__(self, cfg: ConnectorConfig) -> None:
         super().__init__()
@@ -50,7 +54,14 @@ class Embeddings1DConnector(nn.Module):
         self.learnable_registers = nn.Parameter(torch.empty(cfg.num_learnable_registers, dim))
 
     def replace_padding(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Valid tokens first (in order), then registers; ``(B, T, D)``."""
+        """``features`` ``(B, T, D)`` with the valid tokens of ``mask`` ``(B, T)`` first (in order), then registers;
+        returns ``(B, T, D)``.
+
+        Mirrors ``Embeddings1DConnector._replace_padded_with_learnable_registers``.
+
+        Raises:
+            InputError: ``T`` is not a multiple of ``num_learnable_registers``.
+        """
         batch, tokens, _ = features.shape
         registers = self.config.num_learnable_registers
         if tokens % registers != 0:
@@ -66,6 +77,14 @@ class Embeddings1DConnector(nn.Module):
         return torch.where(keep, moved, regs.unsqueeze(0).expand(batch, -1, -1))
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor, backend: str = "sdpa") -> torch.Tensor:
+        """``features`` ``(B, T, D)`` + 0/1 ``mask`` ``(B, T)`` → context ``(B, T, D)`` (no padding left).
+
+        Args:
+            backend: an attention backend already resolved by :func:`rs_ltxv.ops.resolve_backend`, or a callable.
+
+        Raises:
+            InputError: as :meth:`replace_padding`.
+        """
         cfg = self.config
         x = self.replace_padding(features, mask) if cfg.num_learnable_registers else features
         positions = torch.arange(x.shape[1], dtype=torch.float32, device=x.device)[None, None, :]

@@ -1,16 +1,18 @@
 """Prompt text → :class:`TextContexts` in one call: tokenizer → Gemma-3 → feature extractor → connectors.
 
-LTX's reference tokenises every prompt to 1024 tokens with left padding and runs Gemma on all of them. Here Gemma
-runs only on the real tokens, which gives the reference's contexts (``tests/test_prompt_encoder.py`` proves it):
+ltx-core (``ltx_core.text_encoders.gemma.encoders.base_encoder.GemmaTextEncoder.encode`` with
+``ltx_core.text_encoders.gemma.tokenizer.LTXVGemmaTokenizer``) tokenises every prompt to 1024 tokens with left padding
+and runs Gemma on all of them. Here Gemma runs only on the real tokens, which gives ltx-core's contexts
+(``tests/test_prompt_encoder.py`` proves it):
 
 * with left padding, a real token attends only to real tokens (causal + padding mask), and the real tokens get
-  RoPE positions ``1024 − n … 1023`` in the reference — we give them the same positions, so each layer computes the
+  RoPE positions ``1024 − n … 1023`` in ltx-core — we give them the same positions, so each layer computes the
   same values for them (the sliding window counts token distance, which is unchanged);
 * the feature extractor's statistics (V1: mean/min/max over the valid tokens; V2: per token) only read real tokens,
   and padded rows are zeroed;
 * the connectors then see a 1024-token sequence whose padded rows are replaced by learnable registers; that is
   rebuilt exactly (features left-padded to 1024 with a 0/1 mask), because the registers take part in the
-  connectors' attention and the context length stays 1024 like the reference's.
+  connectors' attention and the context length stays 1024 like ltx-core's.
 
 So Gemma's cost and memory scale with the prompt length instead of 1024. Results are cached per prompt text (a
 bounded LRU) and :meth:`PromptEncoder.free` drops Gemma when the transformer needs the memory.
@@ -41,6 +43,14 @@ class PromptEncoder:
         connectors: the feature extractor + connectors of the LTX checkpoint (may live on another device/dtype).
         cache_size: prompts kept in the result cache (0 disables it).
         backend: attention backend name for Gemma and the connectors.
+
+    Mirrors ``GemmaTextEncoder.encode`` followed by
+    ``ltx_core.text_encoders.gemma.embeddings_processor.EmbeddingsProcessor.process_hidden_states``.
+
+    Raises:
+        ConfigError: the Gemma model's depth or width does not match the checkpoint's text projection, or the
+            context length is not a multiple of the connectors' registers.
+        AttentionBackendError: ``backend`` is unknown or not installed.
     """
 
     def __init__(self, gemma: GemmaTextModel, tokenizer: GemmaTokenizer, connectors: TextConnectors, *,
@@ -72,8 +82,12 @@ class PromptEncoder:
 
     @torch.no_grad()
     def hidden_states(self, prompt: str) -> list[torch.Tensor]:
-        """Gemma's ``L + 1`` hidden states ``(1, n, D)`` for the ``n`` real tokens of ``prompt`` (positions as in the
-        reference's left-padded run)."""
+        """Gemma's ``L + 1`` hidden states ``(1, n, D)`` for the ``n`` real tokens of ``prompt`` (RoPE positions
+        ``length − n … length − 1``, as in ltx-core's left-padded run).
+
+        Raises:
+            InputError: Gemma was freed (:meth:`free`), or ``prompt`` is not a string.
+        """
         if self.gemma is None:
             raise InputError("The Gemma text encoder was freed (PromptEncoder.free()); load it again to encode new "
                              "prompts.")
@@ -85,7 +99,8 @@ class PromptEncoder:
 
     @torch.no_grad()
     def contexts_from_states(self, states: Sequence[torch.Tensor]) -> TextContexts:
-        """``L + 1`` hidden states ``(1, n, D)`` of the real tokens → contexts of length :attr:`length`."""
+        """``L + 1`` hidden states ``(1, n, D)`` of the real tokens → contexts ``(1, length, D_v)`` /
+        ``(1, length, D_a)`` (:attr:`length` tokens, left-padded then filled with the connectors' registers)."""
         param = next(self.connectors.parameters())
         states = [s.to(device=param.device, dtype=param.dtype) for s in states]
         n = states[0].shape[1]
@@ -100,7 +115,11 @@ class PromptEncoder:
                                                                         device=video.device))
 
     def encode(self, prompts: str | Sequence[str]) -> TextContexts:
-        """One prompt or a list → :class:`TextContexts` (batch = number of prompts)."""
+        """One prompt or a list → :class:`TextContexts` ``(B, length, D)`` with ``B`` = number of prompts.
+
+        Raises:
+            InputError: no prompt, a prompt that is not a string, or Gemma freed with a prompt not in the cache.
+        """
         texts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not texts:
             raise InputError("No prompt given: pass a string or a non-empty list of strings.")
@@ -132,6 +151,7 @@ class PromptEncoder:
         return list(self._cache)
 
     def clear_cache(self) -> None:
+        """Forget every cached prompt."""
         self._cache.clear()
 
     def free(self) -> None:

@@ -5,7 +5,7 @@
 * V2 (LTX-2.3): per-token RMS norm over D of each layer; padded tokens zeroed; scaled by √(out/D) and projected by
   ``video_aggregate_embed`` / ``audio_aggregate_embed`` (with bias) to the two stream widths.
 
-Flattening order is ``(d, layer)`` with the layer fastest, as the reference.
+Flattening order is ``(d, layer)`` with the layer fastest, as ``ltx_core.text_encoders.gemma.feature_extractor``.
 Checkpoint prefix: ``text_embedding_projection.``.
 """
 
@@ -22,7 +22,11 @@ def _stack(hidden_states: torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor
 
 
 def normalize_v1(encoded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``(B, T, D, L)`` + 0/1 mask ``(B, T)`` → ``(B, T, D·L)`` scaled to the valid tokens' range, pads zeroed."""
+    """``(B, T, D, L)`` + 0/1 mask ``(B, T)`` → ``(B, T, D·L)`` scaled to the valid tokens' range, pads zeroed.
+
+    Mirrors ``ltx_core.text_encoders.gemma.feature_extractor._norm_and_concat_padded_batch`` (diffusers:
+    ``diffusers.pipelines.ltx2.connectors.per_layer_masked_mean_norm``).
+    """
     b, t, d, layers = encoded.shape
     valid = mask.bool()[:, :, None, None]
     lengths = mask.sum(dim=-1)
@@ -35,7 +39,11 @@ def normalize_v1(encoded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def normalize_v2(encoded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``(B, T, D, L)`` → per-token, per-layer RMS-normalised ``(B, T, D·L)``, pads zeroed."""
+    """``(B, T, D, L)`` + 0/1 mask ``(B, T)`` → per-token, per-layer RMS-normalised ``(B, T, D·L)``, pads zeroed.
+
+    Mirrors ``ltx_core.text_encoders.gemma.feature_extractor.norm_and_concat_per_token_rms`` (diffusers:
+    ``diffusers.pipelines.ltx2.connectors.per_token_rms_norm``).
+    """
     b, t, d, layers = encoded.shape
     normed = encoded * torch.rsqrt(torch.mean(encoded**2, dim=2, keepdim=True) + 1e-6)
     normed = normed.reshape(b, t, d * layers)
@@ -50,20 +58,28 @@ def _padding_is_left(mask: torch.Tensor) -> bool:
 
 
 class FeatureExtractorV1(nn.Module):
-    """LTX-2: shared features for both streams. Keys: ``aggregate_embed.weight``."""
+    """LTX-2: shared features for both streams. Keys: ``aggregate_embed.weight``.
+
+    Mirrors ``ltx_core.text_encoders.gemma.feature_extractor.FeatureExtractorV1``.
+    """
 
     def __init__(self, gemma_dim: int, num_states: int) -> None:
         super().__init__()
         self.aggregate_embed = nn.Linear(gemma_dim * num_states, gemma_dim, bias=False)
 
     def forward(self, hidden_states, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``L`` hidden states ``(B, T, D)`` (or one ``(B, T, D, L)``) + 0/1 ``mask`` ``(B, T)`` (left padding) →
+        (video, audio) features, the same ``(B, T, D)`` tensor twice."""
         encoded = _stack(hidden_states)
         features = self.aggregate_embed(normalize_v1(encoded, mask).to(encoded.dtype))
         return features, features
 
 
 class FeatureExtractorV2(nn.Module):
-    """LTX-2.3: separate video and audio projections. Keys: ``{video,audio}_aggregate_embed.{weight,bias}``."""
+    """LTX-2.3: separate video and audio projections. Keys: ``{video,audio}_aggregate_embed.{weight,bias}``.
+
+    Mirrors ``ltx_core.text_encoders.gemma.feature_extractor.FeatureExtractorV2``.
+    """
 
     def __init__(self, gemma_dim: int, num_states: int, video_dim: int, audio_dim: int) -> None:
         super().__init__()
@@ -72,6 +88,8 @@ class FeatureExtractorV2(nn.Module):
         self.audio_aggregate_embed = nn.Linear(gemma_dim * num_states, audio_dim)
 
     def forward(self, hidden_states, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``L`` hidden states ``(B, T, D)`` (or one ``(B, T, D, L)``) + 0/1 ``mask`` ``(B, T)`` → video features
+        ``(B, T, video_dim)`` and audio features ``(B, T, audio_dim)``."""
         encoded = _stack(hidden_states)
         normed = normalize_v2(encoded, mask).to(encoded.dtype)
         outs = []

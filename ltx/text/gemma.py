@@ -9,7 +9,9 @@ are multiplied by √hidden rounded to the model dtype (62.0 in bf16 for the 12B
 Parameter names are Hugging Face's ``Gemma3TextModel`` names (``embed_tokens.weight``,
 ``layers.N.self_attn.{q,k,v,o}_proj.weight``, ``layers.N.self_attn.{q,k}_norm.weight``,
 ``layers.N.mlp.{gate,up,down}_proj.weight``, ``layers.N.{input,post_attention,pre_feedforward,post_feedforward}_
-layernorm.weight``, ``norm.weight``).
+layernorm.weight``, ``norm.weight``). ltx-core runs the Hugging Face model itself
+(``transformers.models.gemma3.modeling_gemma3``, through
+``ltx_core.text_encoders.gemma.encoders.base_encoder.GemmaTextEncoder``); each class here names its counterpart.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from .gemma_config import FULL, GemmaConfig, RopeSpec
 
 
 class GemmaRMSNorm(nn.Module):
-    """``x / rms(x) · (1 + w)`` over the last dim, computed in float32 and cast back to the input dtype."""
+    """``x / rms(x) · (1 + w)`` over the last dim, computed in float32 and cast back to the input dtype.
+
+    Mirrors ``transformers.models.gemma3.modeling_gemma3.Gemma3RMSNorm``.
+    """
 
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -31,6 +36,7 @@ class GemmaRMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(…, dim)`` → ``(…, dim)``, same shape and dtype."""
         h = x.float()
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         return (h * (1.0 + self.weight.float())).to(x.dtype)
@@ -40,7 +46,8 @@ def rope_cos_sin(positions: torch.Tensor, head_dim: int, spec: RopeSpec,
                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """``positions`` ``(B, T)`` token indices → cos, sin ``(B, 1, T, head_dim)`` in ``dtype`` (half-split layout).
 
-    Frequencies ``1 / (θ^(2i/head_dim) · factor)`` and angles are float32, as Hugging Face computes them."""
+    Frequencies ``1 / (θ^(2i/head_dim) · factor)`` and angles are float32, as Hugging Face computes them
+    (``transformers.models.gemma3.modeling_gemma3.Gemma3RotaryEmbedding``)."""
     exponent = torch.arange(0, head_dim, 2, dtype=torch.int64, device=positions.device).float() / head_dim
     inv_freq = 1.0 / (spec.theta ** exponent) / spec.factor
     angles = positions.float()[:, :, None] * inv_freq[None, None, :]
@@ -55,7 +62,10 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 class GemmaAttention(nn.Module):
-    """Grouped-query self-attention ``(B, T, hidden)`` → ``(B, T, hidden)``."""
+    """Grouped-query self-attention ``(B, T, hidden)`` → ``(B, T, hidden)``.
+
+    Mirrors ``transformers.models.gemma3.modeling_gemma3.Gemma3Attention``.
+    """
 
     def __init__(self, cfg: GemmaConfig) -> None:
         super().__init__()
@@ -71,6 +81,8 @@ class GemmaAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
                 backend) -> torch.Tensor:
+        """``x`` ``(B, T, hidden)``, RoPE ``cos``/``sin`` ``(B, 1, T, head_dim)``, additive ``mask`` ``(B, 1, T, T)``
+        or None, a resolved attention ``backend`` → ``(B, T, hidden)``."""
         b, t, _ = x.shape
         q = self.q_norm(self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2))
         k = self.k_norm(self.k_proj(x).view(b, t, self.kv_heads, self.head_dim).transpose(1, 2))
@@ -87,7 +99,7 @@ class GemmaAttention(nn.Module):
 
 
 class GemmaMLP(nn.Module):
-    """``down(gelu_tanh(gate(x)) · up(x))``."""
+    """``down(gelu_tanh(gate(x)) · up(x))``. Mirrors ``transformers.models.gemma3.modeling_gemma3.Gemma3MLP``."""
 
     def __init__(self, cfg: GemmaConfig) -> None:
         super().__init__()
@@ -96,11 +108,15 @@ class GemmaMLP(nn.Module):
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, hidden)`` → ``(B, T, hidden)``."""
         return self.down_proj(nn.functional.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
 
 
 class GemmaDecoderLayer(nn.Module):
-    """One layer with its four norms (input, post-attention, pre-feed-forward, post-feed-forward)."""
+    """One layer with its four norms (input, post-attention, pre-feed-forward, post-feed-forward).
+
+    Mirrors ``transformers.models.gemma3.modeling_gemma3.Gemma3DecoderLayer``.
+    """
 
     def __init__(self, cfg: GemmaConfig) -> None:
         super().__init__()
@@ -114,6 +130,7 @@ class GemmaDecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
                 backend) -> torch.Tensor:
+        """``(B, T, hidden)`` → ``(B, T, hidden)``; other arguments as :meth:`GemmaAttention.forward`."""
         x = x + self.post_attention_layernorm(self.self_attn(self.input_layernorm(x), cos, sin, mask, backend))
         return x + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
 
@@ -122,7 +139,11 @@ def attention_masks(attention_mask: torch.Tensor | None, batch: int, tokens: int
                     dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
     """Additive masks ``(B, 1, T, T)`` per layer kind: causal (+ sliding window: query i sees keys j with
     ``i − j < window``) and padding keys hidden. Rows of padded queries see nothing they may use; their outputs are
-    never read by LTX (pads are zeroed downstream)."""
+    never read by LTX (pads are zeroed downstream). ``attention_mask``: 0/1 ``(B, T)`` or None (all valid).
+
+    Mirrors ``transformers.masking_utils.create_causal_mask`` / ``create_sliding_window_causal_mask``; the keys of the
+    result are the layer types (``"full_attention"``, ``"sliding_attention"``).
+    """
     idx = torch.arange(tokens, device=device)
     diff = idx[:, None] - idx[None, :]
     causal = diff >= 0
@@ -139,7 +160,14 @@ def attention_masks(attention_mask: torch.Tensor | None, batch: int, tokens: int
 class GemmaTextModel(nn.Module):
     """Token ids ``(B, T)`` (+ 0/1 attention mask, left padding) → ``num_hidden_layers + 1`` hidden states
     ``(B, T, hidden)``: ``[0]`` the scaled embeddings, ``[i]`` the output of layer ``i``, ``[-1]`` after the final
-    norm."""
+    norm.
+
+    Mirrors ``transformers.models.gemma3.modeling_gemma3.Gemma3TextModel`` called with ``output_hidden_states=True``
+    (its ``hidden_states`` output), as ``GemmaTextEncoder.encode`` in ltx-core uses it.
+
+    Raises:
+        ConfigError: ``cfg`` fails :meth:`GemmaConfig.validate`.
+    """
 
     def __init__(self, cfg: GemmaConfig) -> None:
         super().__init__()
@@ -151,14 +179,22 @@ class GemmaTextModel(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """Dtype of the weights (the embedding table's)."""
         return self.embed_tokens.weight.dtype
 
     @property
     def device(self) -> torch.device:
+        """Device of the weights (the embedding table's)."""
         return self.embed_tokens.weight.device
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """``(B, T)`` ids → ``(B, T, hidden)`` embeddings · √hidden (the factor rounded to the weight dtype)."""
+        """``(B, T)`` ids → ``(B, T, hidden)`` embeddings · √hidden (the factor rounded to the weight dtype).
+
+        Mirrors ``transformers.models.gemma3.modeling_gemma3.Gemma3TextScaledWordEmbedding``.
+
+        Raises:
+            InputError: an id lies outside the vocabulary (a tokenizer of another model).
+        """
         weight = self.embed_tokens.weight
         if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= weight.shape[0]):
             raise InputError(f"Token ids must lie in [0, {weight.shape[0]}); got {int(input_ids.min())}…"
@@ -169,7 +205,13 @@ class GemmaTextModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 positions: torch.Tensor | None = None, backend: str = "sdpa") -> list[torch.Tensor]:
         """``input_ids`` ``(B, T)``; ``attention_mask`` ``(B, T)`` 0/1 or None (all valid); ``positions`` ``(B, T)``
-        or ``(T,)`` RoPE positions (default ``0 … T−1`` like Hugging Face, padding included)."""
+        or ``(T,)`` RoPE positions (default ``0 … T−1`` like Hugging Face, padding included). Returns
+        ``num_hidden_layers + 1`` tensors ``(B, T, hidden)``.
+
+        Raises:
+            InputError: ``input_ids`` is not ``(B, T)`` or holds ids outside the vocabulary.
+            AttentionBackendError: ``backend`` is an unknown or uninstalled attention backend name.
+        """
         if input_ids.ndim != 2:
             raise InputError(f"input_ids must be (batch, tokens); got shape {tuple(input_ids.shape)}.")
         cfg = self.config

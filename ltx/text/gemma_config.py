@@ -19,7 +19,10 @@ _ACTIVATIONS = ("gelu_pytorch_tanh", "gelu_tanh", "gelu_approximate")
 
 @dataclass(frozen=True)
 class RopeSpec:
-    """Rotary embedding of one kind of layer: ``theta`` base, linear position scaling ``factor`` (1 = none)."""
+    """Rotary embedding of one kind of layer: ``theta`` base, linear position scaling ``factor`` (1 = none).
+
+    Hugging Face keeps it as one ``rope_parameters`` entry per layer type (``rope_type`` "default" / "linear").
+    """
 
     theta: float
     factor: float = 1.0
@@ -28,7 +31,11 @@ class RopeSpec:
 @dataclass(frozen=True)
 class GemmaConfig:
     """Gemma-3 text decoder. ``layer_types[i]`` is ``"sliding_attention"`` (window ``sliding_window`` tokens, local
-    RoPE) or ``"full_attention"`` (global RoPE); by default every ``sliding_window_pattern``-th layer is global."""
+    RoPE) or ``"full_attention"`` (global RoPE); by default every ``sliding_window_pattern``-th layer is global.
+
+    Mirrors ``transformers.models.gemma3.configuration_gemma3.Gemma3TextConfig`` (ltx-core's copy:
+    ``ltx_core.text_encoders.gemma.config.Gemma3TextConfig``). Units: ``sliding_window`` in tokens.
+    """
 
     vocab_size: int = 262_208
     hidden_size: int = 2304
@@ -58,10 +65,16 @@ class GemmaConfig:
         return self.num_hidden_layers + 1
 
     def rope(self, layer_type: str) -> RopeSpec:
+        """The RoPE of ``layer_type``: global for ``"full_attention"``, local otherwise."""
         return self.rope_global if layer_type == FULL else self.rope_local
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for what the architecture cannot be."""
+        """Check what the architecture needs.
+
+        Raises:
+            ConfigError: heads not a multiple of the key/value heads, ``layer_types`` of the wrong length or with
+                unknown kinds, or an odd ``head_dim``.
+        """
         if self.num_attention_heads % self.num_key_value_heads:
             raise ConfigError(f"Gemma config: num_attention_heads ({self.num_attention_heads}) must be a multiple of "
                               f"num_key_value_heads ({self.num_key_value_heads}).")
@@ -73,7 +86,12 @@ class GemmaConfig:
 
     @classmethod
     def from_hf_dict(cls, cfg: dict[str, Any]) -> GemmaConfig:
-        """Read a Hugging Face ``config.json`` dict (``Gemma3Config`` with ``text_config``, or ``Gemma3TextConfig``)."""
+        """Read a Hugging Face ``config.json`` dict (``Gemma3Config`` with ``text_config``, or ``Gemma3TextConfig``).
+
+        Raises:
+            ConfigError: not a Gemma-3 text model, an activation / RoPE type / option RS-LTXV does not implement,
+                or values that fail :meth:`validate`.
+        """
         if "text_config" in cfg:
             cfg = cfg["text_config"] or {}
         model_type = cfg.get("model_type", "gemma3_text")
@@ -128,7 +146,9 @@ class GemmaConfig:
 
 
 def default_layer_types(num_layers: int, pattern: int) -> tuple[str, ...]:
-    """Every ``pattern``-th layer (``(i + 1) % pattern == 0``) is global, the rest sliding-window."""
+    """Every ``pattern``-th layer (``(i + 1) % pattern == 0``) is global, the rest sliding-window: the
+    ``layer_types`` that ``transformers.models.gemma3.configuration_gemma3.Gemma3TextConfig`` derives from
+    ``sliding_window_pattern``."""
     return tuple(SLIDING if (i + 1) % pattern else FULL for i in range(num_layers))
 
 

@@ -21,7 +21,10 @@ from .features import FeatureExtractorV1, FeatureExtractorV2
 @dataclass(frozen=True)
 class TextContexts:
     """Contexts for the transformer: ``video`` ``(B, S, D_v)``, ``audio`` ``(B, S, D_a)``, ``mask`` ``(B, S)``
-    (all ones: the connectors replaced the padding)."""
+    (all ones: the connectors replaced the padding).
+
+    Mirrors ``ltx_core.text_encoders.gemma.embeddings_processor.EmbeddingsProcessorOutput``.
+    """
 
     video: torch.Tensor
     audio: torch.Tensor
@@ -33,6 +36,9 @@ class TextConnectors(nn.Module):
 
     Submodule names: ``feature_extractor`` (checkpoint ``text_embedding_projection.``), ``video_connector`` and
     ``audio_connector`` (checkpoint ``model.diffusion_model.{video,audio}_embeddings_connector.``).
+
+    Mirrors ``ltx_core.text_encoders.gemma.embeddings_processor.EmbeddingsProcessor`` (diffusers:
+    ``diffusers.pipelines.ltx2.connectors.LTX2TextConnectors``).
     """
 
     def __init__(self, cfg: TransformerConfig, num_gemma_states: int = 49) -> None:
@@ -48,7 +54,15 @@ class TextConnectors(nn.Module):
         self.num_gemma_states = num_gemma_states
 
     def forward(self, hidden_states, mask: torch.Tensor, backend: str = "sdpa") -> TextContexts:
-        """Gemma hidden states + 0/1 mask ``(B, T)`` → :class:`TextContexts`."""
+        """Gemma hidden states (``L`` tensors ``(B, T, D)`` or one ``(B, T, D, L)``) + 0/1 mask ``(B, T)`` (left
+        padding) → :class:`TextContexts` ``(B, T, D_v)`` / ``(B, T, D_a)``.
+
+        Mirrors ``EmbeddingsProcessor.process_hidden_states``.
+
+        Raises:
+            InputError: ``T`` is not a multiple of the connectors' registers.
+            AttentionBackendError: ``backend`` is an unknown or uninstalled attention backend name.
+        """
         backend = resolve_backend(backend, mask.device) if isinstance(backend, str) else backend
         video_features, audio_features = self.feature_extractor(hidden_states, mask)
         video = self.video_connector(video_features, mask, backend)

@@ -24,7 +24,10 @@ PAD_ID = 0
 
 @dataclass(frozen=True)
 class TokenBatch:
-    """``ids`` ``(B, T)`` int64, left-padded with the pad id; ``mask`` ``(B, T)`` int64, 1 on real tokens."""
+    """``ids`` ``(B, T)`` int64, left-padded with the pad id; ``mask`` ``(B, T)`` int64, 1 on real tokens.
+
+    ltx-core returns the same as ``(id, mask)`` pairs (``LTXVGemmaTokenizer.tokenize_with_weights``).
+    """
 
     ids: torch.Tensor
     mask: torch.Tensor
@@ -83,7 +86,11 @@ LOADERS: dict[str, Callable[[Path], object]] = {
 
 
 class GemmaTokenizer:
-    """Prompt text → :class:`TokenBatch` the way LTX tokenises for Gemma-3."""
+    """Prompt text → :class:`TokenBatch` the way LTX tokenises for Gemma-3.
+
+    ``backend`` is a loaded tokenizer (see :data:`LOADERS`); ``max_length`` in tokens, BOS included. Mirrors
+    ``ltx_core.text_encoders.gemma.tokenizer.LTXVGemmaTokenizer`` (without the Hugging Face ``AutoTokenizer``).
+    """
 
     def __init__(self, backend, *, max_length: int = MAX_LENGTH) -> None:
         self.backend = backend
@@ -94,7 +101,12 @@ class GemmaTokenizer:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **kw) -> GemmaTokenizer:
-        """``tokenizer.model``, ``tokenizer.json``, or a folder holding one of them (``.model`` preferred)."""
+        """``tokenizer.model``, ``tokenizer.json``, or a folder holding one of them (``.model`` preferred).
+
+        Raises:
+            CheckpointError: no such file, an unknown format, an unreadable file, or the reading package
+                (``sentencepiece`` / ``tokenizers``) is missing.
+        """
         path = Path(path)
         if path.is_dir():
             found = [path / n for n in ("tokenizer.model", "tokenizer.json") if (path / n).is_file()]
@@ -112,21 +124,35 @@ class GemmaTokenizer:
 
     @classmethod
     def from_bytes(cls, model_bytes: bytes, **kw) -> GemmaTokenizer:
-        """A serialised SentencePiece model (ComfyUI's ``spiece_model`` tensor as bytes)."""
+        """A serialised SentencePiece model (ComfyUI's ``spiece_model`` tensor as bytes).
+
+        Raises:
+            CheckpointError: the bytes are not a SentencePiece model, or ``sentencepiece`` is not installed.
+        """
         return cls(_SentencePiece(model_bytes), **kw)
 
     @property
     def vocab_size(self) -> int:
+        """Number of pieces in the vocabulary."""
         return self.backend.vocab_size()
 
     def encode(self, text: str) -> list[int]:
-        """``[BOS] + pieces(text.strip())``, truncated to ``max_length`` tokens."""
+        """``[BOS] + pieces(text.strip())``, truncated to ``max_length`` tokens.
+
+        Raises:
+            InputError: ``text`` is not a string.
+        """
         if not isinstance(text, str):
             raise InputError(f"A prompt must be a string; got {type(text).__name__}.")
         return [self.bos_id, *self.backend.encode(text.strip())][: self.max_length]
 
     def __call__(self, prompts: str | Sequence[str], *, pad_to: int | None = None) -> TokenBatch:
-        """Tokenise and left-pad to ``pad_to`` tokens (default ``max_length``, as LTX does; 0 = the longest)."""
+        """Tokenise and left-pad to ``pad_to`` tokens (default ``max_length``, as LTX does; 0 = the longest);
+        returns ``ids`` / ``mask`` ``(B, T)``. Mirrors ``LTXVGemmaTokenizer.tokenize_with_weights``.
+
+        Raises:
+            InputError: a prompt is not a string, or is longer than ``pad_to``.
+        """
         texts = [prompts] if isinstance(prompts, str) else list(prompts)
         encoded = [self.encode(t) for t in texts]
         length = self.max_length if pad_to is None else pad_to

@@ -52,7 +52,14 @@ def _vocabulary(metadata: Mapping[str, Any], what: str) -> tuple[list[str], list
 
 
 def sentencepiece_model_bytes(metadata: Mapping[str, Any], *, what: str = "The GGUF file") -> bytes:
-    """The serialised SentencePiece ``ModelProto`` of a GGUF's ``tokenizer.ggml.*`` metadata (see module doc)."""
+    """The serialised SentencePiece ``ModelProto`` of a GGUF's ``tokenizer.ggml.*`` metadata (see module doc).
+
+    No ltx-core counterpart (it reads ``tokenizer.model`` through Hugging Face); ``what`` names the file in errors.
+
+    Raises:
+        CheckpointError: no tokenizer in the metadata, not a SentencePiece vocabulary, inconsistent arrays, unknown
+            token types or special ids, or ``sentencepiece`` is not installed.
+    """
     tokens, scores, types = _vocabulary(metadata, what)
     pb = _module("sentencepiece.sentencepiece_model_pb2", "a GGUF tokenizer")
     kind = pb.ModelProto.SentencePiece
@@ -85,5 +92,9 @@ def sentencepiece_model_bytes(metadata: Mapping[str, Any], *, what: str = "The G
 
 def tokenizer_from_gguf_metadata(metadata: Mapping[str, Any], *, what: str = "The GGUF file",
                                  **kw) -> GemmaTokenizer:
-    """:class:`GemmaTokenizer` over the vocabulary of a GGUF file's metadata (``GGUFFile.metadata``)."""
+    """:class:`GemmaTokenizer` over the vocabulary of a GGUF file's metadata (``GGUFFile.metadata``).
+
+    Raises:
+        CheckpointError: as :func:`sentencepiece_model_bytes`, or the rebuilt model does not load.
+    """
     return GemmaTokenizer.from_bytes(sentencepiece_model_bytes(metadata, what=what), **kw)

@@ -15,7 +15,12 @@ from .rope import RopeTables, apply_rope_interleaved, apply_rope_split
 
 
 class Attention(nn.Module):
-    """Self- or cross-attention from ``query_dim`` tokens onto ``context_dim`` tokens with ``heads × head_dim``."""
+    """Self- or cross-attention from ``query_dim`` tokens onto ``context_dim`` tokens with ``heads × head_dim``.
+
+    Mirrors ``ltx_core.model.transformer.attention.Attention`` (diffusers:
+    ``diffusers.models.transformers.transformer_ltx2.LTX2Attention`` with ``LTX2AudioVideoAttnProcessor`` /
+    ``LTX2PerturbedAttnProcessor``).
+    """
 
     def __init__(
         self,
@@ -70,7 +75,9 @@ class Attention(nn.Module):
             pe / k_pe: RoPE tables for queries / keys (``k_pe`` defaults to ``pe``).
             skip: STG perturbation for the whole batch — the output is the value projection (self-attention only).
             keep: ``(B, 1, 1)`` per-sample 1 = attend, 0 = value projection (mixed perturbation batches).
-            backend: attention backend name resolved by :func:`rs_ltxv.ops.resolve_backend`.
+            backend: attention backend name resolved by :func:`rs_ltxv.ops.resolve_backend`, or a callable
+                ``(q, k, v, mask) -> out`` over ``(B, H, T, D)`` tensors.
+
         Returns:
             ``(B, T, query_dim)``.
         """

@@ -1,9 +1,9 @@
 """One audio-video transformer block of LTX-2 / LTX-2.3.
 
-Order inside a block (as the reference): video self-attention → video text cross-attention → audio self-attention
-→ audio text cross-attention → audio-to-video then video-to-audio cross-attention (both from the normalised states
-before either update) → video feed-forward → audio feed-forward. Every sub-layer is AdaLN-modulated
-(``rms_norm(x)·(1 + scale) + shift``, output × gate).
+Order inside a block (as ``ltx_core.model.transformer.transformer.BasicAVTransformerBlock.forward``): video
+self-attention → video text cross-attention → audio self-attention → audio text cross-attention → audio-to-video
+then video-to-audio cross-attention (both from the normalised states before either update) → video feed-forward →
+audio feed-forward. Every sub-layer is AdaLN-modulated (``rms_norm(x)·(1 + scale) + shift``, output × gate).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class RunOptions:
             wrapper).
         ffn_chunks: split the feed-forward (``ff`` / ``audio_ff``) over this many token chunks (lower peak memory,
             same result).
+
+    ltx-core has no such object: it fixes the kernel per model
+    (``ltx_core.model.transformer.attention.AttentionFunction``) and runs the feed-forward unchunked.
     """
 
     attention_mode: str | Callable = "sdpa"
@@ -46,9 +49,15 @@ def _rms(x: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 class AVTransformerBlock(nn.Module):
-    """Checkpoint keys (video / audio): ``attn1``/``audio_attn1``, ``attn2``/``audio_attn2``, ``ff``/``audio_ff``,
+    """Block ``index`` of the transformer: updates the video ``(B, T_v, D_v)`` and audio ``(B, T_a, D_a)`` tokens.
+
+    Checkpoint keys (video / audio): ``attn1``/``audio_attn1``, ``attn2``/``audio_attn2``, ``ff``/``audio_ff``,
     ``scale_shift_table``/``audio_scale_shift_table``, ``audio_to_video_attn``, ``video_to_audio_attn``,
-    ``scale_shift_table_a2v_ca_{video,audio}``, and on LTX-2.3 ``prompt_scale_shift_table``/``audio_prompt_…``."""
+    ``scale_shift_table_a2v_ca_{video,audio}``, and on LTX-2.3 ``prompt_scale_shift_table``/``audio_prompt_…``.
+
+    Mirrors ``ltx_core.model.transformer.transformer.BasicAVTransformerBlock`` (diffusers:
+    ``diffusers.models.transformers.transformer_ltx2.LTX2VideoTransformerBlock``).
+    """
 
     def __init__(self, index: int, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -121,6 +130,16 @@ class AVTransformerBlock(nn.Module):
         perturbations: Perturbations | None = None,
         options: RunOptions | None = None,
     ) -> tuple[StreamState | None, StreamState | None]:
+        """Run the block on both streams; returns them with ``x`` updated (shapes unchanged: ``(B, T, D)``).
+
+        A stream that is None, disabled or empty is not updated by its own sub-layers; a present stream still feeds
+        the other's audio-video cross-attention.
+
+        Args:
+            video, audio: per-forward states from :meth:`LTXAVTransformer.prepare`.
+            perturbations: per-batch-item attention skips (STG, modality isolation); None = none.
+            options: attention backend (already resolved) and feed-forward chunking.
+        """
         opts = options or RunOptions()
         ptb = perturbations
         vx = video.x if video is not None else None

@@ -17,13 +17,18 @@ class _GeluProjection(nn.Module):
 
 class FeedForward(nn.Module):
     """``(B, T, dim)`` → ``(B, T, dim)``; ``chunks > 1`` processes the tokens in that many pieces (same result,
-    peak memory of the 4× hidden activation divided by ``chunks``)."""
+    peak memory of the 4× hidden activation divided by ``chunks``).
+
+    Mirrors ``ltx_core.model.transformer.feed_forward.FeedForward`` (``net.0`` is its
+    ``ltx_core.model.transformer.gelu_approx.GELUApprox``).
+    """
 
     def __init__(self, dim: int, mult: int = 4) -> None:
         super().__init__()
         self.net = nn.Sequential(_GeluProjection(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim))
 
     def forward(self, x: torch.Tensor, chunks: int = 1) -> torch.Tensor:
+        """``x`` ``(B, T, dim)`` → ``(B, T, dim)``, over ``chunks`` token pieces (1 = all at once)."""
         if chunks <= 1 or x.shape[1] < 2:
             return self.net(x)
         return torch.cat([self.net(piece) for piece in x.chunk(chunks, dim=1)], dim=1)

@@ -27,7 +27,10 @@ from .timestep import AdaLayerNormSingle
 
 
 class CaptionProjection(nn.Module):
-    """LTX-2 (19B) only: Linear → GELU(tanh) → Linear from the connector width to the stream width."""
+    """LTX-2 (19B) only: Linear → GELU(tanh) → Linear from the connector width to the stream width.
+
+    Mirrors ``ltx_core.model.transformer.text_projection.PixArtAlphaTextProjection``.
+    """
 
     def __init__(self, in_features: int, hidden: int) -> None:
         super().__init__()
@@ -35,6 +38,7 @@ class CaptionProjection(nn.Module):
         self.linear_2 = nn.Linear(hidden, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Text context ``(B, S, in_features)`` → ``(B, S, hidden)``."""
         return self.linear_2(nn.functional.gelu(self.linear_1(x), approximate="tanh"))
 
 
@@ -52,7 +56,14 @@ class _StreamSpec:
 
 
 class LTXAVTransformer(nn.Module):
-    """Audio-video transformer of LTX-2 (``cfg.cross_attention_adaln`` False) or LTX-2.3 (True)."""
+    """Audio-video transformer of LTX-2 (``cfg.cross_attention_adaln`` False) or LTX-2.3 (True).
+
+    Mirrors ``ltx_core.model.transformer.model.LTXModel`` (diffusers:
+    ``diffusers.models.transformers.transformer_ltx2.LTX2VideoTransformer3DModel``).
+
+    Raises:
+        ConfigError: ``cfg`` fails :meth:`TransformerConfig.validate`.
+    """
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -94,7 +105,7 @@ class LTXAVTransformer(nn.Module):
 
     @property
     def context_dim(self) -> tuple[int, int]:
-        """Width of the text context each stream expects (after the connectors)."""
+        """Width ``(D_video_ctx, D_audio_ctx)`` of the text context each stream expects (after the connectors)."""
         cfg = self.config
         if cfg.caption_proj_before_connector:
             return cfg.inner_dim, cfg.audio_inner_dim
@@ -188,7 +199,15 @@ class LTXAVTransformer(nn.Module):
     def prepare(
         self, video: StreamInput | None, audio: StreamInput | None
     ) -> tuple[StreamState | None, StreamState | None]:
-        """Project tokens and build RoPE / modulation for exactly the given tokens of each stream."""
+        """Project tokens and build RoPE / modulation for exactly the given tokens of each stream.
+
+        Returns a :class:`StreamState` per given stream (``x`` ``(B, T, D)``), None for a missing one. Mirrors
+        ``ltx_core.model.transformer.transformer_args.MultiModalTransformerArgsPreprocessor.prepare``.
+
+        Raises:
+            InputError: both streams are None, or a stream's latent ``(B, T, C)``, positions ``(B, n_axes, T, 2)``,
+                timesteps ``(B, T)``, context ``(B, S, D_ctx)`` or sigma ``(B,)`` has the wrong shape.
+        """
         if video is None and audio is None:
             raise InputError("Give at least one of video or audio to the transformer.")
         v_ctx, a_ctx = self.context_dim
@@ -218,10 +237,16 @@ class LTXAVTransformer(nn.Module):
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Velocity of each given stream: video ``(B, T_v, out_channels)``, audio ``(B, T_a, audio_out_channels)``.
 
+        Mirrors ``ltx_core.model.transformer.model.LTXModel.forward`` (which returns velocities too).
+
         Args:
             video, audio: stream inputs; either may be None (video-only or audio-only runs).
             perturbations: per-batch-item attention skips for guidance (STG, modality isolation).
             options: attention backend and feed-forward chunking for this call.
+
+        Raises:
+            InputError: as :meth:`prepare`.
+            AttentionBackendError: ``options.attention_mode`` is unknown or not installed.
         """
         v, a = self.prepare(video, audio)
         options = options or RunOptions()
@@ -237,7 +262,10 @@ class LTXAVTransformer(nn.Module):
 
 def attention_bias(weights: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """``(B, T, T)`` attention weights in ``[0, 1]`` → ``(B, 1, T, T)`` additive bias: ``log(w)``, and the dtype's
-    minimum where ``w ≤ 0`` (fully masked)."""
+    minimum where ``w ≤ 0`` (fully masked). None stays None.
+
+    Mirrors ``ltx_core.model.transformer.transformer_args.TransformerArgsPreprocessor._prepare_self_attention_mask``.
+    """
     if weights is None:
         return None
     finfo = torch.finfo(dtype)
@@ -248,7 +276,9 @@ def attention_bias(weights: torch.Tensor | None, dtype: torch.dtype) -> torch.Te
 
 
 def velocity_to_x0(latent: torch.Tensor, velocity: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """Denoised estimate ``x0 = x − v·t`` computed in float32 and returned in ``latent``'s dtype.
+    """Denoised estimate ``x0 = x − v·t`` ``(B, T, C)``, computed in float32 and returned in ``latent``'s dtype.
+
+    Mirrors ``ltx_core.utils.to_denoised`` (as used by ``ltx_core.model.transformer.model.X0Model``).
 
     Args:
         latent: ``(B, T, C)`` noisy tokens; velocity: ``(B, T, C)``; timesteps: per-token σ ``(B, T)``/``(B, T, 1)``

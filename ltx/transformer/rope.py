@@ -2,9 +2,11 @@
 
 Positions are ``(B, n_axes, T, 2)`` ``[start, end)`` bounds per token (video: seconds, pixels, pixels; audio:
 seconds); the middle of each bound is divided by ``max_pos`` per axis, mapped to ``[-1, 1]`` and multiplied by a
-frequency grid ``θ^linspace(0, 1, K)·π/2`` with ``K = dim // (2·n_axes)`` (built in float64 like the reference when
-``double_precision``). Frequencies are ordered frequency-major, axis-minor, and the missing ``dim/2 − K·n_axes``
-entries are padded at the front with the identity rotation (cos 1, sin 0).
+frequency grid ``θ^linspace(0, 1, K)·π/2`` with ``K = dim // (2·n_axes)`` (built in float64 like
+``ltx_core.model.transformer.rope.generate_freq_grid_np`` when ``double_precision``). Frequencies are ordered
+frequency-major, axis-minor, and the missing ``dim/2 − K·n_axes`` entries are padded at the front with the identity
+rotation (cos 1, sin 0). Mirrors ``ltx_core.model.transformer.rope`` (diffusers:
+``diffusers.models.transformers.transformer_ltx2.LTX2AudioVideoRotaryPosEmbed``).
 
 Layouts:
     split       — cos/sin ``(B, H, T, D/2)``; each head's first and second halves form the rotation pairs.
@@ -21,18 +23,21 @@ import numpy as np
 import torch
 
 from ..config import RopeLayout
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
 class RopeTables:
-    """Cos/sin tables for one set of tokens; shapes per layout as in the module docstring."""
+    """Cos/sin tables for one set of tokens: ``(B, H, T, D/2)`` each for the split layout, ``(B, T, H·D)`` for the
+    interleaved one. ltx-core passes the same pair as a ``(cos, sin)`` tuple (``precompute_freqs_cis``'s result)."""
 
     cos: torch.Tensor
     sin: torch.Tensor
     layout: RopeLayout
 
     def slice_tokens(self, start: int, stop: int) -> RopeTables:
-        """The tables of tokens ``[start, stop)`` (token axis is -2 for split, 1 for interleaved)."""
+        """The tables of tokens ``[start, stop)`` (token axis is 2 of ``(B, H, T, D/2)`` for split, 1 of
+        ``(B, T, H·D)`` for interleaved)."""
         if self.layout is RopeLayout.SPLIT:
             return RopeTables(self.cos[:, :, start:stop], self.sin[:, :, start:stop], self.layout)
         return RopeTables(self.cos[:, start:stop], self.sin[:, start:stop], self.layout)
@@ -40,7 +45,11 @@ class RopeTables:
 
 @functools.lru_cache(maxsize=16)
 def frequency_grid(theta: float, n_axes: int, dim: int, double_precision: bool) -> torch.Tensor:
-    """``(dim // (2·n_axes),)`` float32 angular frequencies ``θ^linspace(0, 1, K)·π/2``."""
+    """Float32 angular frequencies ``θ^linspace(0, 1, K)·π/2``, shape ``(K,)`` with ``K = dim // (2·n_axes)``.
+
+    Mirrors ``ltx_core.model.transformer.rope.generate_freq_grid_np`` (``double_precision``) and
+    ``generate_freq_grid_pytorch``.
+    """
     count = dim // (2 * n_axes)
     if double_precision:
         grid = np.power(theta, np.linspace(0.0, 1.0, count, dtype=np.float64))
@@ -60,17 +69,24 @@ def rope_tables(
     double_precision: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> RopeTables:
-    """Build cos/sin tables for ``positions``.
+    """Build cos/sin tables for ``positions``; see :class:`RopeTables` for their shapes.
+
+    Mirrors ``ltx_core.model.transformer.rope.precompute_freqs_cis``.
 
     Args:
-        positions: ``(B, n_axes, T, 2)`` bounds (or ``(B, n_axes, T)`` points).
+        positions: ``(B, n_axes, T, 2)`` bounds (or ``(B, n_axes, T)`` points), in the units of ``max_pos`` (video:
+            seconds, pixels, pixels; audio: seconds; connectors: token index).
         dim: total rotated width ``H·D`` of the attention.
         heads: number of heads ``H`` (split layout reshapes per head).
         max_pos: per-axis normaliser (e.g. ``(20, 2048, 2048)`` for video, ``(20,)`` for audio).
+
+    Raises:
+        InputError: ``positions`` has a different number of axes than ``max_pos``.
     """
     n_axes = positions.shape[1]
     if n_axes != len(max_pos):
-        raise ValueError(f"positions have {n_axes} axes but max_pos has {len(max_pos)} entries")
+        raise InputError(f"RoPE positions have {n_axes} axes (shape {tuple(positions.shape)}) but max_pos has "
+                         f"{len(max_pos)} entries; video positions are (B, 3, T, 2), audio ones (B, 1, T, 2).")
     grid = frequency_grid(float(theta), n_axes, dim, double_precision).to(positions.device)
     points = (positions[..., 0] + positions[..., 1]) / 2.0 if positions.ndim == 4 else positions
     fractions = torch.stack([points[:, i] / max_pos[i] for i in range(n_axes)], dim=-1)  # (B, T, n_axes)
@@ -95,7 +111,10 @@ def _pad_front(cos: torch.Tensor, sin: torch.Tensor, pad: int) -> tuple[torch.Te
 
 
 def apply_rope_split(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` ``(B, H, T, D)`` by split-layout tables ``(B, H, T, D/2)``; returns a contiguous tensor."""
+    """Rotate ``x`` ``(B, H, T, D)`` by split-layout tables ``(B, H, T, D/2)``; returns a contiguous tensor.
+
+    Mirrors ``ltx_core.model.transformer.rope.apply_split_rotary_emb``.
+    """
     half = x.shape[-1] // 2
     pairs = x.unflatten(-1, (2, half))
     out = pairs * cos.unsqueeze(-2)
@@ -105,7 +124,10 @@ def apply_rope_split(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> t
 
 
 def apply_rope_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` ``(B, T, H·D)`` by interleaved tables ``(B, T, H·D)`` (pairs are adjacent channels)."""
+    """Rotate ``x`` ``(B, T, H·D)`` by interleaved tables ``(B, T, H·D)`` (pairs are adjacent channels).
+
+    Mirrors ``ltx_core.model.transformer.rope.apply_interleaved_rotary_emb``.
+    """
     pairs = x.unflatten(-1, (-1, 2))
     rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
     return x * cos + rotated * sin

@@ -1,4 +1,5 @@
-"""Inputs of one modality stream and the per-forward state the blocks consume."""
+"""Inputs of one modality stream and the per-forward state the blocks consume (ltx-core: ``Modality`` and
+``TransformerArgs``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class StreamInput:
             strength); converted to a log-space additive bias.
         enabled: a disabled stream is not updated by its own blocks but still feeds the other stream's
             cross-attention (frozen audio in audio-to-video).
+
+    Mirrors ``ltx_core.model.transformer.modality.Modality``.
     """
 
     latent: torch.Tensor
@@ -63,6 +66,8 @@ class StreamState:
         cross_ada ``(B, 1, 4D)`` / cross_gate ``(B, 1, D)``: AV cross-attention modulation from the other stream's σ.
         prompt_ada: ``(B, 1, 2D)`` LTX-2.3 context modulation from this stream's σ.
         self_bias: ``(B, 1, T, T)`` additive self-attention bias or None.
+
+    Mirrors ``ltx_core.model.transformer.transformer_args.TransformerArgs``.
     """
 
     x: torch.Tensor

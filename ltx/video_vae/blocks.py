@@ -1,5 +1,6 @@
 """Block kind → module, for the encoder and the decoder (one table each). Each builder takes the block spec and
-the incoming channel count and returns ``(module, outgoing channels)``."""
+the incoming channel count and returns ``(module, outgoing channels)``. The tables replace the ``if`` chains of
+``ltx_core.model.video_vae.video_vae._make_encoder_block`` / ``_make_decoder_block``."""
 
 from __future__ import annotations
 

@@ -34,7 +34,10 @@ STRIDES: dict[str, tuple[int, int]] = {
 
 
 class PaddingMode(str, enum.Enum):
-    """Spatial padding of every conv (time is always padded by repeating the edge frame)."""
+    """Spatial padding of every conv (time is always padded by repeating the edge frame).
+
+    Mirrors ``ltx_core.model.video_vae.enums.PaddingModeType``.
+    """
 
     ZEROS = "zeros"
     REFLECT = "reflect"
@@ -43,12 +46,20 @@ class PaddingMode(str, enum.Enum):
 
 
 class NormLayer(str, enum.Enum):
+    """Norm of every block: pixel norm (released models) or 32-group GroupNorm.
+
+    Mirrors ``ltx_core.model.video_vae.enums.NormLayerType``.
+    """
+
     PIXEL_NORM = "pixel_norm"
     GROUP_NORM = "group_norm"
 
 
 class LogVariance(str, enum.Enum):
-    """What the encoder's ``conv_out`` emits besides the means: N (per_channel), 1 (uniform/constant) channels."""
+    """What the encoder's ``conv_out`` emits besides the means: N (per_channel), 1 (uniform/constant) channels.
+
+    Mirrors ``ltx_core.model.video_vae.enums.LogVarianceType`` (its ``none`` is not in any released config).
+    """
 
     PER_CHANNEL = "per_channel"
     UNIFORM = "uniform"
@@ -68,6 +79,11 @@ class BlockSpec:
 
     @classmethod
     def parse(cls, item: Any, allowed: tuple[str, ...], where: str) -> BlockSpec:
+        """One ``[name, params]`` JSON entry of ``vae.<where>``; ``allowed`` lists the block kinds of that half.
+
+        Raises:
+            ConfigError: not a ``[name, params]`` pair, an unsupported kind, or params that are not an int / dict.
+        """
         try:
             name, params = item
         except (TypeError, ValueError) as exc:
@@ -84,6 +100,7 @@ class BlockSpec:
                    residual=bool(params.get("residual", False)), inject_noise=bool(params.get("inject_noise", False)))
 
     def to_json(self) -> list[Any]:
+        """The ``[name, params]`` JSON entry :meth:`parse` reads back."""
         params: dict[str, Any] = {}
         if self.name in ("res_x",):
             params["num_layers"] = self.num_layers
@@ -98,7 +115,11 @@ class BlockSpec:
 
 @dataclass(frozen=True)
 class VideoVAEConfig:
-    """The video VAE. Latents are ``(B, latent_channels, 1 + (F-1)/8, H/32, W/32)`` for the released layouts."""
+    """The video VAE. Latents are ``(B, latent_channels, 1 + (F-1)/8, H/32, W/32)`` for the released layouts.
+
+    Mirrors what ``ltx_core.model.video_vae.model_configurator.VideoEncoderConfigurator`` /
+    ``VideoDecoderConfigurator`` read from ``config["vae"]``.
+    """
 
     encoder_blocks: tuple[BlockSpec, ...] = field(default_factory=tuple)
     decoder_blocks: tuple[BlockSpec, ...] = field(default_factory=tuple)  # encoder order, as in the JSON
@@ -116,23 +137,31 @@ class VideoVAEConfig:
 
     @property
     def temporal_compression(self) -> int:
+        """Pixel frames per latent frame of the encoder (8 for the released models)."""
         return _product(STRIDES[b.name][0] for b in self.encoder_blocks if b.name in STRIDES)
 
     @property
     def spatial_compression(self) -> int:
+        """Pixels per latent cell of the encoder, patch size included (32 for the released models)."""
         return self.patch_size * _product(STRIDES[b.name][1] for b in self.encoder_blocks if b.name in STRIDES)
 
     @property
     def decoder_temporal_upsampling(self) -> int:
+        """Pixel frames per latent frame of the decoder (8 for the released models)."""
         return _product(STRIDES[b.name][0] for b in self.decoder_blocks if b.name in STRIDES)
 
     @property
     def decoder_spatial_upsampling(self) -> int:
+        """Pixels per latent cell of the decoder, patch size included (32 for the released models)."""
         return self.patch_size * _product(STRIDES[b.name][1] for b in self.decoder_blocks if b.name in STRIDES)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> VideoVAEConfig:
-        """Build from the checkpoint's ``config["vae"]`` dict (ltx-core 1.0.0 semantics and defaults)."""
+        """Build from the checkpoint's ``config["vae"]`` dict (ltx-core 1.0.0 semantics and defaults).
+
+        Raises:
+            ConfigError: ``dims`` other than 3, an unsupported block, norm, log-variance or padding mode.
+        """
         if cfg.get("dims", 3) != 3:
             raise ConfigError(f"vae.dims={cfg['dims']!r}: only 3-D (video) VAEs are supported.")
         enc = tuple(BlockSpec.parse(b, ENCODER_BLOCKS, "encoder_blocks") for b in cfg.get("encoder_blocks", []))
@@ -158,7 +187,11 @@ class VideoVAEConfig:
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        """The checkpoint-style JSON dict (what :meth:`from_dict` reads back, padding modes permitting)."""
+        """The checkpoint-style JSON dict (what :meth:`from_dict` reads back, padding modes permitting).
+
+        Raises:
+            ConfigError: the two halves pad differently in a way the single ``spatial_padding_mode`` key cannot say.
+        """
         out: dict[str, Any] = {
             "dims": 3, "in_channels": self.in_channels, "out_channels": self.out_channels,
             "latent_channels": self.latent_channels, "patch_size": self.patch_size, "norm_layer": self.norm_layer.value,

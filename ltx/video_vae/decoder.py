@@ -23,6 +23,9 @@ class VideoDecoder(nn.Module):
     Keys (official, after ``vae.decoder.``): ``conv_in``, ``up_blocks.N``, ``conv_out``, ``per_channel_statistics``,
     and with ``timestep_conditioning``: ``timestep_scale_multiplier`` (scalar), ``last_time_embedder``,
     ``last_scale_shift_table`` ``(2, C)``. Temporal padding is symmetric unless ``causal_decoder``.
+
+    Mirrors ``ltx_core.model.video_vae.video_vae.VideoDecoder`` (diffusers:
+    ``diffusers.models.autoencoders.autoencoder_kl_ltx2.LTX2VideoDecoder3d``).
     """
 
     def __init__(self, config: VideoVAEConfig) -> None:
@@ -51,7 +54,11 @@ class VideoDecoder(nn.Module):
         """``latent`` ``(B, C, F', H', W')`` normalised → video ``(B, 3, 1 + 8(F'−1), 32H', 32W')``.
 
         ``timestep`` (``(B,)`` or a float, default 0.05) and ``generator`` (the fresh noise, and spatial noise of
-        ``inject_noise`` blocks) matter only for timestep-conditioned / noise-injecting decoders.
+        ``inject_noise`` blocks) matter only for timestep-conditioned / noise-injecting decoders. Units: latent
+        frames in, pixel frames out. Mirrors ``VideoDecoder.forward`` of ltx-core.
+
+        Raises:
+            InputError: ``latent`` is not ``(B, latent_channels, F', H', W')``.
         """
         check_latent_shape(tuple(latent.shape), self.config.latent_channels)
         batch = latent.shape[0]

@@ -19,6 +19,9 @@ class VideoEncoder(nn.Module):
 
     Keys (official, after ``vae.encoder.``): ``conv_in``, ``down_blocks.N``, ``conv_out``,
     ``per_channel_statistics`` (loaded from ``vae.per_channel_statistics.*``). Always causal in time.
+
+    Mirrors ``ltx_core.model.video_vae.video_vae.VideoEncoder`` (diffusers:
+    ``diffusers.models.autoencoders.autoencoder_kl_ltx2.LTX2VideoEncoder3d``).
     """
 
     def __init__(self, config: VideoVAEConfig) -> None:
@@ -38,7 +41,15 @@ class VideoEncoder(nn.Module):
         self.conv_out = CausalConv3d(channels, out, pad)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """``video`` ``(B, C, 1 + 8k, H, W)`` → normalised means ``(B, latent_channels, 1 + k, H/32, W/32)``."""
+        """``video`` ``(B, C, 1 + 8k, H, W)`` → normalised means ``(B, latent_channels, 1 + k, H/32, W/32)``.
+
+        Units: pixel frames in, latent frames out. Mirrors ``VideoEncoder.forward`` of ltx-core, which crops extra
+        frames with a warning where this one refuses them.
+
+        Raises:
+            InputError: not a 5-D tensor, the wrong channel count, a frame count other than ``1 + 8k``, or a frame
+                size that is not a multiple of 32 pixels.
+        """
         cfg = self.config
         check_video_shape(tuple(video.shape), cfg.in_channels, cfg.temporal_compression, cfg.spatial_compression)
         x = self.conv_in(patchify(video, cfg.patch_size))

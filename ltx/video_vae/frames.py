@@ -6,20 +6,29 @@ from ..errors import InputError
 
 
 def latent_frames(pixel_frames: int, temporal: int = 8) -> int:
-    """Latent frames of a valid pixel frame count: ``1 + (F − 1) / 8``."""
+    """Latent frames of a valid pixel frame count: ``1 + (F − 1) / 8`` (``temporal`` pixel frames per latent frame).
+
+    Mirrors the frame rule of ``ltx_core.types.VideoLatentShape.from_pixel_shape``.
+    """
     return 1 + (pixel_frames - 1) // temporal
 
 
 def pixel_frames(latent_frames: int, temporal: int = 8) -> int:
-    """Decoded frame count of ``latent_frames``: ``1 + 8 · (F' − 1)``."""
+    """Decoded pixel frame count of ``latent_frames``: ``1 + 8 · (F' − 1)``.
+
+    Mirrors the frame rule of ``ltx_core.types.VideoLatentShape.upscale``.
+    """
     return 1 + temporal * (latent_frames - 1)
 
 
 def check_video_shape(shape: tuple[int, ...], channels: int, temporal: int, spatial: int) -> None:
-    """Raise :class:`InputError` unless ``shape`` is ``(B, channels, 1 + temporal·k, spatial·h, spatial·w)``.
+    """Check that ``shape`` is ``(B, channels, 1 + temporal·k, spatial·h, spatial·w)`` (pixel frames, pixels).
 
-    RS-LTXV does not crop silently (ltx-core drops the extra frames with a warning): the message names the
-    nearest valid frame counts so the caller can trim or pad on purpose.
+    RS-LTXV does not crop silently (``ltx_core.model.video_vae.video_vae.VideoEncoder.forward`` drops the extra frames
+    with a warning): the message names the nearest valid frame counts so the caller can trim or pad on purpose.
+
+    Raises:
+        InputError: ``shape`` is not of that form.
     """
     if len(shape) != 5:
         raise InputError(f"The video VAE encodes (B, C, F, H, W) tensors; got a {len(shape)}-D tensor {tuple(shape)}.")
@@ -40,6 +49,10 @@ def check_video_shape(shape: tuple[int, ...], channels: int, temporal: int, spat
 
 
 def check_latent_shape(shape: tuple[int, ...], channels: int) -> None:
-    """Raise :class:`InputError` unless ``shape`` is ``(B, channels, F', H', W')``."""
+    """Check that ``shape`` is a latent ``(B, channels, F', H', W')`` with every size ≥ 1.
+
+    Raises:
+        InputError: ``shape`` is not of that form.
+    """
     if len(shape) != 5 or shape[1] != channels or min(shape) < 1:
         raise InputError(f"The video VAE decodes (B, {channels}, F', H', W') latents; got shape {tuple(shape)}.")

@@ -20,7 +20,11 @@ _TO_SPACE = "b (c p1 p2 p3) d h w -> b c (d p1) (h p2) (w p3)"
 class SpaceToDepthDownsample(nn.Module):
     """``(B, C, F, H, W)`` → ``(B, C·m, F/st, H/sh, W/sw)``: a conv to ``C·m/prod(stride)`` channels folded into
     depth, plus the input folded into depth and averaged over groups of ``C·prod(stride)/(C·m)`` channels.
-    Key: ``conv.conv.*``."""
+    Key: ``conv.conv.*``.
+
+    Mirrors ``ltx_core.model.video_vae.sampling.SpaceToDepthDownsample`` (diffusers:
+    ``diffusers.models.autoencoders.autoencoder_kl_ltx2.LTX2VideoDownsampler3d``).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int],
                  padding: PaddingMode) -> None:
@@ -30,6 +34,8 @@ class SpaceToDepthDownsample(nn.Module):
         self.conv = CausalConv3d(in_channels, out_channels // math.prod(stride), padding)
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        """``(B, C, F, H, W)`` → ``(B, C·m, (F + 1)/2 or F, H/sh, W/sw)`` (a temporal stride of 2 first repeats
+        frame 0, so ``1 + 8k`` frames become ``1 + 4k``)."""
         p1, p2, p3 = self.stride
         if p1 == 2:
             x = torch.cat([x[:, :, :1], x], dim=2)
@@ -41,7 +47,11 @@ class SpaceToDepthDownsample(nn.Module):
 class DepthToSpaceUpsample(nn.Module):
     """``(B, C, F', h, w)`` → ``(B, C/m, st·F' − (st−1), sh·h, sw·w)``: a conv to ``prod(stride)·C/m`` channels
     unfolded into space/time; optionally plus the input unfolded and tiled over channels (``residual``).
-    Key: ``conv.conv.*``."""
+    Key: ``conv.conv.*``.
+
+    Mirrors ``ltx_core.model.video_vae.sampling.DepthToSpaceUpsample`` (diffusers:
+    ``diffusers.models.autoencoders.autoencoder_kl_ltx2.LTX2VideoUpsampler3d``).
+    """
 
     def __init__(self, in_channels: int, stride: tuple[int, int, int], padding: PaddingMode, *,
                  residual: bool = False, reduction: int = 1) -> None:
@@ -52,6 +62,7 @@ class DepthToSpaceUpsample(nn.Module):
         self.conv = CausalConv3d(in_channels, math.prod(stride) * in_channels // reduction, padding)
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        """``(B, C, F', h, w)`` → ``(B, C/m, st·F' − (st − 1), sh·h, sw·w)`` (see the class docstring)."""
         p1, p2, p3 = self.stride
         if self.residual:
             skip = rearrange(x, _TO_SPACE, p1=p1, p2=p2, p3=p3)

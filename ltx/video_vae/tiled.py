@@ -43,6 +43,13 @@ def iter_decode_tiled(decoder: VideoDecoder, latent: torch.Tensor, tiling: Tilin
 
     ``tiling`` gives the tile sizes; without it ``memory_budget`` (bytes) picks them (:func:`auto_tiling`), and
     without either the defaults of :class:`TilingConfig` apply. Each tile is moved to the decoder's device/dtype.
+    Units: ``first_frame`` and ``n`` are pixel frames. Mirrors
+    ``ltx_core.model.video_vae.video_vae.VideoDecoder.tiled_decode`` (also a generator of temporal chunks), with
+    per-axis normalised blend weights.
+
+    Raises:
+        InputError: ``latent`` is not ``(B, latent_channels, F', H', W')``, or ``tiling`` is invalid
+            (:meth:`TilingConfig.validate`).
     """
     cfg = decoder.config
     check_latent_shape(tuple(latent.shape), cfg.latent_channels)
@@ -81,7 +88,14 @@ def decode_tiled(decoder: VideoDecoder, latent: torch.Tensor, tiling: TilingConf
                  timestep: torch.Tensor | float | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Tiled decode into ``out`` (allocated on the latent's device, decoder dtype, when None); see
-    :func:`iter_decode_tiled`. Returns ``(B, 3, 1 + 8(F'−1), 32H', 32W')``."""
+    :func:`iter_decode_tiled`. Returns ``(B, 3, 1 + 8(F'−1), 32H', 32W')``.
+
+    Mirrors ``ltx_core.model.video_vae.video_vae.VideoDecoder.tiled_decode`` with its chunks written into one
+    tensor.
+
+    Raises:
+        InputError: ``out`` has the wrong shape, or as :func:`iter_decode_tiled`.
+    """
     cfg = decoder.config
     batch, _, frames, height, width = latent.shape
     shape = (batch, cfg.out_channels, pixel_frames(frames, cfg.decoder_temporal_upsampling),
@@ -100,7 +114,13 @@ def decode_tiled(decoder: VideoDecoder, latent: torch.Tensor, tiling: TilingConf
 def encode_tiled(encoder: VideoEncoder, video: torch.Tensor, tiling: TilingConfig | None = None) -> torch.Tensor:
     """Encode ``video`` ``(B, 3, 1 + 8k, H, W)`` tile by tile (tiles in pixels/frames as in :class:`TilingConfig`,
     mapped to latent cells; temporal tiles are 1 + 8n-frame clips) and blend the latents. Returns
-    ``(B, C, 1 + k, H/32, W/32)`` on the encoder's device/dtype."""
+    ``(B, C, 1 + k, H/32, W/32)`` on the encoder's device/dtype.
+
+    Mirrors ``ltx_core.model.video_vae.video_vae.VideoEncoder.tiled_encode``.
+
+    Raises:
+        InputError: ``video`` is not a valid ``(B, 3, 1 + 8k, 32h, 32w)`` clip, or ``tiling`` is invalid.
+    """
     cfg = encoder.config
     tp, sp = cfg.temporal_compression, cfg.spatial_compression
     check_video_shape(tuple(video.shape), cfg.in_channels, tp, sp)

@@ -27,8 +27,13 @@ MIN_TEMPORAL_OVERLAP_FRAMES = 16
 
 @dataclass(frozen=True)
 class TilingConfig:
-    """Tile sizes. ``None`` turns tiling off on that axis. Defaults: 512 px tiles with 64 px overlap, 64-frame tiles
-    with 24 frames of overlap (ltx-core's ``TilingConfig.default()`` sizes)."""
+    """Tile sizes: ``tile_pixels`` / ``overlap_pixels`` in pixels, ``tile_frames`` / ``overlap_frames`` in pixel
+    frames. ``None`` turns tiling off on that axis. Defaults: 512 px tiles with 64 px overlap, 64-frame tiles with 24
+    frames of overlap.
+
+    Mirrors ``ltx_core.model.video_vae.tiling.TilingConfig`` (its ``SpatialTilingConfig`` and
+    ``TemporalTilingConfig`` in one object; the defaults are ``TilingConfig.default()``'s).
+    """
 
     tile_pixels: int | None = 512
     overlap_pixels: int = 64
@@ -36,6 +41,13 @@ class TilingConfig:
     overlap_frames: int = 24
 
     def validate(self, spatial: int = 32, temporal: int = 8) -> None:
+        """Check the sizes against a VAE of ``spatial`` pixels per latent cell and ``temporal`` frames per latent
+        frame.
+
+        Raises:
+            InputError: sizes that are not whole latent cells / frames, tiles under 2 cells, temporal overlaps under
+                16 frames, or overlaps not smaller than their tiles.
+        """
         if self.tile_pixels is not None:
             if self.tile_pixels % spatial or self.overlap_pixels % spatial or self.overlap_pixels < 0:
                 raise InputError(f"Spatial tiles and overlaps are whole latent cells: multiples of {spatial} pixels "
@@ -60,7 +72,9 @@ class TilingConfig:
 
 @dataclass(frozen=True)
 class AxisPlan:
-    """Tiles along one axis: latent spans ``[start, stop)`` and each tile's weights over its *output* extent."""
+    """Tiles along one axis: latent spans ``[start, stop)`` and each tile's weights over its *output* extent
+    (``(stop_out − start_out,)`` float64 each). ltx-core keeps the same in
+    ``ltx_core.model.video_vae.tiling.DimensionIntervals`` plus per-tile masks."""
 
     spans: tuple[tuple[int, int], ...]
     weights: tuple[torch.Tensor, ...]  # (output length,) float64, summing to 1 over tiles at every position
@@ -68,7 +82,11 @@ class AxisPlan:
 
 def spans(length: int, tile: int | None, overlap: int) -> list[tuple[int, int]]:
     """Tile ``[0, length)`` with tiles of ``tile`` (all full size; the last one is aligned to the end) that overlap by
-    at least ``overlap``. One tile when ``tile`` is None or ≥ ``length``."""
+    at least ``overlap``. One tile when ``tile`` is None or ≥ ``length``. All in latent units.
+
+    Plays the part of ``ltx_core.model.video_vae.video_vae.split_with_symmetric_overlaps`` /
+    ``split_temporal_latents``.
+    """
     if tile is None or tile >= length:
         return [(0, length)]
     stride = tile - overlap
@@ -103,7 +121,12 @@ def _ramps(out_spans: list[tuple[int, int]], causal: bool = False) -> list[torch
 
 def axis_plan(latent_spans: list[tuple[int, int]], out_spans: list[tuple[int, int]],
               causal: bool = False) -> AxisPlan:
-    """Normalise the ramps so that the weights of all tiles sum to 1 at every output position."""
+    """Normalise the ramps so that the weights of all tiles sum to 1 at every output position.
+
+    ``latent_spans`` / ``out_spans``: the same tiles in latent and output units. Mirrors
+    ``ltx_core.model.video_vae.tiling.compute_trapezoidal_mask_1d`` (ltx-core normalises by an accumulated weight
+    buffer instead).
+    """
     raw = _ramps(out_spans, causal)
     total = torch.zeros(max(e for _, e in out_spans), dtype=torch.float64)
     for (s, e), w in zip(out_spans, raw, strict=True):
@@ -114,14 +137,21 @@ def axis_plan(latent_spans: list[tuple[int, int]], out_spans: list[tuple[int, in
 
 def time_out_span(a: int, b: int, temporal: int) -> tuple[int, int]:
     """Pixel frames of latent frames ``[a, b)`` decoded on their own: ``[8a, 8(b−1) + 1)`` (the first latent frame
-    of a clip decodes to one frame, which is the last frame of that latent's group in the full video)."""
+    of a clip decodes to one frame, which is the last frame of that latent's group in the full video).
+
+    Mirrors ``ltx_core.model.video_vae.video_vae.map_temporal_interval_to_frame``.
+    """
     return (temporal * a, temporal * (b - 1) + 1)
 
 
 def plan_axes(latent_shape: tuple[int, ...], tiling: TilingConfig, spatial: int, temporal: int,
               decode: bool) -> tuple[AxisPlan, AxisPlan, AxisPlan]:
     """Per-axis plans (time, height, width) for a latent grid ``(…, F', H', W')``. Output units are pixels/frames
-    when ``decode``, latent cells otherwise."""
+    when ``decode``, latent cells otherwise. Plays the part of ``ltx_core.model.video_vae.tiling.create_tiles``.
+
+    Raises:
+        InputError: ``tiling`` is invalid (:meth:`TilingConfig.validate`).
+    """
     tiling.validate(spatial, temporal)
     f, h, w = latent_shape[-3:]
     t_tile = None if tiling.tile_frames is None else tiling.tile_frames // temporal
@@ -148,7 +178,8 @@ ACTIVATION_FACTOR = 4.0
 
 
 def decoder_peak_elements(config: VideoVAEConfig, frames: int, height: int, width: int) -> int:
-    """The largest activation (elements per batch item) while decoding a ``frames × height × width`` latent tile."""
+    """The largest activation (elements per batch item) while decoding a ``frames × height × width`` latent tile
+    (latent frames and cells). No ltx-core counterpart."""
     channels = config.decoder_base_channels * 8
     t, s = frames, 1
     biggest = max(config.latent_channels, channels) * t * height * width
@@ -168,7 +199,8 @@ def decoder_peak_elements(config: VideoVAEConfig, frames: int, height: int, widt
 
 def estimate_decode_bytes(config: VideoVAEConfig, frames: int, height: int, width: int, *, batch: int = 1,
                           element_size: int = 4, full_width: int | None = None) -> int:
-    """Estimated peak bytes of decoding one tile (+ the blend buffer of a temporal tile ``full_width`` wide)."""
+    """Estimated peak bytes of decoding one ``frames × height × width`` latent tile (+ the blend buffer of a temporal
+    tile ``full_width`` latent cells wide); ``element_size`` in bytes. No ltx-core counterpart."""
     act = ACTIVATION_FACTOR * decoder_peak_elements(config, frames, height, width)
     px = config.decoder_spatial_upsampling
     out_frames = 1 + config.decoder_temporal_upsampling * (frames - 1)
@@ -180,7 +212,11 @@ def auto_tiling(config: VideoVAEConfig, latent_shape: tuple[int, ...], budget_by
                 element_size: int = 4) -> TilingConfig:
     """The largest tiles whose estimated decode peak fits ``budget_bytes``: spatial tiles shrink first (to 4 latent
     cells), then temporal ones (to 4 latent frames); overlaps are 2 latent cells / 2 latent frames. When even the
-    smallest tiles do not fit, the smallest tiles are returned (the budget is then exceeded)."""
+    smallest tiles do not fit, the smallest tiles are returned (the budget is then exceeded).
+
+    ``latent_shape`` is ``(B, C, F', H', W')``; ``budget_bytes`` and ``element_size`` in bytes. No ltx-core
+    counterpart (ltx-core takes fixed tile sizes).
+    """
     batch, _c, f, h, w = latent_shape
     sp, tp = config.decoder_spatial_upsampling, config.decoder_temporal_upsampling
     t_tile, s_tile = f, max(h, w)

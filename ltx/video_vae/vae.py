@@ -14,7 +14,11 @@ from .tiling import TilingConfig
 
 
 class VideoVAE(nn.Module):
-    """``encoder`` and ``decoder`` (either may be None when a file holds only one half)."""
+    """``encoder`` and ``decoder`` (either may be None when a file holds only one half).
+
+    Mirrors ``diffusers.models.autoencoders.autoencoder_kl_ltx2.AutoencoderKLLTX2Video`` (ltx-core keeps the two
+    halves apart: ``ltx_core.model.video_vae.video_vae.VideoEncoder`` / ``VideoDecoder``).
+    """
 
     def __init__(self, config: VideoVAEConfig, encoder: VideoEncoder | None, decoder: VideoDecoder | None) -> None:
         super().__init__()
@@ -30,14 +34,26 @@ class VideoVAE(nn.Module):
         return module
 
     def encode(self, video: torch.Tensor, tiling: TilingConfig | None = None) -> torch.Tensor:
-        """Pixels ``(B, 3, 1 + 8k, H, W)`` in [-1, 1] → normalised latents. Tiled when ``tiling`` is given."""
+        """Pixels ``(B, 3, 1 + 8k, H, W)`` in [-1, 1] → normalised latents ``(B, C, 1 + k, H/32, W/32)``. Tiled
+        when ``tiling`` is given.
+
+        Raises:
+            CheckpointError: the VAE was loaded without its encoder.
+            InputError: as :meth:`VideoEncoder.forward` / :func:`encode_tiled`.
+        """
         encoder = self._need("encoder")
         with torch.inference_mode():
             return encoder(video) if tiling is None else encode_tiled(encoder, video, tiling)
 
     def decode(self, latent: torch.Tensor, tiling: TilingConfig | None = None, *, memory_budget: int | None = None,
                timestep: torch.Tensor | float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Normalised latents → pixels. Tiled when ``tiling`` or ``memory_budget`` (bytes) is given."""
+        """Normalised latents ``(B, C, F', H', W')`` → pixels ``(B, 3, 1 + 8(F'−1), 32H', 32W')``. Tiled when
+        ``tiling`` or ``memory_budget`` (bytes) is given.
+
+        Raises:
+            CheckpointError: the VAE was loaded without its decoder.
+            InputError: as :meth:`VideoDecoder.forward` / :func:`decode_tiled`.
+        """
         decoder = self._need("decoder")
         with torch.inference_mode():
             if tiling is None and memory_budget is None:
