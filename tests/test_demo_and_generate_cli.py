@@ -22,6 +22,18 @@ def _probe(path):
                     rate=a.rate, channels=a.channels, seconds=float(a.duration * a.time_base))
 
 
+def _dominant_hz(path) -> float:
+    """The strongest frequency of the MP4's sound (mono mix), in Hz."""
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        chunks = [f.to_ndarray().reshape(f.layout.nb_channels if f.format.is_planar else 1, -1).mean(axis=0)
+                  for f in c.decode(stream)]
+        rate = stream.rate
+    wave = np.concatenate(chunks)
+    spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave))))
+    return float(np.fft.rfftfreq(len(wave), 1 / rate)[spectrum.argmax()])
+
+
 def test_demo_writes_video_with_sound(tmp_path):
     out = run_demo(tmp_path / "demo.mp4", seconds=1.0, steps=3, width=192, height=128)
     info = _probe(out)
@@ -64,7 +76,8 @@ def test_generate_with_image_and_audio_then_extend(tiny_files, tmp_path):
                  "--audio", audio_file, "-o", str(first)]) == 0
     info = _probe(first)
     assert (info["w"], info["h"], info["frames"]) == (128, 64, 17)
-    assert info["rate"] == 24000
+    assert info["rate"] == sr  # audio to video: the user's own sound, at its own rate (as ltx-pipelines' A2Vid)
+    assert abs(_dominant_hz(first) - 330) < 15  # the 330 Hz input tone survives
     longer = tmp_path / "longer.mp4"
     assert main(["generate", *common, "--prompt", "the fox keeps running", "--frames", "17", "--extend-from",
                  str(first.with_suffix(".latents.safetensors")), "--new-frames", "16", "--overlap-frames", "8",
@@ -82,3 +95,40 @@ def test_generate_reports_bad_input_cleanly(tiny_files, tmp_path, capsys):
     assert code == 2
     assert "8·k + 1" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.fixture(scope="module")
+def split_files(tiny_files, tmp_path_factory):
+    """The tiny checkpoint as a GGUF transformer (+ connectors) and separate video / audio VAE files, as ComfyUI
+    users have them."""
+    from reference.comfyui import _split_as_gguf_and_vae_files
+
+    models = tmp_path_factory.mktemp("split")
+    (models / "vae").mkdir()
+    _split_as_gguf_and_vae_files(tiny_files[0], models)
+    return {"gguf": str(models / "unet" / "ltx-2.3-22b-distilled-Q8_0.gguf"),
+            "vae": str(models / "vae" / "LTX23_video_vae_bf16.safetensors"),
+            "audio_vae": str(models / "vae" / "LTX23_audio_vae_bf16.safetensors")}
+
+
+@pytest.mark.parametrize(("extra", "error"), [
+    ([], "video VAE is missing"),
+    (["--vae", "{vae}"], "audio VAE is missing"),
+    (["--vae", "{vae}", "--audio-vae", "{audio_vae}"], None),
+    (["--components", "{full}"], None),
+])
+def test_gguf_checkpoint_with_separate_parts(tiny_files, split_files, tmp_path, capsys, extra, error):
+    names = {**split_files, "full": tiny_files[0]}
+    out = tmp_path / "gguf.mp4"
+    code = main(["generate", "--checkpoint", split_files["gguf"], "--text-encoder", tiny_files[1], "--prompt", "a fox",
+                 "--width", "64", "--height", "64", "--frames", "9", "--steps", "1", "--dtype", "fp32", "--device",
+                 "cpu", "--stg-block", "1", "-o", str(out), *[a.format(**names) for a in extra]])
+    err = capsys.readouterr().err
+    if error is None:
+        assert code == 0, err
+        assert _probe(out)["frames"] == 9
+    else:
+        assert code == 2
+        assert error in err
+        assert len(err.strip().splitlines()) == 1
+        assert not out.exists()

@@ -153,6 +153,16 @@ def test_wrong_architecture(tmp_path):
     path = write_gguf(tmp_path / "gemma.gguf", {"token_embd.weight": torch.zeros(8, 32)}, Q.F32, arch="gemma3")
     with pytest.raises(CheckpointError, match="architecture 'gemma3'"):
         load_transformer(path)
+    with pytest.raises(CheckpointError, match=r"e\.g\. token_embd\.weight\) are not an LTX-2 transformer"):
+        load_transformer(path)
+
+
+def test_ltx_tensors_under_another_architecture_string_are_named(tmp_path):
+    """Files from other GGUF tools label LTX weights with their own architecture string (e.g. 'pig'): say so."""
+    _, sd = _small_2_3()
+    path = write_gguf(tmp_path / "pig.gguf", sd, Q.F32, arch="pig")
+    with pytest.raises(CheckpointError, match=r"architecture 'pig'.* tensors are an LTX-2 transformer"):
+        open_checkpoint(path)
 
 
 def test_unsupported_quant_type_named(tmp_path):

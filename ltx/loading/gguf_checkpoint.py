@@ -20,7 +20,7 @@ import torch
 from gguf import GGMLQuantizationType
 
 from ...gguf_loader import GGUFError, GGUFFile, check_supported, ltx_key
-from ...gguf_loader.names import LTX_ARCHITECTURES
+from ...gguf_loader.names import DIFFUSION_PREFIX, LTX_ARCHITECTURES
 from ..errors import CheckpointError
 from .source import TensorInfo, read_device
 
@@ -45,7 +45,7 @@ class GGUFCheckpointFile:
             self.gguf.check_data()
             self.gguf.require_architecture(*LTX_ARCHITECTURES, what="an LTX-2 / LTX-2.3 transformer")
         except GGUFError as exc:
-            raise CheckpointError(str(exc)) from exc
+            raise CheckpointError(_with_found_tensors(str(exc), getattr(self, "gguf", None))) from exc
         self.path, self.size, self.name = self.gguf.path, self.gguf.size, self.gguf.path.name
         self.metadata: dict[str, Any] = self.gguf.metadata
         self.keys: dict[str, str] = {}  # official name → GGUF key
@@ -119,3 +119,17 @@ class GGUFCheckpointFile:
             CheckpointError: see :meth:`read_tensor`.
         """
         return {target: self.read_tensor(name, dtype=dtype, device=device) for target, name in names.items()}
+
+
+def _with_found_tensors(message: str, gguf: GGUFFile | None) -> str:
+    """Say what a GGUF of another architecture string actually holds: LTX transformer tensors (files written by
+    other GGUF tools label them e.g. 'pig') or something else, with a few of its tensor names."""
+    if gguf is None or "architecture" not in message:
+        return message
+    names = [ltx_key(k).removeprefix(DIFFUSION_PREFIX) for k in gguf.tensors]
+    looks_ltx = {"patchify_proj.weight", "audio_patchify_proj.weight"} <= set(names)
+    found = (f"Its {len(names)} tensors are an LTX-2 transformer, but this loader accepts only files labelled "
+             f"{' / '.join(repr(a) for a in LTX_ARCHITECTURES)} so far; convert it with a current LTX GGUF tool or use "
+             "the .safetensors file." if looks_ltx else
+             f"Its tensors ({len(names)}, e.g. {', '.join(names[:3])}) are not an LTX-2 transformer.")
+    return f"{message} {found}"

@@ -19,7 +19,14 @@ from safetensors.torch import save
 from ...ops.attention import check_attention_mode
 from ..loading import open_checkpoint
 from .checks import check_number, check_stg_blocks
-from .cli_inputs import LATENTS_SUFFIX, SavedLatents, check_model_file, parse_image_spec, read_latents
+from .cli_inputs import (
+    LATENTS_SUFFIX,
+    SavedLatents,
+    check_model_file,
+    check_parts_given,
+    parse_image_spec,
+    read_latents,
+)
 from .extend import check_extension_frames
 from .generate import Result, extend, generate
 from .guidance import GuidanceParams
@@ -35,6 +42,11 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="LTX-2 / LTX-2.3 checkpoint (.safetensors or .gguf)")
     p.add_argument("--text-encoder", required=True, help="Gemma-3 folder, single file or .gguf")
+    p.add_argument("--vae", help="video VAE file, when --checkpoint has none (GGUF / ComfyUI split files)")
+    p.add_argument("--audio-vae", help="audio VAE (+ vocoder) file, when --checkpoint has none")
+    p.add_argument("--vocoder", help="vocoder file, when the audio VAE file has none")
+    p.add_argument("--components", help="one file with the VAEs and vocoder (e.g. the official single file), used for "
+                   "each part --checkpoint lacks and no flag above gives")
     p.add_argument("--upsampler", help="latent upsampler file: enables the 2x upscale pass")
     p.add_argument("--upscaler", dest="upsampler", help=argparse.SUPPRESS)  # old spelling of --upsampler
     p.add_argument("--prompt", required=True)
@@ -145,7 +157,8 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
         wave, rate = load_audio(args.audio)
         req = replace(req, audio=wave, audio_sample_rate=rate)
     for path, flag in ((args.checkpoint, "--checkpoint"), (args.text_encoder, "--text-encoder"),
-                       (args.upsampler, "--upsampler")):
+                       (args.upsampler, "--upsampler"), (args.vae, "--vae"), (args.audio_vae, "--audio-vae"),
+                       (args.vocoder, "--vocoder"), (args.components, "--components")):
         check_model_file(path, flag)
     return req, saved
 
@@ -156,8 +169,10 @@ def run_generate(args: argparse.Namespace) -> Path:
     req, saved = prepare_request(args)
     ckpt = open_checkpoint(args.checkpoint)
     check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
+    check_parts_given(ckpt, args)
     parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=args.upsampler,
-                             dtype=DTYPES[args.dtype], device=args.device)
+                             video_vae=args.vae, audio_vae=args.audio_vae, vocoder=args.vocoder,
+                             components=args.components, dtype=DTYPES[args.dtype], device=args.device)
     progress, close = _progress()
     try:
         if saved is not None:

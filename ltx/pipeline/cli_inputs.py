@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -100,3 +101,40 @@ def check_model_file(path: str | os.PathLike | None, flag: str) -> None:
     """A model path given on the command line exists (a file, or a folder for Gemma)."""
     if path is not None and not Path(path).exists():
         raise InputError(f"{flag} {path}: no such file or folder.")
+
+
+def _has(path: str | os.PathLike | None, component: str) -> bool:
+    """Whether the safetensors/GGUF file ``path`` holds ``component`` tensors (header only)."""
+    if path is None:
+        return False
+    from ..loading.checkpoint import open_file
+    from ..loading.layout import split_components
+
+    return component in split_components(open_file(Path(path)).tensors)
+
+
+def check_parts_given(ckpt: Any, args: Any) -> None:
+    """Before any weight is read: every part the run needs is in ``--checkpoint`` or given by a flag. A GGUF or
+    ComfyUI split file holds only the transformer, so the video VAE (decoding, image guides) and, for sound, the
+    audio VAE and vocoder must come from ``--vae`` / ``--audio-vae`` / ``--vocoder`` or one ``--components`` file.
+
+    Raises:
+        InputError: naming the missing part and the flags that provide it.
+    """
+    have = set(ckpt.components)
+    where = f"--checkpoint {Path(args.checkpoint).name} holds only {', '.join(sorted(have))}"
+    if "vae" not in have and args.vae is None and not _has(args.components, "vae"):
+        raise InputError(f"{where}: the video VAE is missing. Give --vae FILE (e.g. ComfyUI's "
+                         "models/vae/LTX2_video_vae_bf16.safetensors) or --components FILE.")
+    if not {"text_projection", "video_connector", "audio_connector"} <= have:
+        raise InputError(f"{where}: the text connectors are missing; this command reads them from --checkpoint. Use "
+                         "the official single file or a GGUF/split file that includes the connectors.")
+    if not {"audio_vae", "vocoder"} <= have:
+        has_vae = "audio_vae" in have or args.audio_vae is not None or _has(args.components, "audio_vae")
+        has_voc = ("vocoder" in have or args.vocoder is not None or _has(args.components, "vocoder")
+                   or _has(args.audio_vae, "vocoder"))
+        if not has_vae or not has_voc:
+            part = "audio VAE" if not has_vae else "vocoder"
+            raise InputError(f"{where}: the {part} is missing (the MP4's sound is decoded with it). Give "
+                             f"--audio-vae FILE{'' if has_vae else ' (with its vocoder)'} / --vocoder FILE or "
+                             "--components FILE.")

@@ -68,6 +68,8 @@ def load_model_parts(
     upsampler: str | os.PathLike | None = None,
     video_vae: str | os.PathLike | None = None,
     audio_vae: str | os.PathLike | None = None,
+    vocoder: str | os.PathLike | None = None,
+    components: str | os.PathLike | None = None,
     dtype: torch.dtype = torch.bfloat16,
     device: torch.device | str = "cpu",
     vae_dtype: torch.dtype | None = None,
@@ -80,24 +82,29 @@ def load_model_parts(
         checkpoint: official single file (everything inside) or a transformer-only file.
         text_encoder: Gemma-3 (folder, single file or .gguf); its text connectors come from ``checkpoint``.
         upsampler: a latent upsampler file (needed for the 2× upscale pass).
-        video_vae / audio_vae: separate files when ``checkpoint`` lacks ``vae.*`` / ``audio_vae.*`` tensors.
+        video_vae / audio_vae / vocoder: separate files when ``checkpoint`` lacks ``vae.*`` / ``audio_vae.*`` /
+            ``vocoder.*`` tensors (GGUF and ComfyUI split files hold only the transformer).
+        components: one file with the VAEs and vocoder (e.g. the official single file), used for each of them that
+            neither its own argument nor ``checkpoint`` provides.
         vae_dtype: dtype of the VAEs (default: ``dtype``; the audio VAE and vocoder always run in float32).
         distilled: whether the checkpoint is distilled (picks the 8-step schedule); default: from its name or
             ``model_version`` metadata.
     """
-    from ..loading.audio import load_audio_vae
+    from ..loading.audio import load_audio_vae, load_vocoder
     from ..loading.upsampler import load_upsampler
     from ..loading.video_vae import load_video_vae
 
     ckpt = open_checkpoint(checkpoint)
     parts = ModelParts(load_transformer(ckpt, dtype=dtype, device=device))
     vae_dtype = vae_dtype or dtype
-    vae_source = video_vae or (checkpoint if "vae" in ckpt.components else None)
+    vae_source = video_vae or (checkpoint if "vae" in ckpt.components else components)
     if vae_source is not None:
         parts.video_vae = VideoVAEAdapter(load_video_vae(vae_source, dtype=vae_dtype, device=device), tiling)
-    audio_source = audio_vae or (checkpoint if "audio_vae" in ckpt.components else None)
+    audio_source = audio_vae or (checkpoint if "audio_vae" in ckpt.components else components)
     if audio_source is not None:
         parts.audio_vae = load_audio_vae(audio_source, dtype=torch.float32, device=device)
+        if parts.audio_vae.vocoder is None and (vocoder or components) is not None:
+            parts.audio_vae.vocoder = load_vocoder(vocoder or components, dtype=torch.float32, device=device)
     if text_encoder is not None:
         parts.prompt_encoder = load_prompt_encoder(text_encoder, ckpt, dtype=dtype, device=device)
     if upsampler is not None:

@@ -93,9 +93,26 @@ def upsample_between_stages(parts: ModelParts, req: Request, video: torch.Tensor
 
 
 def finish_run(parts: ModelParts, req: Request, result: Result, cancel: Callable[[], bool] | None = None) -> Result:
-    """Decode when the request asks for it (freeing the transformer first if asked; ``cancel`` honoured)."""
+    """Decode when the request asks for it (freeing the transformer first if asked; ``cancel`` honoured).
+
+    With conditioning audio (audio-to-video) the sound of the result is the user's own waveform, cut to the video's
+    length, not the audio VAE's re-synthesis of it — as ltx-pipelines' ``A2VidPipelineTwoStage`` returns it."""
     if not req.decode:
         return result
     if req.free_between_stages:
         free_memory(parts, transformer=True)
-    return decode(parts, result, cancel)
+    result = decode(parts, result, cancel)
+    if req.audio is not None:
+        result.waveform, result.sample_rate = input_audio(req, result.video_latent.shape[0], result.frames.shape[1])
+    return result
+
+
+def input_audio(req: Request, batch: int, frames: int) -> tuple[torch.Tensor, int]:
+    """The request's conditioning waveform ``(C, S)`` as ``(batch, C, S')``: ``S'`` covers ``frames`` pixel frames
+    at ``req.fps`` (seconds × sample rate in Hz), zero-padded if the input is shorter."""
+    rate = int(req.audio_sample_rate)
+    samples = round(frames / req.fps * rate)
+    wave = req.audio.float()[:, :samples]
+    if wave.shape[1] < samples:
+        wave = torch.nn.functional.pad(wave, (0, samples - wave.shape[1]))
+    return wave.unsqueeze(0).expand(batch, -1, -1).contiguous(), rate
