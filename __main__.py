@@ -4,6 +4,7 @@ Commands:
     info FILE [--json]            version, config, parameter counts and dtypes of an LTX-2 checkpoint
                                   (.gguf: also architecture, metadata, quant types and sizes)
     tiny OUT [--version 2.0|2.3]  write a tiny random-weight checkpoint in the official format
+    tiny DIR --set [--overwrite]  write every model file the example workflows name, tiny, in ComfyUI's folders
     generate --checkpoint … --text-encoder … --prompt …   text/image/audio → MP4 with sound
     demo [-o OUT.mp4]             a short clip with sound from tiny random models (no downloads)
     submit PROMPT.json [--server URL] [--set NODE.input=value] [-o DIR]
@@ -35,8 +36,24 @@ def _tiny(args: argparse.Namespace) -> int:
     from .ltx.pipeline.output_file import check_output_path
     from .ltx.tiny import write_tiny_checkpoint
 
+    if args.set:
+        return _tiny_set(args)
     out = check_output_path(args.out, "tiny: output", "tiny.safetensors")
     print(write_tiny_checkpoint(out, args.version, seed=args.seed))
+    return 0
+
+
+def _tiny_set(args: argparse.Namespace) -> int:
+    from .ltx.errors import InputError
+    from .ltx.tiny import TINY_SET, write_tiny_set
+
+    if args.version != "2.3":
+        raise InputError("tiny --set writes the LTX-2.3 files the example workflows name; drop --version.")
+    paths = write_tiny_set(args.out, seed=args.seed, overwrite=args.overwrite)
+    for f, path in zip(TINY_SET, paths, strict=True):
+        print(f"{path}  — {f.what}")
+    print(f"tiny: wrote {len(paths)} files (random weights, float32) under {args.out}, laid out like ComfyUI/models "
+          "and named as the example workflows name them.")
     return 0
 
 
@@ -70,10 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_info)
-    p = sub.add_parser("tiny", help="write a tiny random-weight checkpoint (official single-file format)")
-    p.add_argument("out")
+    p = sub.add_parser("tiny", help="write a tiny random-weight checkpoint (official single-file format), or with "
+                       "--set every model file the example workflows name")
+    p.add_argument("out", help="the .safetensors file to write; with --set a folder laid out like ComfyUI/models")
     p.add_argument("--version", default="2.3", choices=["2.0", "2.3"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="store_true", help="write the tiny LTX-2.3 set the example workflows run from "
+                   "(checkpoints/, text_encoders/, vae/, diffusion_models/, latent_upscale_models/, loras/)")
+    p.add_argument("--overwrite", action="store_true", help="with --set: replace files of the same names")
     p.set_defaults(func=_tiny)
     from .ltx.pipeline.cli import add_generate_arguments
 

@@ -10,6 +10,7 @@ tensors whose shape was flattened when written; that shape wins when present (as
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFValueTy
 
 from .dequant import PLAIN_FLOAT, check_supported, dequantize, type_name
 from .errors import GGUFError
+from .header import MAX_DIM, scan_header
 
 ORIG_SHAPE_PREFIX = "comfy.gguf.orig_shape."
 STORED_DTYPES = {**PLAIN_FLOAT, GGMLQuantizationType.BF16: torch.bfloat16}
@@ -72,8 +74,9 @@ class GGUFFile:
     Wraps ``gguf.GGUFReader`` (as ComfyUI-GGUF's ``loader.gguf_sd_loader`` does) with the checks below.
 
     Raises:
-        GGUFError: ``path`` is a folder or missing, not GGUF (wrong magic), has a corrupt or truncated header, a
-            GGML type the ``gguf`` package does not know, or a ``comfy.gguf.orig_shape.*`` that does not fit.
+        GGUFError: ``path`` is a folder or missing, not GGUF (wrong magic), has a corrupt or truncated header (every
+            count, length, type and offset is checked first by :func:`~.header.scan_header`), a GGML type the
+            ``gguf`` package does not know, or a ``comfy.gguf.orig_shape.*`` that does not fit.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -88,6 +91,7 @@ class GGUFFile:
         if magic != _MAGIC:
             raise GGUFError(f"{self.path.name} is not a GGUF file (it starts with {magic!r}, not b'GGUF'). "
                             "Check the file; a .safetensors file must not be renamed to .gguf.")
+        scan_header(self.path)  # every count and offset checked before GGUFReader allocates anything
         try:
             self.reader = GGUFReader(self.path, "r")
         except ValueError as exc:
@@ -105,13 +109,30 @@ class GGUFFile:
             shape = tuple(int(d) for d in reversed(t.shape.tolist()))
             orig = self.metadata.get(ORIG_SHAPE_PREFIX + t.name)
             if orig is not None:
-                orig = tuple(int(d) for d in orig)
-                if int(np.prod(orig)) != int(np.prod(shape)):
-                    raise GGUFError(f"{self.path.name}: {ORIG_SHAPE_PREFIX}{t.name} = {orig} does not have the "
-                                    f"{int(np.prod(shape))} elements of the stored tensor {shape}.")
-                shape = orig
+                shape = self._orig_shape(t.name, orig, shape, t.tensor_type)
             self.tensors[t.name] = GGUFTensor(t.name, t.tensor_type, shape, int(t.n_bytes), int(t.data_offset))
             self._data[t.name] = t.data
+
+    def _orig_shape(self, name: str, orig: Any, stored: tuple[int, ...], qtype: GGMLQuantizationType,
+                    ) -> tuple[int, ...]:
+        """``comfy.gguf.orig_shape.<name>`` checked: 1 to 8 integer dimensions with the stored tensor's element
+        count, and (for block types) rows of whole blocks.
+
+        Raises:
+            GGUFError: it is not such a shape.
+        """
+        key = ORIG_SHAPE_PREFIX + name
+        ok = isinstance(orig, list) and 0 < len(orig) <= 8 and all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DIM for d in orig)
+        if not ok:
+            raise GGUFError(f"{self.path.name}: {key} must be a list of 1 to 8 non-negative integers; got "
+                            f"{str(orig)[:80]}. The file is corrupt; convert it again.")
+        shape = tuple(orig)
+        numel = math.prod(stored)
+        if math.prod(shape) != numel or shape[-1] % GGML_QUANT_SIZES[qtype][0]:
+            raise GGUFError(f"{self.path.name}: {key} = {shape} does not have the {numel} elements of the stored "
+                            f"{qtype.name} tensor {stored} in whole blocks. The file is corrupt; convert it again.")
+        return shape
 
     def _why_unreadable(self, exc: Exception) -> str:
         text = str(exc)
@@ -135,9 +156,11 @@ class GGUFFile:
         if raw is None:
             return None
         try:
+            if not isinstance(raw, str):
+                raise TypeError(f"a {type(raw).__name__}, not a string")
             return json.loads(raw)
-        except (TypeError, json.JSONDecodeError) as exc:
-            raise GGUFError(f"{self.path.name}: the 'config' metadata is not valid JSON ({exc}).") from exc
+        except (TypeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, an integer too long
+            raise GGUFError(f"{self.path.name}: the 'config' metadata is not valid JSON ({str(exc)[:200]}).") from exc
 
     def require_architecture(self, *accepted: str, what: str, allow_missing: bool = True) -> None:
         """Check ``general.architecture`` against ``accepted`` (``what`` names the expected model for the message);

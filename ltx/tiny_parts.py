@@ -5,7 +5,11 @@
 * :func:`tiny_component_state` — their tensors under the official prefixes (``vae.``, ``audio_vae.``, ``vocoder.``).
 * :func:`write_tiny_gemma` — a Hugging Face-style Gemma-3 folder (config.json, model.safetensors, tokenizer.model)
   whose tokenizer is a small SentencePiece BPE model trained on the spot; the Gemma width/depth match the tiny LTX
-  checkpoint's text projection.
+  checkpoint's text projection. :func:`write_tiny_gemma_file` — the same model as one file in ComfyUI's text-encoder
+  layout (``model.*`` names, the tokenizer as the ``spiece_model`` tensor, the config in the metadata).
+* :func:`write_tiny_upsampler` — a 2× spatial latent upsampler in the official file layout.
+* :func:`write_tiny_lora` — a LoRA (``diffusion_model.<layer>.lora_A/B.weight``) for a few Linear layers of a
+  checkpoint's transformer.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +25,11 @@ import torch
 from safetensors.torch import save_file
 
 from .audio import AudioDecoder, AudioEncoder, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
+from .errors import CheckpointError
 from .random_weights import random_init
 from .text.gemma import GemmaTextModel
 from .text.gemma_config import GemmaConfig
+from .upsampler import LatentUpsampler, UpsamplerConfig
 from .video_vae import VideoDecoder, VideoEncoder, VideoVAEConfig
 
 _RES = ["res_x", {"num_layers": 1}]
@@ -93,23 +100,84 @@ _CORPUS = [
 ]
 
 
-def write_tiny_gemma(directory: str | os.PathLike, hidden: int = 24, layers: int = 2, seed: int = 0) -> Path:
-    """A Gemma-3 folder with random weights and a freshly trained SentencePiece tokenizer; returns its path."""
+def _tiny_gemma(hidden: int, layers: int, seed: int) -> tuple[bytes, GemmaConfig, dict[str, torch.Tensor]]:
+    """(SentencePiece model bytes, config, ``Gemma3TextModel`` weights) of a tiny random Gemma-3."""
     import sentencepiece as spm
 
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
     model_bytes = io.BytesIO()
     spm.SentencePieceTrainer.train(sentence_iterator=iter(_CORPUS * 20), model_writer=model_bytes, vocab_size=320,
                                    model_type="bpe", byte_fallback=True, pad_id=0, eos_id=1, bos_id=2, unk_id=3,
                                    character_coverage=1.0, minloglevel=2)
-    (out / "tokenizer.model").write_bytes(model_bytes.getvalue())
     cfg = GemmaConfig(vocab_size=320, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
                       num_attention_heads=2, num_key_value_heads=1, head_dim=hidden // 2,
                       query_pre_attn_scalar=hidden // 2, sliding_window=16)
-    (out / "config.json").write_text(json.dumps(cfg.to_hf_dict(), indent=2))
     with torch.device("meta"):
         model = GemmaTextModel(cfg)
-    state = _init(model, seed, std=0.2)
-    save_file({f"model.{k}": v.contiguous() for k, v in state.items()}, str(out / "model.safetensors"))
+    state = {f"model.{k}": v.contiguous() for k, v in _init(model, seed, std=0.2).items()}
+    return model_bytes.getvalue(), cfg, state
+
+
+def write_tiny_gemma(directory: str | os.PathLike, hidden: int = 24, layers: int = 2, seed: int = 0) -> Path:
+    """A Gemma-3 folder with random weights and a freshly trained SentencePiece tokenizer; returns its path."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer, cfg, state = _tiny_gemma(hidden, layers, seed)
+    (out / "tokenizer.model").write_bytes(tokenizer)
+    (out / "config.json").write_text(json.dumps(cfg.to_hf_dict(), indent=2))
+    save_file(state, str(out / "model.safetensors"))
+    return out
+
+
+def write_tiny_gemma_file(path: str | os.PathLike, hidden: int = 24, layers: int = 2, seed: int = 0) -> Path:
+    """The model of :func:`write_tiny_gemma` (same seed, same weights and tokenizer) as one ``.safetensors`` file
+    in the layout of ComfyUI's ``gemma_3_12B_it.safetensors``: ``model.*`` weights, the tokenizer as the uint8
+    ``spiece_model`` tensor and the Hugging Face config as ``__metadata__["config"]`` (a tiny width cannot be
+    inferred from the shapes). Returns its path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer, cfg, state = _tiny_gemma(hidden, layers, seed)
+    state["spiece_model"] = torch.frombuffer(bytearray(tokenizer), dtype=torch.uint8)
+    save_file(state, str(out), metadata={"config": json.dumps(cfg.to_hf_dict())})
+    return out
+
+
+def write_tiny_upsampler(path: str | os.PathLike, channels: int = 16, seed: int = 5) -> Path:
+    """A tiny random 2× spatial latent upsampler for ``channels`` latent channels in the official file layout
+    (weights under their module names, the config in the metadata); returns its path."""
+    cfg = UpsamplerConfig(in_channels=channels, mid_channels=32, num_blocks_per_stage=1)
+    model = random_init(LatentUpsampler(cfg), seed=seed)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out),
+              metadata={"config": json.dumps(asdict(cfg))})
+    return out
+
+
+#: Linear layers of the tiny transformer a tiny LoRA patches (both layouts have them)
+LORA_LAYERS = ("patchify_proj", "transformer_blocks.0.attn1.to_q", "transformer_blocks.0.ff.net.2",
+               "transformer_blocks.1.audio_attn2.to_v", "audio_proj_out")
+
+
+def write_tiny_lora(path: str | os.PathLike, state: dict[str, torch.Tensor], rank: int = 2, seed: int = 7,
+                    layers: tuple[str, ...] = LORA_LAYERS) -> Path:
+    """A LoRA in the layout ComfyUI's LoRA loaders read (``diffusion_model.<layer>.lora_A.weight`` ``(rank, in)``,
+    ``…lora_B.weight`` ``(out, rank)``) for ``layers`` of the transformer whose checkpoint tensors are ``state``
+    (``model.diffusion_model.<layer>.weight`` of shape ``(out, in)``); returns its path.
+
+    Raises:
+        CheckpointError: ``state`` has no Linear weight for one of ``layers``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    lora = {}
+    for name in layers:
+        weight = state.get(f"model.diffusion_model.{name}.weight")
+        if weight is None or weight.ndim != 2:
+            raise CheckpointError(f"tiny LoRA: the checkpoint has no Linear weight "
+                                  f"model.diffusion_model.{name}.weight.")
+        out_f, in_f = weight.shape
+        lora[f"diffusion_model.{name}.lora_A.weight"] = torch.randn(rank, in_f, generator=gen) * 0.3
+        lora[f"diffusion_model.{name}.lora_B.weight"] = torch.randn(out_f, rank, generator=gen) * 0.3
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(lora, str(out))
     return out

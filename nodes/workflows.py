@@ -3,6 +3,12 @@ holds) and API-format prompts (what ``/prompt`` takes), against node definitions
 
 Core nodes come from a dump of ComfyUI's ``/object_info`` (``data/core_object_info.json``, ComfyUI 0.20.1),
 converted to NodeSpecs by :func:`core_specs`.
+
+Model metadata (:func:`model_metadata_problems`): ComfyUI's frontend (1.43, ``platform/missingModel``) scans every
+combo widget whose value ends in a model extension (:data:`MODEL_EXTENSIONS`); when the file is not installed its
+missing-models dialog offers a download if the node's ``properties.models`` holds ``{"name", "url", "directory"}``
+for that name (``directory``: the ComfyUI model folder; downloads only from :data:`DOWNLOAD_SOURCES`). The official
+LTX templates carry exactly that on their loader nodes.
 """
 
 from __future__ import annotations
@@ -18,6 +24,23 @@ CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 BYPASSED_MODES = (2, 4)  # muted, bypassed
 #: UI-only widget values the frontend adds after an upload combo (upload button; audio also a player)
 UPLOAD_EXTRAS = {"image_upload": 1, "video_upload": 1, "audio_upload": 2}
+#: values the frontend's missing-model scan treats as model files (``MODEL_FILE_EXTENSIONS``, missingModelScan.ts)
+MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".onnx", ".gguf")
+#: where the frontend downloads models from (``ALLOWED_SOURCES`` of missingModelDownload.ts, localhost left out)
+DOWNLOAD_SOURCES = ("https://huggingface.co/", "https://civitai.com/")
+#: the model folders of core loaders' file widgets (``folder_paths`` keys their ``INPUT_TYPES`` list); our own nodes
+#: say theirs in :attr:`~.specs.InputSpec.folders`
+CORE_MODEL_FOLDERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "CheckpointLoaderSimple": {"ckpt_name": ("checkpoints",)},
+    "LoraLoaderModelOnly": {"lora_name": ("loras",)},
+    "LoraLoader": {"lora_name": ("loras",)},
+    "LTXAVTextEncoderLoader": {"text_encoder": ("text_encoders",), "ckpt_name": ("checkpoints",)},
+    "LTXVAudioVAELoader": {"ckpt_name": ("checkpoints",)},
+    "LatentUpscaleModelLoader": {"model_name": ("latent_upscale_models",)},
+    "VAELoader": {"vae_name": ("vae",)},
+    "UNETLoader": {"unet_name": ("diffusion_models",)},
+    "CLIPLoader": {"clip_name": ("text_encoders",)},
+}
 
 
 def _core_input(name: str, entry: list, optional: bool) -> InputSpec:
@@ -97,9 +120,83 @@ def _types_match(out_type: str, in_type: str) -> bool:
     return bool(outs & ins) or "*" in outs or "*" in ins
 
 
-def validate_ui(workflow: dict[str, Any], specs: dict[str, NodeSpec]) -> list[str]:
+def model_folders(node_type: str, input_name: str, specs: dict[str, NodeSpec]) -> tuple[str, ...]:
+    """The ComfyUI model folders a loader's file widget lists (ours: the spec's ``folders``; core's:
+    :data:`CORE_MODEL_FOLDERS`); empty when unknown."""
+    spec = specs.get(node_type)
+    if spec is not None and any(i.name == input_name for i in spec.inputs) and spec.input(input_name).folders:
+        return spec.input(input_name).folders
+    return CORE_MODEL_FOLDERS.get(node_type, {}).get(input_name, ())
+
+
+def model_widgets(node: dict[str, Any], spec: NodeSpec) -> dict[str, str]:
+    """Widget name → file name for the widgets of a UI node that name a model file (a value ending in one of
+    :data:`MODEL_EXTENSIONS`, the frontend's rule)."""
+    named, _ = widget_values(spec, node.get("widgets_values", []))
+    return {k: v for k, v in named.items() if isinstance(v, str) and v.lower().endswith(MODEL_EXTENSIONS)}
+
+
+def _url_problem(name: str, url: Any) -> str | None:
+    if not isinstance(url, str) or not url.startswith(DOWNLOAD_SOURCES):
+        return f"url {url!r} is not a download from {' or '.join(DOWNLOAD_SOURCES)}"
+    if url.startswith("https://huggingface.co/"):
+        path = url.split("?", 1)[0]
+        if "/resolve/" not in path:
+            return f"url {url!r} is not a Hugging Face download link (…/resolve/<revision>/<file>)"
+        if path.rsplit("/", 1)[1] != name:
+            return f"url {url!r} downloads {path.rsplit('/', 1)[1]!r}, not {name!r}"
+    return None
+
+
+def model_metadata_problems(workflow: dict[str, Any], specs: dict[str, NodeSpec]) -> list[str]:
+    """What keeps ComfyUI's missing-models dialog from offering a download for every model file a UI workflow names:
+    a widget naming a model file (:func:`model_widgets`) without a ``properties.models`` entry of that name; an entry
+    without ``url`` / ``directory``, with a folder the widget does not list (:func:`model_folders`), or with a URL
+    that is not a download of that file from :data:`DOWNLOAD_SOURCES`; an entry no widget names; one file name with
+    two different URLs or folders in the workflow. Nodes of unknown types are left to :func:`validate_ui`.
+    Empty list = complete."""
+    problems: list[str] = []
+    seen: dict[str, tuple[Any, Any]] = {}
+    for node in workflow.get("nodes", []):
+        spec = specs.get(node.get("type"))
+        if spec is None:
+            continue
+        where = f"node {node.get('id')} ({node['type']})"
+        entries = (node.get("properties") or {}).get("models") or []
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            problems.append(f"{where}: properties.models must be a list of {{name, url, directory}} objects")
+            continue
+        by_name = {e.get("name"): e for e in entries}
+        widgets = model_widgets(node, spec)
+        for widget, file in widgets.items():
+            entry = by_name.get(file)
+            if entry is None:
+                problems.append(f"{where}: {widget} names {file!r} but properties.models has no entry for it, so "
+                                "the missing-models dialog cannot offer a download")
+                continue
+            folders = model_folders(node["type"], widget, specs)
+            directory = entry.get("directory")
+            if not isinstance(directory, str) or not directory:
+                problems.append(f"{where}: the entry for {file!r} has no directory (the ComfyUI model folder)")
+            elif folders and directory not in folders:
+                problems.append(f"{where}: the entry for {file!r} says directory {directory!r}, but {widget} lists "
+                                f"files from {', '.join(folders)}")
+            issue = _url_problem(file, entry.get("url"))
+            if issue:
+                problems.append(f"{where}: the entry for {file!r}: {issue}")
+            if seen.setdefault(file, (entry.get("url"), directory)) != (entry.get("url"), directory):
+                problems.append(f"{where}: {file!r} has another url or directory than on an earlier node")
+        for name in by_name:
+            if name not in widgets.values():
+                problems.append(f"{where}: properties.models lists {name!r}, which no widget of the node names")
+    return problems
+
+
+def validate_ui(workflow: dict[str, Any], specs: dict[str, NodeSpec], *,
+                require_model_metadata: bool = False) -> list[str]:
     """Every problem of a UI-format workflow: unknown node types, broken or mistyped links, widget values that do not
-    fit, required sockets left unconnected. Empty list = valid."""
+    fit, required sockets left unconnected; with ``require_model_metadata`` also :func:`model_metadata_problems`
+    (what the pack's example workflows must satisfy). Empty list = valid."""
     problems: list[str] = []
     nodes = {n["id"]: n for n in workflow.get("nodes", [])}
     if len(nodes) != len(workflow.get("nodes", [])):
@@ -159,6 +256,8 @@ def validate_ui(workflow: dict[str, Any], specs: dict[str, NodeSpec]) -> list[st
         for inp in spec.inputs:
             if not inp.optional and not inp.is_widget and inp.name not in linked:
                 problems.append(f"{where}: required input {inp.name!r} is not connected")
+    if require_model_metadata:
+        problems += model_metadata_problems(workflow, specs)
     return problems
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from rs_ltxv.ltx.loading import load_transformer
@@ -46,3 +48,26 @@ def test_k_diffusion_euler_equals_our_euler(tmp_path):
     assert seen == [(i, 4) for i in range(1, 5)]
     # the conditioned first frame stays exact through the k-diffusion path too
     torch.testing.assert_close(k_v.latent[:, :4], video.clean[:, :4], rtol=0, atol=1e-6)
+
+
+def test_a_skipped_guidance_step_still_keeps_conditioned_tokens(tmp_path):
+    """With ``skip_step`` the guided x0 of the last computed step is reused, and blended with the clean latent on
+    every step like ltx-pipelines' loop (``post_process_latent`` after each denoise): a half-kept first frame stays
+    half kept on the skipped step too."""
+    from rs_ltxv.ltx.pipeline.guidance import GuidanceParams
+
+    model = load_transformer(write_tiny_checkpoint(tmp_path / "t.safetensors", "2.3", dtype=torch.float32),
+                             dtype=torch.float32)
+    g = torch.Generator().manual_seed(1)
+    vd, ad = model.context_dim
+    ctx = TextContexts(torch.randn(1, 8, vd, generator=g), torch.randn(1, 8, ad, generator=g), torch.ones(1, 8))
+    cond = LatentCondition(torch.randn(1, 128, 1, 2, 2, generator=g), 0, 0.5)
+    video, audio = noise_tracks(*prepare_tracks(VideoSize(17, 64, 64, 24.0), channels=128, conditions=[cond]), seed=3)
+    skip_every_other = GuidanceParams(skip_step=1)
+    denoiser = Denoiser(model, ctx, None, skip_every_other, skip_every_other)
+    denoiser(video, audio, torch.tensor(0.9), 0)
+    last_v, _ = denoiser._last
+    moved = replace(video, latent=video.latent + 0.1)
+    x0_v, _ = denoiser(moved, audio, torch.tensor(0.8), 1)  # skipped: reuses step 0's prediction
+    torch.testing.assert_close(x0_v, moved.blend_x0(last_v), rtol=0, atol=0)
+    assert not torch.equal(x0_v[:, :4], last_v[:, :4])  # the half-kept frame is blended, not the raw prediction

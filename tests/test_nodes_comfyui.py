@@ -80,15 +80,16 @@ API = sorted((REPO / "example_workflows" / "api").glob("*.json"))
 
 
 def shrink(prompt: dict) -> dict:
-    """Tiny sizes and steps; the tiny Gemma folder instead of the 12B file. Returns (pixel frames, size) expected
-    in the saved video."""
+    """Tiny sizes and steps; the model files as the example names them (the tiny set of ``python -m rs_ltxv tiny
+    --set``), core's Gemma loader and encoder replaced by ours. Returns (pixel frames, size) expected in the saved
+    video."""
     expect = {}
     for node in prompt.values():
         inputs = node["inputs"]
         # core's Gemma loader is hard-wired to Gemma-3 12B: our loader + encoder stand in for it on tiny weights
         if node["class_type"] == "LTXAVTextEncoderLoader":
             node["class_type"] = "RSLTXVTextEncoderLoader"
-            node["inputs"] = dict(text_encoder="tiny-gemma-3", ckpt_name=inputs["ckpt_name"], dtype="auto",
+            node["inputs"] = dict(text_encoder=inputs["text_encoder"], ckpt_name=inputs["ckpt_name"], dtype="auto",
                                   device="default")
         if node["class_type"] == "CLIPTextEncode":
             node["class_type"] = "RSLTXVTextEncode"
@@ -97,8 +98,6 @@ def shrink(prompt: dict) -> dict:
             size = 128 if inputs.get("upscale") else 64
             inputs.update(width=size, height=size, num_frames=9, steps=2, upscale_steps=1)
             expect.update(frames=9, size=size)
-        if node["class_type"] == "RSLTXVTextEncoderLoader":
-            inputs["text_encoder"] = "tiny-gemma-3"
     for node in prompt.values():
         if node["class_type"] == "RSLTXVExtend":
             node["inputs"].update(num_new_frames=8, overlap_frames=8, steps=2)

@@ -106,3 +106,27 @@ def test_the_largest_comfyui_seed_works_with_every_sampler(parts, sampler):
 def test_seeds_outside_comfyuis_range_are_refused(seed):
     with pytest.raises(InputError, match="seed"):
         replace(SMALL, seed=seed)
+
+
+@pytest.mark.parametrize(("config", "words"), [
+    ({"temporal_upsample": True, "spatial_upsample": False}, "temporal ×2"),
+    ({"spatial_scale": 1.5, "rational_resampler": True}, "spatial ×1.5"),
+])
+def test_the_2x_pass_refuses_other_upsamplers(config, words):
+    from rs_ltxv.ltx.pipeline.parts import UpsamplerAdapter
+    from rs_ltxv.ltx.upsampler import LatentUpsampler, UpsamplerConfig
+
+    model = LatentUpsampler(UpsamplerConfig(in_channels=16, mid_channels=32, num_blocks_per_stage=1, **config))
+    with pytest.raises(InputError, match=words):
+        UpsamplerAdapter(model, torch.zeros(16), torch.ones(16))
+
+
+def test_a_vae_without_its_decoder_says_so(paths):
+    from rs_ltxv.ltx.errors import CheckpointError
+    from rs_ltxv.ltx.loading.video_vae import load_video_vae
+    from rs_ltxv.ltx.pipeline.parts import VideoVAEAdapter
+
+    vae = load_video_vae(paths[0], dtype=torch.float32)
+    vae.decoder = None  # as loaded from an encoder-only file
+    with pytest.raises(CheckpointError, match="without its decoder"):
+        VideoVAEAdapter(vae).decode(torch.zeros(1, 16, 2, 2, 2))

@@ -1,5 +1,6 @@
 """Example workflows are valid without ComfyUI: node types exist (ours or core's 0.20.1 subset), links are
-consistent and typed right, widget values fit the inputs, each has a thumbnail and an API-format twin."""
+consistent and typed right, widget values fit the inputs, every model file they name carries the metadata ComfyUI's
+missing-models dialog needs to offer a download, each has a thumbnail and an API-format twin."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from rs_ltxv.nodes.workflows import all_specs, ui_to_api, validate_api, validate_ui
+from rs_ltxv.nodes.workflows import (
+    all_specs,
+    model_metadata_problems,
+    model_widgets,
+    ui_to_api,
+    validate_api,
+    validate_ui,
+)
 
 ROOT = Path(__file__).resolve().parents[1] / "example_workflows"
 UI = sorted(ROOT.glob("*.json"))
@@ -26,7 +34,23 @@ def test_there_are_example_workflows():
 
 @pytest.mark.parametrize("path", UI, ids=lambda p: p.stem)
 def test_ui_workflow_is_valid(path):
-    assert validate_ui(_load(path), SPECS) == []
+    assert validate_ui(_load(path), SPECS, require_model_metadata=True) == []
+
+
+@pytest.mark.parametrize("path", UI, ids=lambda p: p.stem)
+def test_every_model_file_has_download_metadata(path):
+    """Each widget naming a model file has a {name, url, directory} entry: a Hugging Face download of that very file
+    into one of the folders the widget lists."""
+    wf = _load(path)
+    named = [(n["id"], f) for n in wf["nodes"] for f in model_widgets(n, SPECS[n["type"]]).values()]
+    assert named, "the example names no model file"
+    for node_id, file in named:
+        node = next(n for n in wf["nodes"] if n["id"] == node_id)
+        entry = next(e for e in node["properties"]["models"] if e["name"] == file)
+        assert entry["url"].startswith("https://huggingface.co/"), entry
+        assert "/resolve/main/" in entry["url"], entry
+        assert entry["url"].rsplit("/", 1)[1] == file, entry
+    assert model_metadata_problems(wf, SPECS) == []
 
 
 @pytest.mark.parametrize("path", UI, ids=lambda p: p.stem)
@@ -110,3 +134,93 @@ def test_api_validator_catches_problems(t2v):
     assert any("bogus" in p for p in problems)
     assert any("'model' is missing" in p for p in problems)
     assert any("positive takes CONDITIONING but gets RS_LTXV_VAE" in p for p in problems)
+
+
+# --- model metadata: what the missing-models dialog needs ----------------------------------------------------------
+
+@pytest.fixture
+def core_example():
+    return _load(next(p for p in UI if "core loaders" in p.stem))
+
+
+def _models(wf, type_):
+    return _node(wf, type_)["properties"]["models"]
+
+
+def _drop_models(wf, type_):
+    del _node(wf, type_)["properties"]["models"]
+
+
+def _set(type_, index, key, value):
+    def mutate(wf):
+        _models(wf, type_)[index][key] = value
+    return mutate
+
+
+def _del(type_, index, key):
+    def mutate(wf):
+        del _models(wf, type_)[index][key]
+    return mutate
+
+
+def _add_stale(wf):
+    _models(wf, "RSLTXVVAELoader").append({"name": "other.safetensors", "directory": "vae",
+                                           "url": "https://huggingface.co/a/b/resolve/main/other.safetensors"})
+
+
+def _second_url(wf):
+    url = "https://huggingface.co/Someone/else/resolve/main/ltx-2.3-22b-distilled.safetensors"
+    _models(wf, "RSLTXVVAELoader")[0]["url"] = url
+
+
+def _not_a_list(wf):
+    _node(wf, "RSLTXVModelLoader")["properties"]["models"] = {"name": "x"}
+
+
+def _gguf_in_unet(wf):  # a folder the loader lists: fine
+    node = _node(wf, "RSLTXVModelLoader")
+    node["widgets_values"][0] = "q.gguf"
+    node["properties"]["models"] = [{"name": "q.gguf", "directory": "unet",
+                                     "url": "https://huggingface.co/a/b/resolve/main/sub/q.gguf"}]
+
+
+HF = "https://huggingface.co/Lightricks/LTX-2.3/"
+#: (which example, mutation, expected problem or None)
+METADATA_CASES = [
+    ("t2v", lambda wf: None, None),
+    ("t2v", lambda wf: _drop_models(wf, "RSLTXVModelLoader"), "ckpt_name names 'ltx-2.3-22b-distilled.safetensors'"),
+    ("t2v", lambda wf: _drop_models(wf, "RSLTXVTextEncoderLoader"), "text_encoder names 'gemma_3_12B_it"),
+    ("t2v", lambda wf: _drop_models(wf, "RSLTXVAudioVAELoader"), "audio_vae_name names"),
+    ("t2v", _set("RSLTXVModelLoader", 0, "directory", "vae"), "lists files from checkpoints, diffusion_models, unet"),
+    ("t2v", _set("RSLTXVTextEncoderLoader", 0, "directory", "checkpoints"), "lists files from text_encoders"),
+    ("t2v", _del("RSLTXVModelLoader", 0, "directory"), "has no directory"),
+    ("t2v", _set("RSLTXVModelLoader", 0, "url", "http://example.com/ltx-2.3-22b-distilled.safetensors"),
+     "is not a download from"),
+    ("t2v", _del("RSLTXVModelLoader", 0, "url"), "is not a download from"),
+    ("t2v", _set("RSLTXVModelLoader", 0, "url", HF + "blob/main/ltx-2.3-22b-distilled.safetensors"),
+     "not a Hugging Face download link"),
+    ("t2v", _set("RSLTXVModelLoader", 0, "url", HF + "resolve/main/ltx-2.3-22b-dev.safetensors"),
+     "downloads 'ltx-2.3-22b-dev.safetensors'"),
+    ("t2v", _set("RSLTXVModelLoader", 0, "name", "renamed.safetensors"), "no widget of the node names"),
+    ("t2v", _add_stale, "lists 'other.safetensors', which no widget"),
+    ("t2v", _second_url, "another url or directory"),
+    ("t2v", _not_a_list, "must be a list"),
+    ("t2v", _gguf_in_unet, None),
+    ("core", lambda wf: _drop_models(wf, "LoraLoaderModelOnly"), "lora_name names"),
+    ("core", _set("CheckpointLoaderSimple", 0, "directory", "loras"), "lists files from checkpoints"),
+    ("core", _set("LoraLoaderModelOnly", 0, "directory", "checkpoints"), "lists files from loras"),
+    ("core", lambda wf: _drop_models(wf, "LTXAVTextEncoderLoader"), "text_encoder names"),
+]
+
+
+@pytest.mark.parametrize(("which", "mutate", "expected"), METADATA_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(METADATA_CASES)])
+def test_model_metadata_validation(t2v, core_example, which, mutate, expected):
+    wf = copy.deepcopy({"t2v": t2v, "core": core_example}[which])
+    mutate(wf)
+    problems = validate_ui(wf, SPECS, require_model_metadata=True)
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in p for p in problems), problems
+        assert validate_ui(wf, SPECS) == []  # only the metadata check minds

@@ -4,6 +4,7 @@ Regenerate after changing a node's inputs (writes the UI JSON, the API twin and 
 
     .venv/bin/python tests/test_workflows_build.py
 """
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ class Graph:
                 values.append("fixed")
         if widgets is not None:
             values = widgets
+        models = [{"name": v, "url": MODELS[v][1], "directory": MODELS[v][0]}
+                  for v in dict.fromkeys(values) if isinstance(v, str) and v in MODELS]
         node = {"id": len(self.nodes) + 1, "type": type_, "pos": list(pos), "size": list(size), "flags": {},
                 "order": self.order, "mode": 0,
                 "inputs": [{"localized_name": i.name, "name": i.name, "type": i.type, "link": None,
@@ -39,6 +42,8 @@ class Graph:
                 "outputs": [{"localized_name": o.name, "name": o.name, "type": o.type, "links": []}
                             for o in spec.outputs],
                 "properties": {"Node name for S&R": type_}, "widgets_values": values}
+        if models:  # what ComfyUI's missing-models dialog offers to download (as the official templates do)
+            node["properties"]["models"] = models
         if title:
             node["title"] = title
         self.order += 1
@@ -65,6 +70,32 @@ class Graph:
 
 
 CKPT = "ltx-2.3-22b-distilled.safetensors"
+_HF = "https://huggingface.co/"
+#: every model file the examples name → (ComfyUI model folder, download URL). Where the URLs come from:
+#: - Comfy-Org's LTX templates (comfyui-workflow-templates, ``properties.models``; copies in the project's reference
+#:   material): the Gemma files, the 2.3 upscaler, the 2.3 dev fp8 checkpoint and the distilled 1.1 LoRA;
+#: - Lightricks' LTX-2 README ("Required Models"): the distilled 2.3 checkpoint (same Lightricks/LTX-2.3 repository
+#:   and URL form as the templates' upscaler);
+#: - not official (no Lightricks or Comfy-Org file exists): the GGUF (unsloth/LTX-2.3-GGUF) and the split VAE files
+#:   (Kijai/LTX2.3_comfy), the sources these file names come from.
+MODELS = {
+    CKPT: ("checkpoints", _HF + "Lightricks/LTX-2.3/resolve/main/ltx-2.3-22b-distilled.safetensors"),
+    "gemma_3_12B_it.safetensors": (
+        "text_encoders", _HF + "Comfy-Org/ltx-2/resolve/main/split_files/text_encoders/gemma_3_12B_it.safetensors"),
+    "ltx-2.3-spatial-upscaler-x2-1.1.safetensors": (
+        "latent_upscale_models", _HF + "Lightricks/LTX-2.3/resolve/main/ltx-2.3-spatial-upscaler-x2-1.1.safetensors"),
+    "ltx-2.3-22b-distilled-Q8_0.gguf": (
+        "diffusion_models", _HF + "unsloth/LTX-2.3-GGUF/resolve/main/distilled/ltx-2.3-22b-distilled-Q8_0.gguf"),
+    "LTX23_video_vae_bf16.safetensors": (
+        "vae", _HF + "Kijai/LTX2.3_comfy/resolve/main/vae/LTX23_video_vae_bf16.safetensors"),
+    "LTX23_audio_vae_bf16.safetensors": (
+        "vae", _HF + "Kijai/LTX2.3_comfy/resolve/main/vae/LTX23_audio_vae_bf16.safetensors"),
+    DEV_CKPT: ("checkpoints", _HF + "Lightricks/LTX-2.3-fp8/resolve/main/ltx-2.3-22b-dev-fp8.safetensors"),
+    DISTILLED_LORA: ("loras", _HF + f"Comfy-Org/ltx-2.3/resolve/main/split_files/loras/{DISTILLED_LORA}"),
+    "gemma_3_12B_it_fp4_mixed.safetensors": (
+        "text_encoders",
+        _HF + "Comfy-Org/ltx-2/resolve/main/split_files/text_encoders/gemma_3_12B_it_fp4_mixed.safetensors"),
+}
 PROMPT = ("A red fox trots through a snowy birch forest at dawn, its breath steaming in the cold air. The camera "
           "tracks it at eye level from the side, slowly pushing in. Soft golden light breaks through the trees. "
           "Sound: crunching snow under its paws, distant birdsong, a light wind in the branches.")
@@ -292,9 +323,69 @@ WORKFLOWS = {
 }
 
 
+THUMB = 512  # square thumbnails, px
+MARGIN = 20  # text keeps this far from the image's left, right and bottom edges
+PANEL_TOP = 392  # the text panel starts here, or higher when the text needs it
+#: (bold, one-line sizes, two-line sizes): the title and the subtitle each take the largest size at which they fit
+#: on one line, else on two
+TITLE = (True, range(34, 25, -1), range(30, 17, -1))
+SUBTITLE = (False, range(22, 16, -1), range(18, 11, -1))
+
+
+def _font(size, bold=False):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default(size)
+
+
+def wrap(text, font, width):
+    """Words of ``text`` in lines no wider than ``width`` px (a single longer word gets a line of its own)."""
+    lines = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def fit(text, style, width):
+    """(font, lines): ``text`` at the largest size of ``style`` (see :data:`TITLE`) where it fits in one line of
+    ``width`` px, else where it fits in two."""
+    bold, one_line, two_lines = style
+    for max_lines, sizes in ((1, one_line), (2, two_lines)):
+        for size in sizes:
+            font = _font(size, bold)
+            lines = wrap(text, font, width)
+            if len(lines) <= max_lines and all(font.getlength(line) <= width for line in lines):
+                return font, lines
+    raise ValueError(f"thumbnail text does not fit in two lines of {width} px: {text!r}")
+
+
+def text_layout(title, subtitle):
+    """(top of the text panel, [(xy, line, font, colour)]) for a thumbnail's title and subtitle: each fitted to the
+    width (:func:`fit`) and stacked from the panel's top; the panel grows upwards when the text needs it."""
+    blocks = [(*fit(title, TITLE, THUMB - 2 * MARGIN), (255, 255, 255)),
+              (*fit(subtitle, SUBTITLE, THUMB - 2 * MARGIN), (190, 200, 220))]
+    step = [round(font.size * 1.25) for font, _, _ in blocks]  # line pitch of each block
+    needed = sum(n * len(lines) for n, (_, lines, _) in zip(step, blocks, strict=True)) + 12 + 6 + MARGIN
+    top = min(PANEL_TOP, THUMB - needed)
+    items, y = [], top + 12  # 12 px above the title, 6 px between title and subtitle
+    for n, (font, lines, colour) in zip(step, blocks, strict=True):
+        for line in lines:
+            items.append(((MARGIN, y), line, font, colour))
+            y += n
+        y += 6
+    return top, items
+
+
 def thumbnail(path, title, subtitle, tint):
-    from PIL import Image, ImageDraw, ImageFont
-    w, h = 512, 512
+    from PIL import Image, ImageDraw
+
+    w = h = THUMB
     img = Image.new("RGB", (w, h))
     px = img.load()
     for y in range(h):  # dawn gradient
@@ -302,20 +393,22 @@ def thumbnail(path, title, subtitle, tint):
             t = y / h
             px[x, y] = tuple(int(c * (1 - t) + 30 * t) for c in tint)
     d = ImageDraw.Draw(img)
-    d.rectangle((0, 360, w, h), fill=(235, 240, 248))  # snow
+    d.rectangle((0, 320, w, h), fill=(235, 240, 248))  # snow
     for i, x in enumerate(range(30, w, 70)):  # birches
-        d.rectangle((x, 120 + (i % 3) * 20, x + 10, 370), fill=(230, 230, 225))
-    d.ellipse((230, 300, 330, 350), fill=(200, 80, 30))  # fox
-    d.polygon([(320, 310), (360, 290), (345, 330)], fill=(200, 80, 30))
-    try:
-        font = ImageFont.truetype("DejaVuSans-Bold.ttf", 34)
-        small = ImageFont.truetype("DejaVuSans.ttf", 22)
-    except OSError:
-        font = small = ImageFont.load_default()
-    d.rectangle((0, 400, w, h), fill=(20, 22, 30))
-    d.text((20, 412), title, fill=(255, 255, 255), font=font)
-    d.text((20, 460), subtitle, fill=(190, 200, 220), font=small)
+        d.rectangle((x, 90 + (i % 3) * 20, x + 10, 330), fill=(230, 230, 225))
+    d.ellipse((230, 262, 330, 312), fill=(200, 80, 30))  # fox
+    d.polygon([(320, 272), (360, 252), (345, 292)], fill=(200, 80, 30))
+    top, items = text_layout(title, subtitle)
+    d.rectangle((0, top, w, h), fill=(20, 22, 30))
+    for xy, line, font, colour in items:
+        d.text(xy, line, fill=colour, font=font)
     img.save(path, quality=88)
+
+
+def card_text(name):
+    """(title, subtitle) drawn on the thumbnail of the example ``name``."""
+    _, title, subtitle, _ = WORKFLOWS[name]
+    return title, "RS LTXV · " + subtitle
 
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
@@ -327,12 +420,83 @@ def test_committed_workflow_equals_the_built_one(name):
     assert api == ui_to_api(built, SPECS)
 
 
+def ink_boxes(title, subtitle):
+    """(panel top, [ink bounding box of each text line in image pixels]): every line of :func:`text_layout` drawn
+    alone on a canvas three times the thumbnail's size (the thumbnail in the middle), so ink that would fall outside
+    the image is measured too."""
+    from PIL import Image, ImageDraw
+
+    top, items = text_layout(title, subtitle)
+    boxes = []
+    for (x, y), line, font, _ in items:
+        canvas = Image.new("L", (3 * THUMB, 3 * THUMB))
+        ImageDraw.Draw(canvas).text((x + THUMB, y + THUMB), line, fill=255, font=font)
+        left, upper, right, lower = canvas.getbbox()
+        boxes.append((left - THUMB, upper - THUMB, right - THUMB, lower - THUMB))
+    return top, boxes
+
+
+def _check_fits(title, subtitle):
+    top, boxes = ink_boxes(title, subtitle)
+    assert top >= THUMB // 2, "the text panel covers more than half the picture"
+    for left, upper, right, lower in boxes:
+        assert left >= MARGIN // 2, (title, subtitle, left)
+        assert right <= THUMB - MARGIN // 2, (title, subtitle, right)
+        assert upper >= top, (title, subtitle, upper, top)
+        assert lower <= THUMB - MARGIN // 2, (title, subtitle, lower)
+    for above, below in itertools.pairwise(boxes):
+        assert above[3] <= below[1], ("lines overlap", title, subtitle)
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_thumbnail_text_fits_inside_the_image(name):
+    _check_fits(*card_text(name))
+
+
+#: more titles and subtitles than the examples have: short, one line at a smaller size, two lines, long words
+TEXTS = [
+    ("LTX-2.3", "RS LTXV"),
+    ("LTX-2.3 text to video, GGUF model, 2x upscale", "RS LTXV · quantised transformer, split VAE files, refine"),
+    ("LTX-2.3 extend a clip with its sound and a second prompt for the new part",
+     "RS LTXV · video and audio continued from the clip's last frames, at the clip's frame rate"),
+    ("Supercalifragilisticexpialidocious-video-model", "a-very-long-hyphenated-subtitle-without-any-spaces"),
+    ("W" * 18, "M" * 30),
+]
+
+
+@pytest.mark.parametrize(("title", "subtitle"), TEXTS)
+def test_any_title_that_fits_is_drawn_inside(title, subtitle):
+    _check_fits(title, subtitle)
+
+
+def test_text_too_long_for_two_lines_is_refused_not_cut():
+    with pytest.raises(ValueError, match="does not fit"):
+        text_layout("a " * 200, "RS LTXV")
+    with pytest.raises(ValueError, match="does not fit"):
+        text_layout("LTX", "W" * 80)
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_committed_thumbnail_equals_the_built_one(name, tmp_path):
+    from PIL import Image, ImageChops, ImageFont, ImageStat
+
+    try:
+        ImageFont.truetype("DejaVuSans-Bold.ttf", 10)
+    except OSError:
+        pytest.skip("the thumbnails are drawn with DejaVu Sans, which this machine lacks")
+    thumbnail(tmp_path / "t.jpg", *card_text(name), WORKFLOWS[name][3])
+    built, committed = (Image.open(p).convert("L") for p in (tmp_path / "t.jpg", ROOT / f"{name}.jpg"))
+    assert committed.size == built.size
+    diff = ImageStat.Stat(ImageChops.difference(built, committed)).mean[0]
+    assert diff < 2, f"thumbnail out of date (mean difference {diff:.1f}): run .venv/bin/python {__file__}"
+
+
 if __name__ == "__main__":
     (ROOT / "api").mkdir(parents=True, exist_ok=True)
-    for name, (build, title, subtitle, tint) in WORKFLOWS.items():
+    for name, (build, _, _, tint) in WORKFLOWS.items():
         wf = build()
         (ROOT / f"{name}.json").write_text(json.dumps(wf, indent=2, ensure_ascii=False) + "\n")
         api = ui_to_api(wf, SPECS)
         (ROOT / "api" / f"{name}.json").write_text(json.dumps(api, indent=2, ensure_ascii=False) + "\n")
-        thumbnail(ROOT / f"{name}.jpg", title, "RS LTXV · " + subtitle, tint)
+        thumbnail(ROOT / f"{name}.jpg", *card_text(name), tint)
     print("ok", file=sys.stderr)

@@ -21,7 +21,7 @@ from ..errors import CheckpointError
 from ..text.processor import TextConnectors
 from ..transformer.model import LTXAVTransformer
 from .gguf_checkpoint import GGUFCheckpointFile
-from .infer import infer_connector, infer_gemma_states, infer_transformer
+from .infer import infer_connector, infer_gemma_states, infer_transformer, shape_of
 from .layout import check_is_ltx2, detect_version, split_components
 from .materialize import materialize
 from .resolve import ConfigSource, resolve_config
@@ -82,13 +82,19 @@ class LTXCheckpoint:
 
 def _with_connectors(raw: Mapping[str, Any], connectors: dict[str, dict[str, TensorInfo]]) -> TransformerConfig:
     """A stored or given transformer config; the connectors' geometry comes from their tensors' shapes where
-    ltx-core ignores the config (the register count always, the layers when ``connector_num_layers`` is absent)."""
+    ltx-core ignores the config (the register count always, the layers when ``connector_num_layers`` is absent).
+
+    Raises:
+        ConfigError: see ``TransformerConfig.from_dict``.
+        CheckpointError: a connector without a 2-D ``learnable_registers`` tensor.
+    """
     cfg = TransformerConfig.from_dict(dict(raw))
     for name in connectors:
         conn = getattr(cfg, name)
         if "connector_num_layers" not in raw:
             conn = infer_connector(connectors[name], conn)
-        registers = connectors[name]["learnable_registers"].shape[0]
+        registers = shape_of({k: v.shape for k, v in connectors[name].items()}, "learnable_registers", 2,
+                             name.replace("_", " "))[0]
         cfg = replace(cfg, **{name: replace(conn, num_learnable_registers=registers)})
     return cfg
 

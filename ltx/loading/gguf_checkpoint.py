@@ -22,6 +22,7 @@ from gguf import GGMLQuantizationType
 from ...gguf_loader import GGUFError, GGUFFile, check_supported, ltx_key
 from ...gguf_loader.names import DIFFUSION_PREFIX, LTX_ARCHITECTURES
 from ..errors import CheckpointError
+from .config_json import parse_config_text
 from .source import TensorInfo, read_device
 
 #: weights of these types load as ordinary tensors; every other type stays quantised in a GGUFLinear
@@ -67,12 +68,11 @@ class GGUFCheckpointFile:
         """The ``config`` metadata parsed as JSON (as in the official ``.safetensors``), None when absent.
 
         Raises:
-            CheckpointError: the ``config`` metadata is not valid JSON.
+            CheckpointError: the ``config`` metadata is not a valid, bounded JSON object
+                (:func:`~.config_json.parse_config_text`).
         """
-        try:
-            return self.gguf.config()
-        except GGUFError as exc:
-            raise CheckpointError(str(exc)) from exc
+        raw = self.metadata.get("config")
+        return None if raw is None else parse_config_text(f"{self.name}: the 'config' metadata", raw)
 
     def quantized_type(self, name: str) -> GGMLQuantizationType | None:
         """The GGML type of a weight kept quantised (anything but F32/F16), None for F32/F16.

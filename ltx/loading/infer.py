@@ -6,6 +6,7 @@ head); otherwise the released models' head widths are assumed (video 128, audio 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -21,11 +22,29 @@ _TRANSFORMER_TENSORS = ("patchify_proj.weight", "audio_patchify_proj.weight", "p
                         "transformer_blocks.0.audio_attn2.to_k.weight")
 
 
+def shape_of(shapes: Mapping[str, tuple[int, ...]], key: str, rank: int, what: str) -> tuple[int, ...]:
+    """``shapes[key]``, which must exist with ``rank`` dimensions, each at least 1 (``what`` names the component).
+
+    Raises:
+        CheckpointError: the tensor is missing or has another shape.
+    """
+    if key not in shapes:
+        raise CheckpointError(f"The {what} has no '{key}' tensor; the file is incomplete.")
+    shape = tuple(shapes[key])
+    if len(shape) != rank or min(shape, default=1) < 1:
+        raise CheckpointError(f"The {what} tensor '{key}' has shape {list(shape)}; a {rank}-D shape without empty "
+                              "dimensions was expected. The file is corrupt or not an LTX-2 model.")
+    return shape
+
+
 def _heads(shapes: dict[str, tuple[int, ...]], gate_key: str, width: int, kind: str) -> tuple[int, int]:
     """(heads, head width) of a ``width``-wide attention: one head per row of the gate ``(H, D)`` when gated, else
     :data:`DEFAULT_HEAD_DIM`; :class:`CheckpointError` when the width is not a multiple of it."""
     if gate_key in shapes:
-        heads = shapes[gate_key][0]
+        heads = shape_of(shapes, gate_key, 2, f"{kind} attention")[0]
+        if width % heads:
+            raise CheckpointError(f"The {kind} attention gate '{gate_key}' has {heads} rows (heads), which do not "
+                                  f"divide the width {width}. The file is corrupt.")
     else:
         head_dim = DEFAULT_HEAD_DIM[kind]
         if width % head_dim:
@@ -41,12 +60,11 @@ def infer_connector(tensors: dict[str, TensorInfo], base: ConnectorConfig) -> Co
     (``ltx_core.text_encoders.gemma.embeddings_connector.Embeddings1DConnectorConfigurator`` reads the config).
 
     Raises:
-        CheckpointError: no ``learnable_registers`` tensor, or heads that cannot be inferred.
+        CheckpointError: no ``learnable_registers`` tensor or not of shape ``(R, D)``, or heads that cannot be
+            inferred.
     """
     shapes = {k: v.shape for k, v in tensors.items()}
-    if "learnable_registers" not in shapes:
-        raise CheckpointError("The embeddings connector has no 'learnable_registers' tensor.")
-    registers, width = shapes["learnable_registers"]
+    registers, width = shape_of(shapes, "learnable_registers", 2, "embeddings connector")
     heads, head_dim = _heads(shapes, "transformer_1d_blocks.0.attn1.to_gate_logits.weight", width, "connector")
     return replace(base, num_attention_heads=heads, attention_head_dim=head_dim, num_learnable_registers=registers,
                    num_layers=count_blocks(shapes, "transformer_1d_blocks"),
@@ -62,8 +80,8 @@ def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, 
     ``config`` metadata only.
 
     Raises:
-        CheckpointError: a tensor the widths are read from is missing; the attention heads cannot be inferred
-            (ungated attention of an unusual width).
+        CheckpointError: a tensor the widths are read from is missing or not 2-D; the attention heads cannot be
+            inferred (ungated attention of an unusual width, a gate whose rows do not divide the width).
         ConfigError: the inferred config is inconsistent.
     """
     s = {k: v.shape for k, v in transformer.items()}
@@ -71,6 +89,9 @@ def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, 
     if missing:
         raise CheckpointError(f"Cannot infer the transformer config: tensor(s) {', '.join(missing)} are missing. The "
                               "file is incomplete; use the official checkpoint or one with __metadata__['config'].")
+    for key in (*_TRANSFORMER_TENSORS, "caption_projection.linear_1.weight"):
+        if key in s:
+            shape_of(s, key, 2, "transformer")
     vd, in_ch = s["patchify_proj.weight"]
     ad, audio_in = s["audio_patchify_proj.weight"]
     gated = "transformer_blocks.0.attn1.to_gate_logits.weight" in s
@@ -88,7 +109,8 @@ def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, 
     if "caption_projection.linear_1.weight" in s:
         kw["caption_channels"] = s["caption_projection.linear_1.weight"][1]
     elif projection and "aggregate_embed.weight" in projection:
-        kw["caption_channels"] = projection["aggregate_embed.weight"].shape[0]
+        kw["caption_channels"] = shape_of({k: v.shape for k, v in projection.items()}, "aggregate_embed.weight", 2,
+                                          "text projection")[0]
     cfg = TransformerConfig(**kw)
     for name in ("video_connector", "audio_connector"):
         if name in connectors:
@@ -102,14 +124,15 @@ def infer_gemma_states(projection: dict[str, TensorInfo], gemma_dim: int) -> int
     ``aggregate_embed.weight`` (shape ``(D_out, L · gemma_dim)``) divided by ``gemma_dim``.
 
     Raises:
-        CheckpointError: no aggregate projection, or a width that is not a multiple of ``gemma_dim``.
+        CheckpointError: no aggregate projection, one that is not 2-D, or a width that is not a multiple of
+            ``gemma_dim``.
     """
     key = next((k for k in ("aggregate_embed.weight", "video_aggregate_embed.weight") if k in projection), None)
     if key is None:
         raise CheckpointError("text_embedding_projection has neither 'aggregate_embed' (LTX-2) nor "
                               "'video_aggregate_embed' (LTX-2.3) weights.")
-    flat = projection[key].shape[1]
-    if flat % gemma_dim:
+    flat = shape_of({key: projection[key].shape}, key, 2, "text projection")[1]
+    if gemma_dim < 1 or flat % gemma_dim:
         raise CheckpointError(f"text projection input width {flat} is not a multiple of the text encoder width "
                               f"{gemma_dim} (caption_channels).")
     return flat // gemma_dim

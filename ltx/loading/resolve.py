@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from ..errors import CheckpointError, ConfigError
+from .config_limits import check_config
+from .config_schema import check_raw
 
 C = TypeVar("C")
 ConfigSource = Literal["given", "metadata", "inferred"]
@@ -26,6 +28,30 @@ class Resolved(Generic[C]):
 
     config: C
     source: ConfigSource
+
+
+def _resolve(where: str, given: Any, stored: Callable[[], Mapping[str, Any] | None], key: str | None,
+             config_type: type | tuple[type, ...], parse: Callable[[Mapping[str, Any]], Any],
+             infer: Callable[[], Any] | None, cannot_infer: str) -> Resolved[Any]:
+    """The three steps of :func:`resolve_config`; every dict is type-checked (:func:`~.config_schema.check_raw`)
+    before ``parse`` sees it."""
+    if isinstance(given, config_type):
+        return Resolved(given, "given")
+    if given is not None:
+        check_raw(where, given, config_type)
+        return Resolved(parse(given), "given")
+    raw = stored()
+    if raw is not None and key is not None:
+        if not isinstance(raw, Mapping):
+            raise CheckpointError(f"{where}: the stored config is a {type(raw).__name__}, not a JSON object.")
+        raw = raw.get(key)
+    if raw is not None:
+        check_raw(where, raw, config_type)
+        return Resolved(parse(raw), "metadata")
+    if infer is None:
+        section = "" if key is None else f"[{key!r}]"
+        raise CheckpointError(f"{where} has no __metadata__['config']{section}; {cannot_infer}")
+    return Resolved(infer(), "inferred")
 
 
 def resolve_config(
@@ -57,23 +83,18 @@ def resolve_config(
         infer: config from tensor shapes; None when shapes cannot tell (the audio VAE's STFT settings).
         cannot_infer: the end of the message when there is no config and ``infer`` is None.
 
+    Every dict is checked for JSON types and ranges before ``parse`` (:func:`~.config_schema.check_raw`), and the
+    resulting config, whatever its source, against :mod:`.config_limits` before any model is built.
+
     Raises:
         CheckpointError: the given or stored config is invalid, inference fails, or there is no config and it
             cannot be inferred; the message starts with ``where``.
+        ConfigError: a config field of the wrong type or out of its plausible range (message starts with ``where``).
     """
     try:
-        if isinstance(given, config_type):
-            return Resolved(given, "given")
-        if given is not None:
-            return Resolved(parse(given), "given")
-        raw = stored()
-        raw = raw if key is None or raw is None else raw.get(key)
-        if raw is not None:
-            return Resolved(parse(raw), "metadata")
-        if infer is None:
-            section = "" if key is None else f"[{key!r}]"
-            raise CheckpointError(f"{where} has no __metadata__['config']{section}; {cannot_infer}")
-        return Resolved(infer(), "inferred")
+        resolved = _resolve(where, given, stored, key, config_type, parse, infer, cannot_infer)
+        check_config(where, resolved.config)
+        return resolved
     except (ConfigError, CheckpointError) as exc:
         if str(exc).startswith(where):
             raise

@@ -7,7 +7,6 @@ that says what is wrong instead of a Rust panic or a half-loaded model. :class:`
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from collections.abc import Mapping
@@ -18,12 +17,11 @@ import torch
 from safetensors import safe_open
 
 from ..errors import CheckpointError
+from .config_json import parse_config_text
+from .safetensors_header import MAX_HEADER_BYTES, parse_header, reading
 from .source import DTYPES, PlainWeights, TensorInfo, cast, read_device
 
 __all__ = ["DTYPES", "SafetensorsFile", "TensorInfo"]
-
-_MAX_HEADER = 100 * 1024 * 1024
-
 
 
 class SafetensorsFile(PlainWeights):
@@ -32,7 +30,8 @@ class SafetensorsFile(PlainWeights):
     ``metadata`` is :meth:`config`; its ``load`` is :meth:`read`, one tensor at a time).
 
     Raises:
-        CheckpointError: the file is missing, too small, truncated or has a corrupt header.
+        CheckpointError: the file is missing, too small, truncated or has a corrupt header (every entry is checked
+            by :func:`~.safetensors_header.parse_header`).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -49,42 +48,27 @@ class SafetensorsFile(PlainWeights):
                 raise CheckpointError(f"{self.path.name} is {size} bytes — too small to be a .safetensors file. "
                                       "The download is probably incomplete; download it again.")
             (header_len,) = struct.unpack("<Q", head)
-            if header_len > min(size - 8, _MAX_HEADER):
+            if header_len > size - 8 or header_len < 2:
                 raise CheckpointError(
                     f"{self.path.name} is not a readable .safetensors file (header length {header_len} bytes, file "
                     f"{size} bytes). It is either truncated or a different format (.ckpt/.pt/.gguf renamed?).")
-            try:
-                header = json.loads(fh.read(header_len))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise CheckpointError(f"{self.path.name} has a corrupt .safetensors header ({exc}). "
-                                      "Download the file again.") from exc
-        self.metadata: dict[str, str] = header.pop("__metadata__", None) or {}
-        self.tensors: dict[str, TensorInfo] = {}
-        data_end = 0
-        for name, entry in header.items():
-            start, end = entry["data_offsets"]
-            self.tensors[name] = TensorInfo(entry["dtype"], tuple(entry["shape"]), end - start)
-            data_end = max(data_end, end)
-        expected = 8 + header_len + data_end
-        if size < expected:
-            raise CheckpointError(
-                f"{self.path.name} is truncated: the header describes {expected:,} bytes but the file has {size:,} "
-                f"({100 * size / expected:.1f}%). The download or copy did not finish; download it again.")
+            if header_len > MAX_HEADER_BYTES:
+                raise CheckpointError(f"{self.path.name}: the .safetensors header length field says {header_len:,} "
+                                      f"bytes; RS-LTXV reads headers up to {MAX_HEADER_BYTES:,} bytes (real model "
+                                      "files: under 1 MiB). The file is corrupt; download it again.")
+            raw = fh.read(header_len)
+        self.metadata, self.tensors = parse_header(self.path.name, raw, size - 8 - header_len, size)
         self.size = size
 
     def config(self) -> dict[str, Any] | None:
         """``json.loads(metadata["config"])`` or None when absent.
 
         Raises:
-            CheckpointError: the config is not valid JSON.
+            CheckpointError: the config is not a valid, bounded JSON object
+                (:func:`~.config_json.parse_config_text`).
         """
         raw = self.metadata.get("config")
-        if raw is None:
-            return None
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise CheckpointError(f"{self.path.name}: __metadata__['config'] is not valid JSON ({exc}).") from exc
+        return None if raw is None else parse_config_text(f"{self.path.name}: __metadata__['config']", raw)
 
     def read(
         self, names: Mapping[str, str], *, dtype: torch.dtype | None, device: torch.device
@@ -94,6 +78,10 @@ class SafetensorsFile(PlainWeights):
 
         Floating tensors are cast to ``dtype`` (None keeps the stored dtype); integer tensors keep theirs. Mirrors
         ``ltx_core.loader.sft_loader.SafetensorsStateDictLoader.load``.
+
+        Raises:
+            CheckpointError: the file changed or cannot be read any more (:func:`~.safetensors_header.reading`).
         """
-        with safe_open(str(self.path), framework="pt", device=str(read_device(device))) as fh:
+        with reading(self.path.name), safe_open(str(self.path), framework="pt",
+                                                device=str(read_device(device))) as fh:
             return {target: cast(fh.get_tensor(key), dtype) for target, key in names.items()}

@@ -47,7 +47,11 @@ def check_number(name: str, value: Any, lo: float = -math.inf, hi: float = math.
 
 
 def check_frames(frames: Any) -> None:
-    """Pixel frame counts are ``8·k + 1`` (1, 9, 17, …, 121, …)."""
+    """Pixel frame counts are ``8·k + 1`` (1, 9, 17, …, 121, …), at most ``8·100000 + 1``.
+
+    Raises:
+        InputError: ``frames`` is not a whole number of that form; the message gives the two nearest valid counts.
+    """
     check_int("frames", frames, 1, 8 * 100_000 + 1)
     if frames % 8 != 1:
         lo = frames // 8 * 8 + 1
@@ -55,7 +59,12 @@ def check_frames(frames: Any) -> None:
 
 
 def check_size(name: str, value: Any, multiple: int) -> None:
-    """Widths and heights are positive multiples of ``multiple`` pixels (32; 64 with the 2× upscale pass)."""
+    """Widths and heights are positive multiples of ``multiple`` pixels (32; 64 with the 2× upscale pass), at most
+    :data:`MAX_PIXELS_SIDE`.
+
+    Raises:
+        InputError: ``value`` is not such a whole number; the message gives the two nearest valid sizes.
+    """
     check_int(name, value, multiple, MAX_PIXELS_SIDE)
     if value % multiple:
         lo = max(multiple, value // multiple * multiple)
@@ -63,8 +72,12 @@ def check_size(name: str, value: Any, multiple: int) -> None:
 
 
 def check_guidance(stream: str, params: Any) -> None:
-    """CFG, STG, modality and rescale scales are finite; STG blocks are block indices (checked against the model
-    later, when its config is known)."""
+    """CFG, STG, modality and rescale scales are finite numbers in [−100, 100]; ``skip_step`` and STG blocks are
+    whole numbers (blocks are checked against the model later, when its config is known).
+
+    Raises:
+        InputError: the first value out of range, named with ``stream``.
+    """
     for field in ("cfg", "stg", "rescale", "modality"):
         check_number(f"{stream} {field}", getattr(params, field), -100.0, 100.0)
     check_int(f"{stream} skip_step", params.skip_step, 0, MAX_STEPS)
@@ -73,7 +86,14 @@ def check_guidance(stream: str, params: Any) -> None:
 
 
 def check_stg_blocks(guidances: dict[str, Any], num_layers: int) -> None:
-    """STG blocks must exist in the transformer (``0 … num_layers − 1``); run once the model config is known."""
+    """STG blocks must exist in the transformer (``0 … num_layers − 1``); run once the model config is known.
+
+    ``guidances`` maps a stream name (``"video"``, ``"audio"``) to its :class:`~.guidance.GuidanceParams`; streams
+    with STG off are skipped.
+
+    Raises:
+        InputError: a block index is out of range, or STG is on with no block given.
+    """
     for stream, params in guidances.items():
         if not params.needs_perturbed:
             continue

@@ -40,6 +40,9 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the ``generate`` sub-command's flags to ``p``: model files, prompt, size (pixels), ``--frames`` (pixel
+    frames, ``8·k + 1``), ``--fps`` (Hz), sampling and guidance, ``--extend-from`` and the output path. The old
+    spellings of three flags stay accepted but hidden (see the comments below)."""
     p.add_argument("--checkpoint", required=True, help="LTX-2 / LTX-2.3 checkpoint (.safetensors or .gguf)")
     p.add_argument("--text-encoder", required=True, help="Gemma-3 folder, single file or .gguf")
     p.add_argument("--vae", help="video VAE file, when --checkpoint has none (GGUF / ComfyUI split files)")
@@ -108,7 +111,12 @@ def _image(spec: str) -> ImageGuide:
 
 def save_outputs(result: Result, request: Request, output: str | Path) -> Path:
     """Write the MP4 (with sound when there is audio) and the latents next to it (``OUT.latents.safetensors``:
-    ``video`` ``(1, 128, F, H, W)``, ``audio`` ``(1, 8, T, 16)``, ``fps`` metadata), each atomically."""
+    ``video`` ``(1, 128, F, H, W)`` (F latent frames), ``audio`` ``(1, 8, T, 16)``, ``fps`` metadata), each
+    atomically. Returns the video's path.
+
+    Raises:
+        InputError: the frames or waveform cannot be written as MP4 (see :func:`~.media.write_mp4`).
+    """
     out = Path(output)
     if result.frames is not None:
         audio = result.waveform[0] if result.waveform is not None else None
@@ -122,6 +130,7 @@ def save_outputs(result: Result, request: Request, output: str | Path) -> Path:
 
 
 def latents_path(output: str | Path) -> Path:
+    """The latents file written next to the video ``output``: ``OUT.mp4`` → ``OUT.latents.safetensors``."""
     return Path(output).with_suffix(LATENTS_SUFFIX)
 
 
@@ -165,7 +174,14 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
 
 def run_generate(args: argparse.Namespace) -> Path:
     """``generate``: check every input (:func:`prepare_request`, then the transformer config from the checkpoint's
-    header), load the models, run, and write ``--output`` and its latents."""
+    header), load the models, run, and write ``--output`` and its latents. Returns the video's path.
+
+    Raises:
+        InputError: a bad argument or input file, found before the weights are read where possible.
+        CheckpointError / ConfigError: a model file cannot be used.
+        NonFiniteError: the model's prediction became NaN or infinite.
+        Cancelled: the run was interrupted.
+    """
     req, saved = prepare_request(args)
     ckpt = open_checkpoint(args.checkpoint)
     check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
@@ -189,7 +205,13 @@ def run_generate(args: argparse.Namespace) -> Path:
 def run_demo(output: str | Path = "outputs/demo.mp4", *, seconds: float = 4.0, steps: int = 20,
              width: int = 768, height: int = 512, fps: float = 24.0, seed: int = 0) -> Path:
     """Tiny random models of the real LTX-2.3 architecture → a clip with sound (the content is noise-like art,
-    the point is the whole path: prompt → Gemma → connectors → transformer → VAE / vocoder → MP4)."""
+    the point is the whole path: prompt → Gemma → connectors → transformer → VAE / vocoder → MP4). ``seconds`` of
+    video at ``fps`` frames per second (rounded to 8k+1 frames), ``width`` × ``height`` pixels. The tiny models are
+    written to ``tiny-models/`` beside ``output``. Returns the video's path.
+
+    Raises:
+        InputError: a setting out of range or an unwritable ``output``.
+    """
     from ..tiny import write_tiny_checkpoint
     from ..tiny_parts import write_tiny_gemma
 

@@ -98,7 +98,11 @@ def read_latents(path: str | os.PathLike) -> SavedLatents:
 
 
 def check_model_file(path: str | os.PathLike | None, flag: str) -> None:
-    """A model path given on the command line exists (a file, or a folder for Gemma)."""
+    """A model path given on the command line exists (a file, or a folder for Gemma); ``None`` (flag not given) passes.
+
+    Raises:
+        InputError: ``path`` does not exist; the message names ``flag``.
+    """
     if path is not None and not Path(path).exists():
         raise InputError(f"{flag} {path}: no such file or folder.")
 

@@ -34,6 +34,11 @@ class Result:
 
 
 def need(part, name: str, why: str):
+    """``part`` (a model part of :class:`ModelParts` called ``name``), checked to be there for ``why``.
+
+    Raises:
+        InputError: ``part`` is None; the message says which ``ModelParts`` field to fill.
+    """
     if part is None:
         raise InputError(f"{why} needs a {name}; load one and pass it in ModelParts.{name}.")
     return part
@@ -41,8 +46,14 @@ def need(part, name: str, why: str):
 
 def encode_contexts(parts: ModelParts, req: Request,
                     cancel: Callable[[], bool] | None = None) -> tuple[TextContexts, TextContexts | None]:
-    """The prompt's contexts and, when any guidance needs it, the negative prompt's (``cancel`` is asked before
-    every Gemma layer)."""
+    """The prompt's contexts and, when any guidance needs it (CFG ≠ 1), the negative prompt's: video ``(1, S, D_v)``
+    and audio ``(1, S, D_a)`` each. ``cancel`` is asked before every Gemma layer. Mirrors
+    ``ltx_pipelines.utils.helpers.encode_prompts``.
+
+    Raises:
+        InputError: ``parts.prompt_encoder`` is None.
+        Cancelled: ``cancel()`` returned True.
+    """
     enc = need(parts.prompt_encoder, "prompt_encoder", "Encoding the prompt")
     needs_negative = any(g.needs_uncond for g in (req.video_guidance, req.audio_guidance, req.upscale_guidance))
     with interruptible(enc, getattr(enc, "gemma", None), cancel=cancel):
@@ -50,6 +61,17 @@ def encode_contexts(parts: ModelParts, req: Request,
 
 
 def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device) -> list[LatentCondition]:
+    """The request's images as conditions for a stage of ``size``: each image gets the H.264 CRF round trip
+    (``req.image_crf``), is resized to cover ``size`` and centre-cropped, and is encoded by the video VAE to a latent
+    ``(1, 128, 1, H/32, W/32)`` placed at its pixel frame (negative frames count from the end of ``size.frames``).
+
+    Mirrors ``ltx_pipelines.utils.helpers.combined_image_conditionings`` (frame 0 replaces the first latent frame,
+    other frames become guide tokens; see :func:`~.stage.prepare_tracks`).
+
+    Raises:
+        InputError: images are given but ``parts.video_vae`` is None, a frame lies outside the video, or an image is
+            not uint8 RGB ``(H, W, 3)``.
+    """
     if not req.images:
         return []
     vae = need(parts.video_vae, "video_vae", "Image conditioning")
@@ -64,6 +86,18 @@ def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, de
 
 
 def conditioning_audio(parts: ModelParts, req: Request, size: VideoSize) -> torch.Tensor | None:
+    """The request's conditioning waveform (``(C, S)`` or ``(B, C, S)`` at ``req.audio_sample_rate`` Hz, 16000 when
+    unset) encoded by the audio VAE to a latent ``(B, 8, T, 16)`` (B = 1 for ``(C, S)``) with ``T = size.audio_frames``
+    (25 latent frames per second of video): cut to the video's duration, or zero-padded at the end when shorter.
+    None without audio.
+
+    Mirrors the audio encoding of ``ltx_pipelines.a2vid_two_stage.A2VidPipelineTwoStage`` (``encode_audio``, then
+    cut to ``AudioLatentShape.from_duration``); the zero padding is ours.
+
+    Raises:
+        InputError: audio is given but ``parts.audio_vae`` is None, or the waveform is unusable.
+        CheckpointError: the audio VAE has no encoder weights.
+    """
     if req.audio is None:
         return None
     audio_vae = need(parts.audio_vae, "audio_vae", "Audio conditioning")
@@ -116,13 +150,21 @@ def check_parts(parts: ModelParts, req: Request, *, has_contexts: bool) -> None:
 
 
 def ready(parts: ModelParts) -> None:
+    """Move the transformer back to ``parts.device`` if it was parked elsewhere (see :func:`free_memory`)."""
     if parts.device is not None and next(parts.transformer.parameters()).device != torch.device(parts.device):
         parts.transformer.to(parts.device)
 
 
 def decode(parts: ModelParts, result: Result, cancel: Callable[[], bool] | None = None) -> Result:
     """Frames ``(B, F, H, W, 3)`` uint8 from the video latent and, when there is an audio latent and an audio VAE,
-    the waveform ``(B, 2, S)`` and its sample rate in Hz (``cancel`` is asked before every VAE / vocoder block)."""
+    the waveform ``(B, 2, S)`` and its sample rate in Hz (``cancel`` is asked before every VAE / vocoder block).
+    Fills and returns ``result``.
+
+    Raises:
+        InputError: ``parts.video_vae`` is None.
+        CheckpointError: the audio VAE lacks its decoder or vocoder weights.
+        Cancelled: ``cancel()`` returned True.
+    """
     vae = need(parts.video_vae, "video_vae", "Decoding")
     with interruptible(vae, getattr(vae, "vae", None), cancel=cancel):
         result.frames = pixels_to_frames(vae.decode(result.video_latent))
@@ -133,14 +175,19 @@ def decode(parts: ModelParts, result: Result, cancel: Callable[[], bool] | None 
 
 
 def stage1_sigmas(parts: ModelParts, req: Request) -> torch.Tensor:
-    """σ of the main pass (schedule, steps, custom sigmas, shifts of the request)."""
+    """σ of the main pass from the request's schedule, steps, custom sigmas and shifts: float32 ``(steps + 1,)``
+    from at most 1 down to 0 (custom sigmas: their own length). See :func:`~.schedules.make_sigmas`."""
     return make_sigmas(req.schedule, req.steps, distilled_model=parts.distilled, custom=req.sigmas,
                        max_shift=req.max_shift, base_shift=req.base_shift)
 
 
 def stage2_sigmas(req: Request) -> torch.Tensor:
-    """σ of the refinement pass after a 2× upscale: the official distilled ones, or ``upscale_steps`` LTXV σ from
-    ``upscale_denoise`` down."""
+    """σ of the refinement pass after a 2× upscale, a float32 ``(n,)`` tensor ending in 0.
+
+    ``upscale_steps`` None or 0: the official stage-2 sigmas ``(4,)`` (:data:`~.schedules.STAGE2_SIGMAS`, as
+    ``ltx_pipelines.utils.constants.STAGE_2_DISTILLED_SIGMA_VALUES``). Otherwise the LTXV schedule of
+    ``upscale_steps`` steps cut to σ ≤ ``upscale_denoise``, with ``upscale_denoise`` itself prepended when the cut
+    does not start there (so ``n`` ≤ ``upscale_steps + 1``)."""
     if not req.upscale_steps:  # None or 0: the official stage-2 (distilled) sigmas
         return torch.tensor(STAGE2_SIGMAS, dtype=torch.float32)
     sig = ltxv_sigmas(req.upscale_steps)
@@ -151,8 +198,12 @@ def stage2_sigmas(req: Request) -> torch.Tensor:
 
 
 def half_size(parts: ModelParts, req: Request, size: VideoSize) -> VideoSize:
-    """The stage-1 size of a 2× upscale run (half width and height); checks the upsampler and that width and height
-    (pixels) are multiples of 64."""
+    """The stage-1 size of a 2× upscale run (half width and height, in pixels); checks the upsampler and that width
+    and height are multiples of 64 pixels.
+
+    Raises:
+        InputError: ``parts.upsampler`` is None, or width / height is not a multiple of 64.
+    """
     need(parts.upsampler, "upsampler", "The 2× upscale pass")
     if size.height % 64 or size.width % 64:
         raise InputError(f"With upscale on, width and height must be multiples of 64 (stage 1 runs at half "
@@ -168,6 +219,7 @@ class StageProgress:
         self.total, self.done, self.progress = total, 0, progress
 
     def tick(self, _step: int, _steps: int) -> None:
+        """One step of some stage is done (the stage's own counts are ignored): report ``(done, total)``."""
         self.done += 1
         if self.progress:
             self.progress(self.done, self.total)

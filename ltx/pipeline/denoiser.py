@@ -26,7 +26,14 @@ def _at(g: Guidance, sigma: float) -> GuidanceParams:
 
 @dataclass
 class Denoiser:
-    """Callable ``(video, audio, sigma, step) -> (x0_video, x0_audio)`` (x0 already blended with clean tokens).
+    """Callable ``(video, audio, sigma, step) -> (x0_video, x0_audio)`` on :class:`~.track.Track` s: x0 ``(B, T, C)``
+    per stream (same shape as the track's latent, guide tokens included), already blended with the clean tokens;
+    ``sigma`` a 0-d tensor, ``step`` the index into the schedule (for ``skip_step``). ``x0_audio`` is None without
+    an audio track.
+
+    Mirrors ``ltx_pipelines.utils.helpers.multi_modal_guider_denoising_func`` (σ-binned guidance:
+    ``multi_modal_guider_factory_denoising_func``) with ``post_process_latent`` folded in. Calling it raises
+    :class:`~rs_ltxv.ltx.errors.InputError` when CFG ≠ 1 and ``negative`` is None.
 
     Attributes:
         positive / negative: text contexts of the prompt and of the negative prompt (negative needed for CFG > 1).
@@ -64,8 +71,9 @@ class Denoiser:
         s = float(sigma)
         vg, ag = _at(self.video_guidance, s), _at(self.audio_guidance, s)
         v_skip, a_skip = vg.skips(step), ag.skips(step) or audio is None
-        if v_skip and a_skip and self._last[0] is not None:
-            return self._last
+        if v_skip and a_skip and self._last[0] is not None:  # reuse the guided x0, blended like every step
+            last_v, last_a = self._last
+            return video.blend_x0(last_v), (None if audio is None else audio.blend_x0(last_a))
         batch = video.latent.shape[0]
         cond_v, cond_a = self._x0(video, audio, sigma, self.positive, None, (not v_skip, not a_skip))
         uncond = perturbed = isolated = (0.0, 0.0)
@@ -93,4 +101,5 @@ class Denoiser:
         return video.blend_x0(x0_v), (None if audio is None else audio.blend_x0(x0_a))
 
     def reset(self) -> None:
+        """Forget the previous step's prediction (the one ``skip_step`` reuses), e.g. before another run."""
         self._last = (None, None)

@@ -33,14 +33,17 @@ class ExtensionPlan:
 
     @property
     def chunk_frames(self) -> int:
+        """Latent frames of the chunk that is sampled: overlap + new."""
         return self.overlap + self.new
 
     @property
     def chunk_pixel_frames(self) -> int:
+        """The chunk in pixel frames, ``8·(chunk_frames − 1) + 1`` (the size its stage is run at)."""
         return (self.chunk_frames - 1) * VIDEO_SCALE[0] + 1
 
     @property
     def total_frames(self) -> int:
+        """Latent frames of the extended clip: old + new."""
         return self.old_frames + self.new
 
     @property
@@ -82,7 +85,9 @@ def plan_extension(old_latent_frames: int, new_frames: int, overlap_frames: int,
 
 
 def linear_blend(old: torch.Tensor, new: torch.Tensor, dim: int) -> torch.Tensor:
-    """Cross-fade two equally long spans along ``dim``: weight of ``old`` falls from ``n/(n+1)`` to ``1/(n+1)``."""
+    """Cross-fade two equally long spans along ``dim`` (same shape, e.g. latents ``(B, C, n, H, W)`` with ``dim``
+    2): the weight of ``old`` falls from ``n/(n+1)`` to ``1/(n+1)``. Computed in float32, returned in ``old``'s
+    dtype."""
     n = old.shape[dim]
     w = 1.0 - torch.arange(1, n + 1, dtype=torch.float32, device=old.device) / (n + 1)
     shape = [1] * old.ndim
@@ -92,7 +97,10 @@ def linear_blend(old: torch.Tensor, new: torch.Tensor, dim: int) -> torch.Tensor
 
 
 def stitch(old: torch.Tensor, chunk: torch.Tensor, overlap: int, dim: int) -> torch.Tensor:
-    """``old[:-overlap] ‖ blend(old[-overlap:], chunk[:overlap]) ‖ chunk[overlap:]`` along ``dim``."""
+    """``old[:-overlap] ‖ blend(old[-overlap:], chunk[:overlap]) ‖ chunk[overlap:]`` along ``dim``
+    (:func:`linear_blend`). ``old`` and ``chunk`` agree except along ``dim``, e.g. video latents ``(B, C, F, H, W)``
+    and ``(B, C, f, H, W)`` with ``dim`` 2 give ``(B, C, F + f − overlap, H, W)``; audio latents ``(B, 8, T, 16)``
+    likewise."""
     if overlap == 0:
         return torch.cat([old, chunk], dim=dim)
     keep = old.narrow(dim, 0, old.shape[dim] - overlap)
@@ -101,6 +109,7 @@ def stitch(old: torch.Tensor, chunk: torch.Tensor, overlap: int, dim: int) -> to
 
 
 def audio_overlap(plan: ExtensionPlan, audio: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """The last audio latents covering the video overlap, and how many there are."""
+    """The audio latent frames of ``audio`` ``(B, 8, T, 16)`` that cover the video overlap: ``(tail, n)`` with
+    ``tail = audio[:, :, T − n:]`` ``(B, 8, n, 16)`` and ``n = min(plan.audio_frames(plan.overlap), T)``."""
     n = min(plan.audio_frames(plan.overlap), audio.shape[2])
     return audio[:, :, audio.shape[2] - n:], n

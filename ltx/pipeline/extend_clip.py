@@ -52,7 +52,14 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
     ``overlap_strength``) and are cross-faded; ``req.images`` are placed relative to the chunk (frame −1 = the new
     last frame). With ``req.upscale`` the chunk goes through the half-size pass, the 2× upsampler and a full-size
     refinement (module docstring); the pixel width and height (latent × 32) must then be multiples of 64 and
-    ``parts.upsampler`` is needed. Returns latents ``(B, 128, F + new_frames/8, H/32, W/32)`` and the matching audio.
+    ``parts.upsampler`` is needed. Returns latents ``(B, 128, F + new_frames/8, H/32, W/32)`` and the matching audio
+    (and, with ``req.decode``, the whole extended clip decoded).
+
+    Raises:
+        InputError: frame counts that are not positive multiples of 8 or an overlap as long as the clip (before any
+            model call), a missing part, or settings that do not fit the model.
+        NonFiniteError: the model's prediction became NaN or infinite at some step.
+        Cancelled: ``cancel()`` returned True.
     """
     plan = plan_extension(video_latent.shape[2], new_frames, overlap_frames, req.fps)
     full = VideoSize(plan.chunk_pixel_frames, video_latent.shape[3] * 32, video_latent.shape[4] * 32, req.fps,

@@ -28,10 +28,18 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
              cancel: Callable[[], bool] | None = None) -> Result:
     """Run a whole generation. ``contexts`` (positive, negative) skips prompt encoding when given.
 
-    Returns latents ``(B, 128, F, H/32, W/32)`` / ``(B, 8, T, 16)`` and, with ``req.decode``, frames and sound.
-    Raises :class:`~rs_ltxv.ltx.errors.InputError` before any step when a needed part is missing.
-    Mirrors ltx-pipelines' ``TI2VidTwoStagesPipeline`` / ``A2VidPipelineTwoStage`` (one stage when
-    ``req.upscale`` is off)."""
+    Returns latents ``(B, 128, F', H/32, W/32)`` (``F' = 1 + (req.frames − 1)/8`` latent frames) / ``(B, 8, T, 16)``
+    (25 latent frames per second; None without sound) and, with ``req.decode``, uint8 frames
+    ``(B, req.frames, H, W, 3)`` and a waveform ``(B, 2, S)`` with its sample rate in Hz.
+    Mirrors ltx-pipelines' ``ltx_pipelines.ti2vid_two_stages.TI2VidTwoStagesPipeline`` /
+    ``ltx_pipelines.a2vid_two_stage.A2VidPipelineTwoStage`` (one stage when ``req.upscale`` is off).
+
+    Raises:
+        InputError: before any step, when a needed part is missing or a setting does not fit the model.
+        CheckpointError: the audio VAE lacks the encoder (conditioning audio) or decoder / vocoder weights.
+        NonFiniteError: the model's prediction became NaN or infinite at some step.
+        Cancelled: ``cancel()`` returned True.
+    """
     run = begin_run(parts, req, VideoSize(req.frames, req.height, req.width, req.fps), contexts=contexts,
                     progress=progress, cancel=cancel)
     audio_latent = conditioning_audio(parts, req, run.stage1)

@@ -53,7 +53,8 @@ class ExternalSampler:
 class FlowSampling:
     """Rectified flow ``x_σ = (1 − σ)·x0 + σ·ε``, σ ∈ [0, 1]: the part of ComfyUI's ``CONST`` +
     ``ModelSamplingDiscreteFlow`` (shift 1, multiplier 1000) interface that samplers use. σ and tensors are unitless;
-    ``timestep`` is σ·1000."""
+    ``timestep`` is σ·1000. Tensors are ``(B, …)`` (here the packed ``(B, N)``); σ is a scalar or ``(B,)``, broadcast
+    over the trailing dimensions (ComfyUI's ``reshape_sigma``)."""
 
     sigma_min = 1e-3
     sigma_max = 1.0
@@ -61,15 +62,19 @@ class FlowSampling:
 
     @property
     def sigmas(self) -> torch.Tensor:
+        """The 1000 σ of the discrete model, ``(1000,)`` from 0.001 to 1 (``ModelSamplingDiscreteFlow.sigmas``)."""
         return torch.linspace(self.sigma_min, self.sigma_max, 1000)
 
     def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
+        """σ → model timestep σ·1000, same shape as ``sigma``."""
         return sigma * self.multiplier
 
     def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
+        """Model timestep → σ = timestep / 1000 (shift 1), same shape as ``timestep``."""
         return timestep / self.multiplier
 
     def percent_to_sigma(self, percent: float) -> float:
+        """Fraction of the sampling run (0 = start) → σ = 1 − percent, clamped to [0, 1]."""
         return min(max(1.0 - percent, 0.0), 1.0)
 
     @staticmethod
@@ -78,18 +83,24 @@ class FlowSampling:
         return s.view(()) if s.numel() == 1 else s.view(s.shape[:1] + (1,) * (like.ndim - 1))
 
     def calculate_input(self, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Model input for the noisy sample ``noise`` ``(B, …)``: unchanged (``CONST.calculate_input``)."""
         return noise
 
     def calculate_denoised(self, sigma: torch.Tensor, model_output: torch.Tensor,
                            model_input: torch.Tensor) -> torch.Tensor:
+        """x0 from a velocity prediction: ``model_input − σ·model_output``, both ``(B, …)`` of one shape
+        (``CONST.calculate_denoised``)."""
         return model_input - model_output * self._shape(sigma, model_output)
 
     def noise_scaling(self, sigma: torch.Tensor, noise: torch.Tensor, latent_image: torch.Tensor,
                       max_denoise: bool = False) -> torch.Tensor:
+        """Noise a clean latent to σ: ``σ·noise + (1 − σ)·latent_image``, both ``(B, …)`` of one shape
+        (``CONST.noise_scaling``; ``max_denoise`` is ignored, as there)."""
         s = self._shape(sigma, noise)
         return s * noise + (1.0 - s) * latent_image
 
     def inverse_noise_scaling(self, sigma: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        """``latent / (1 − σ)`` for a ``(B, …)`` latent (``CONST.inverse_noise_scaling``)."""
         return latent / (1.0 - self._shape(sigma, latent))
 
 
@@ -122,13 +133,17 @@ class PackedStreams:
 
     @staticmethod
     def of(video: Track, audio: Track | None) -> PackedStreams:
+        """The layout of these tracks: their latents' shapes ``(B, T, C)``."""
         return PackedStreams(tuple(video.latent.shape), None if audio is None else tuple(audio.latent.shape))
 
     def pack(self, v: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
+        """Video ``(B, T_v, C_v)`` and audio ``(B, T_a, C_a)`` (or None) → ``(B, T_v·C_v + T_a·C_a)``, video first."""
         parts = [v.flatten(1)] + ([a.flatten(1)] if a is not None else [])
         return torch.cat(parts, dim=1)
 
     def unpack(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Inverse of :meth:`pack`: ``(B, N)`` → (video ``(B, T_v, C_v)``, audio ``(B, T_a, C_a)`` or None), as views
+        where possible, in ``x``'s dtype."""
         n_v = math.prod(self.video[1:])
         v = x[:, :n_v].reshape(self.video)
         a = None if self.audio is None else x[:, n_v:].reshape(self.audio)
@@ -136,7 +151,14 @@ class PackedStreams:
 
 
 class KDiffusionModel:
-    """``model(x, sigma, **extra)`` → packed x0 for k-diffusion samplers (``sigma`` ``(B,)`` or scalar)."""
+    """``model(x, sigma, **extra)`` → packed x0 ``(B, N)`` for k-diffusion samplers (``x`` ``(B, N)`` as
+    :class:`PackedStreams` lays it out, ``sigma`` ``(B,)`` or scalar); plays the part of ComfyUI's
+    ``comfy.samplers.KSamplerX0Inpaint`` around the model. The denoise step index passed on is that of the schedule
+    σ nearest to ``sigma``.
+
+    A call raises :class:`~rs_ltxv.ltx.errors.InputError` when ``model_options`` carries ComfyUI CFG hooks (CFG++
+    samplers) and :class:`~rs_ltxv.ltx.errors.Cancelled` when ``cancel()`` says so; reaching for a part of ComfyUI's
+    model that is not offered (``inner_model…``) raises :class:`~rs_ltxv.ltx.errors.InputError` naming it."""
 
     def __init__(self, denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor,
                  cancel: Callable[[], bool] | None = None, model_sampling: Any = None, name: str = "external") -> None:
@@ -158,7 +180,8 @@ class KDiffusionModel:
         return int(torch.argmin((self.sigmas - sigma).abs()))
 
     def keep_conditioning(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` with fully kept tokens (denoise mask 0) set to their clean value."""
+        """Packed ``x`` ``(B, N)`` with fully kept tokens (denoise mask 0) set to their clean value, in ``x``'s dtype
+        (what ComfyUI's ``KSamplerX0Inpaint`` does for a mask)."""
         return torch.where(self._keep.to(x.device), self._clean.to(x), x)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, model_options: Mapping[str, Any] | None = None,
@@ -179,7 +202,8 @@ class KDiffusionModel:
         return self.layout.pack(x0_v, x0_a).to(x.dtype)
 
     def tracks(self, x: torch.Tensor) -> tuple[Track, Track | None]:
-        """The final packed ``x`` back as tracks in their dtype (kept tokens exact, guides still attached)."""
+        """The final packed ``x`` ``(B, N)`` back as tracks with latents ``(B, T, C)`` in their dtype (kept tokens
+        exact, guides still attached)."""
         v, a = self.layout.unpack(self.keep_conditioning(x))
         video = replace(self.video, latent=v.to(self.video.latent.dtype))
         return video, (None if self.audio is None else replace(self.audio, latent=a.to(self.audio.latent.dtype)))
@@ -190,7 +214,17 @@ def sample_with(sampler: Callable[..., torch.Tensor], denoise: Denoise, video: T
                 cancel: Callable[[], bool] | None = None, seed: int | None = None, model_sampling: Any = None,
                 name: str | None = None, **sampler_kwargs) -> tuple[Track, Track | None]:
     """Run a k-diffusion-style ``sampler(model, x, sigmas, extra_args, callback, disable, **kw)`` on the tracks
-    (already noised for ``sigmas[0]``); ``seed`` goes to ``extra_args["seed"]`` for the sampler's own noise."""
+    (already noised for ``sigmas[0]``); ``seed`` goes to ``extra_args["seed"]`` for the sampler's own noise.
+
+    ``sigmas`` is the float ``(steps + 1,)`` schedule; the sampler sees the tracks packed into one float32 ``(B, N)``
+    tensor. Returns the tracks with their latents ``(B, T, C)`` replaced (kept tokens exact, guides still attached).
+    Like ``comfy.samplers.KSAMPLER.sample`` without its ``noise_scaling`` (done by :func:`~.stage.noise_tracks`) and
+    ``inverse_noise_scaling`` (the identity for schedules ending at σ = 0).
+
+    Raises:
+        InputError: the sampler needs a part of ComfyUI's model or a CFG hook that RS-LTXV does not offer.
+        Cancelled: ``cancel()`` returned True.
+    """
     name = name or getattr(sampler, "__name__", "external")
     model = KDiffusionModel(denoise, video, audio, sigmas, cancel, model_sampling, name)
     total = len(sigmas) - 1
@@ -210,6 +244,7 @@ def sample_with(sampler: Callable[..., torch.Tensor], denoise: Denoise, video: T
 def sample_external(ext: ExternalSampler, denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor,
                     *, seed: int | None = None, progress: Callable[[int, int], None] | None = None,
                     cancel: Callable[[], bool] | None = None) -> tuple[Track, Track | None]:
-    """:func:`sample_with` for an :class:`ExternalSampler` (its options, name and model_sampling hook)."""
+    """:func:`sample_with` for an :class:`ExternalSampler` (its options, name and model_sampling hook); ``sigmas``
+    ``(steps + 1,)``, tracks as there. Raises as :func:`sample_with`."""
     return sample_with(ext.fn, denoise, video, audio, sigmas, progress=progress, cancel=cancel, seed=seed,
                        model_sampling=ext.model_sampling, name=ext.name, **dict(ext.options))

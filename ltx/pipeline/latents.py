@@ -2,8 +2,10 @@
 
 Pixel video ``frames × height × width`` at ``fps`` ↔ video latent ``(B, 128, 1 + (frames − 1)/8, height/32, width/32)``;
 audio latent ``(B, 8, round(frames / fps · 25), 16)`` (25 latent frames per second of video).
+Sizes mirror ``ltx_core.types.VideoLatentShape.from_pixel_shape`` and ``AudioLatentShape.from_video_pixel_shape``.
 Noise is drawn on the CPU from ``torch.Generator().manual_seed(seed)`` in float32 and then moved, so a seed gives the
-same video on every device; video tokens are drawn first, then audio, as the reference does.
+same video on every device (ltx-pipelines seeds a generator on the run's device, so its noise differs per device);
+video tokens are drawn first, then audio, as in ``ltx_pipelines.utils.helpers.denoise_audio_video``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ AUDIO_MEL_BINS = 16
 
 @dataclass(frozen=True)
 class VideoSize:
-    """Requested output video: ``frames`` pixel frames (8k+1) of ``height × width`` pixels (multiples of 32)."""
+    """Requested output video: ``frames`` pixel frames (8k+1) of ``height × width`` pixels (multiples of 32) at
+    ``fps`` frames per second, ``batch`` videos; ``ltx_core.types.VideoPixelShape``. Building one raises
+    :class:`~rs_ltxv.ltx.errors.InputError` for any other value."""
 
     frames: int
     height: int
@@ -52,6 +56,7 @@ class VideoSize:
 
     @property
     def video_tokens(self) -> int:
+        """Video latent tokens ``F'·H'·W'`` (``VideoLatentShape.token_count``)."""
         f, h, w = self.latent_grid
         return f * h * w
 
@@ -61,9 +66,11 @@ class VideoSize:
         return round(self.frames / self.fps * AUDIO_LATENTS_PER_SECOND)
 
     def video_latent_shape(self, channels: int = VIDEO_LATENT_CHANNELS) -> tuple[int, int, int, int, int]:
+        """``(B, channels, F', H', W')`` of the video latent (:attr:`latent_grid`)."""
         return (self.batch, channels, *self.latent_grid)
 
     def audio_latent_shape(self, channels: int = AUDIO_LATENT_CHANNELS) -> tuple[int, int, int, int]:
+        """``(B, channels, T, 16)`` of the audio latent: ``T`` = :attr:`audio_frames`, 16 mel bins."""
         return (self.batch, channels, self.audio_frames, AUDIO_MEL_BINS)
 
 
@@ -78,6 +85,9 @@ def offset_seed(seed: int, offset: int) -> int:
 def seeded_noise(shapes: list[tuple[int, ...]], seed: int | torch.Generator, *, device: torch.device | str = "cpu",
                  dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
     """Standard normal tensors of ``shapes`` drawn in order from one CPU generator seeded with ``seed`` (or from a
-    given generator, which continues its stream — the two stages of a generation share one, as the reference)."""
+    given generator, which continues its stream — the two stages of a generation share one, as the ltx-pipelines
+    two-stage pipelines share one ``GaussianNoiser`` generator), drawn in float32 and then cast to ``dtype`` on
+    ``device``: one tensor of each shape in ``shapes``, e.g. ``[(B, T_v, C_v), (B, T_a, C_a)]``. ``seed`` is in
+    ``0 … 2**64 − 1``."""
     gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
     return [torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype) for shape in shapes]

@@ -48,8 +48,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def crf_round_trip(image: np.ndarray, crf: float = DEFAULT_IMAGE_CRF) -> np.ndarray:
-    """Encode one RGB frame with libx264 at ``crf`` and decode it again (the model was trained on compressed
-    frames); odd sizes are cropped to even. ``crf`` 0 returns the image unchanged."""
+    """Encode one uint8 RGB frame ``(H, W, 3)`` with libx264 at ``crf`` and decode it again (the model was trained on
+    compressed frames); odd sizes are cropped to even. ``crf`` 0 returns the image unchanged. Mirrors
+    ``ltx_pipelines.utils.media_io.preprocess`` (``encode_single_frame`` + ``decode_single_frame``)."""
     if crf == 0:
         return image
     image = fit_for_h264(image)
@@ -68,8 +69,8 @@ def crf_round_trip(image: np.ndarray, crf: float = DEFAULT_IMAGE_CRF) -> np.ndar
 
 def fit_for_h264(image: np.ndarray, max_side: int = MAX_H264_SIDE) -> np.ndarray:
     """Scale a uint8 ``(H, W, 3)`` image down (area average, aspect kept) so both sides are at most ``max_side``
-    pixels; libx264 refuses larger frames. Images that fit are returned as they are (bit-identical to the
-    reference's pre-processing)."""
+    pixels; libx264 refuses larger frames. Images that fit are returned as they are (bit-identical to
+    ``ltx_pipelines.utils.media_io.preprocess``, which has no such limit)."""
     height, width = image.shape[:2]
     if max(height, width) <= max_side:
         return image
@@ -81,7 +82,12 @@ def fit_for_h264(image: np.ndarray, max_side: int = MAX_H264_SIDE) -> np.ndarray
 
 
 def resize_and_center_crop(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``(H, W, C)`` or ``(F, H, W, C)`` → ``(1, C, F, height, width)``: bilinear scale to cover, centre crop."""
+    """``(H, W, C)`` or ``(F, H, W, C)`` → float ``(1, C, F, height, width)`` (F = 1 for an image): bilinear scale
+    to cover ``height × width`` pixels, centre crop. Mirrors ``ltx_pipelines.utils.media_io.resize_and_center_crop``.
+
+    Raises:
+        InputError: ``frames`` is neither 3-D nor 4-D.
+    """
     if frames.ndim == 3:
         frames = frames.unsqueeze(0)
     if frames.ndim != 4:
@@ -98,8 +104,13 @@ def resize_and_center_crop(frames: torch.Tensor, height: int, width: int) -> tor
 
 def image_to_pixels(image: np.ndarray | torch.Tensor, height: int, width: int, *, crf: float = DEFAULT_IMAGE_CRF,
                     dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
-    """A uint8 RGB image ``(H, W, 3)`` → model pixels ``(1, 3, 1, height, width)`` in ``[-1, 1]``: CRF round trip,
-    resize to cover, centre crop."""
+    """A uint8 RGB image ``(H, W, 3)`` (or more channels; the first 3 are used) → model pixels
+    ``(1, 3, 1, height, width)`` in ``[-1, 1]``: CRF round trip, resize to cover, centre crop. Mirrors
+    ``ltx_pipelines.utils.media_io.load_image_conditioning`` after its file decode.
+
+    Raises:
+        InputError: ``image`` is not a uint8 ``(H, W, ≥3)`` array or tensor.
+    """
     array = image.cpu().numpy() if isinstance(image, torch.Tensor) else image
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] < 3:
         raise InputError(f"Expected a uint8 RGB image (H, W, 3); got {array.dtype} {array.shape}")
@@ -115,7 +126,13 @@ def pixels_to_frames(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
-    """Decode the first audio stream of a file → (waveform ``(channels, samples)`` float32, sample rate)."""
+    """Decode the first audio stream of a file → (waveform ``(channels, samples)`` float32, sample rate in Hz), at
+    the file's own rate and channel layout (no resampling). Like ``ltx_pipelines.utils.media_io.decode_audio_from_file``
+    without its start time / duration cut.
+
+    Raises:
+        InputError: the file cannot be decoded, or has no or an empty audio stream.
+    """
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -139,8 +156,15 @@ def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
 def write_mp4(path: str | os.PathLike, frames: torch.Tensor, fps: float, *, audio: torch.Tensor | None = None,
               sample_rate: int | None = None, crf: int = 18) -> str:
     """Write uint8 frames ``(F, H, W, 3)`` as H.264 (yuv420p) with an optional AAC track from ``audio``
-    ``(channels, samples)`` float in ``[-1, 1]``. Written through :func:`~.output_file.atomic_output`: an
-    interrupted write leaves neither a broken file at ``path`` nor a temporary file beside it."""
+    ``(channels, samples)`` float in ``[-1, 1]`` at ``sample_rate`` Hz (stereo from the first two channels, else
+    mono); ``fps`` in frames per second, ``crf`` the H.264 quality. Odd frame sizes are cropped to even. Written
+    through :func:`~.output_file.atomic_output`: an interrupted write leaves neither a broken file at ``path`` nor a
+    temporary file beside it. Returns ``path`` as a string. Plays the part of
+    ``ltx_pipelines.utils.media_io.encode_video``.
+
+    Raises:
+        InputError: ``frames`` is not uint8 ``(F, H, W, 3)``, or ``audio`` comes without ``sample_rate``.
+    """
     path = Path(path)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
         raise InputError(f"write_mp4 needs uint8 frames (F, H, W, 3); got {frames.dtype} {tuple(frames.shape)}")

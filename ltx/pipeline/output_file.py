@@ -103,7 +103,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
 
 
 def _supports_tmpfile(folder: Path) -> bool:
-    """Some file systems (and all non-Linux systems) have no unnamed files; probe once per folder."""
+    """Some file systems (and all non-Linux systems) have no unnamed files; probed in ``folder`` on every call."""
     try:
         os.close(os.open(folder, os.O_TMPFILE | os.O_RDWR, 0o600))
     except OSError:

@@ -30,24 +30,39 @@ class VideoVAEAdapter:
     memory_budget: int | None = None
 
     def _cast(self, x: torch.Tensor, part: str) -> torch.Tensor:
-        param = next(getattr(self.vae, part).parameters())
+        param = next(self.vae._need(part).parameters())  # CheckpointError when the file had no such part
         return x.to(device=param.device, dtype=param.dtype)
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels ``(B, 3, F, H, W)`` in ``[-1, 1]`` (F = 8k+1), cast to the encoder's device and dtype → normalised
+        latent ``(B, 128, 1 + (F − 1)/8, H/32, W/32)``, untiled (:meth:`VideoVAE.encode`)."""
         return self.vae.encode(self._cast(pixels, "encoder"))
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """Normalised latent ``(B, 128, F', H', W')``, cast to the decoder's device and dtype → pixels
+        ``(B, 3, 1 + 8(F' − 1), 32H', 32W')`` in ``[-1, 1]``, tiled by ``tiling`` / ``memory_budget`` (bytes)
+        (:meth:`VideoVAE.decode`)."""
         return self.vae.decode(self._cast(latent, "decoder"), self.tiling, memory_budget=self.memory_budget)
 
 
 @dataclass
 class UpsamplerAdapter:
     """:class:`LatentUpsampler` as a :class:`~.protocols.LatentUpsamplerProtocol`: un-normalise with the video VAE's
-    statistics → upsampler → normalise (``mean``/``std`` ``(C,)``)."""
+    statistics → upsampler → normalise (``mean``/``std`` ``(C,)``). The 2× pass expects the spatial ×2 upsampler:
+    normalised ``(B, C, F, H, W)`` → ``(B, C, F, 2H, 2W)``. Mirrors
+    ``ltx_core.model.upsampler.model.upsample_video``."""
 
     upsampler: LatentUpsampler
     mean: torch.Tensor
     std: torch.Tensor
+
+    def __post_init__(self) -> None:
+        cfg = getattr(self.upsampler, "cfg", None)  # core's upsampler objects carry no config: trusted as they are
+        if cfg is not None and not (cfg.spatial_upsample and not cfg.temporal_upsample and cfg.spatial_scale == 2.0):
+            kind = "temporal ×2" if cfg.temporal_upsample and not cfg.spatial_upsample else (
+                f"spatial ×{cfg.spatial_scale:g}" + (" + temporal" if cfg.temporal_upsample else ""))
+            raise InputError(f"The 2× upscale pass needs the spatial ×2 latent upsampler "
+                             f"(e.g. ltx-2.3-spatial-upscaler-x2-1.0.safetensors); this one is {kind}.")
 
     def __call__(self, latent: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -89,6 +104,13 @@ def load_model_parts(
         vae_dtype: dtype of the VAEs (default: ``dtype``; the audio VAE and vocoder always run in float32).
         distilled: whether the checkpoint is distilled (picks the 8-step schedule); default: from its name or
             ``model_version`` metadata.
+
+    Plays the part of ``ltx_pipelines.utils.model_ledger.ModelLedger`` (which loads each part when asked).
+
+    Raises:
+        InputError: ``upsampler`` is given but no video VAE is available (its statistics are needed).
+        CheckpointError: a file is missing, truncated, not what its argument expects, or lacks tensors.
+        ConfigError: Gemma and the checkpoint's text projection do not fit together.
     """
     from ..loading.audio import load_audio_vae, load_vocoder
     from ..loading.upsampler import load_upsampler

@@ -21,29 +21,44 @@ from ..transformer import LTXAVTransformer
 
 
 class PromptEncoderProtocol(Protocol):
+    """Prompt text → transformer contexts: Gemma-3 then the text connectors
+    (``ltx_core.text_encoders.gemma.encoders.base_encoder.GemmaTextEncoder`` then
+    ``ltx_core.text_encoders.gemma.embeddings_processor.EmbeddingsProcessor``); implemented by
+    :class:`~..text.encoder.PromptEncoder`."""
+
     def encode(self, prompts: str) -> TextContexts:
-        """Prompt text → video/audio contexts ``(1, S, D)`` for the transformer."""
+        """Prompt text → video/audio contexts ``(1, S, D_v)`` / ``(1, S, D_a)`` for the transformer."""
 
 
 class VideoVAEProtocol(Protocol):
+    """Pixels ↔ normalised video latents (``ltx_core.model.video_vae.video_vae.VideoEncoder`` + ``VideoDecoder``);
+    implemented by :class:`~.parts.VideoVAEAdapter`."""
+
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """``(B, 3, F, H, W)`` in ``[-1, 1]`` (F = 8k+1) → normalised latent ``(B, C, 1 + (F − 1)/8, H/32, W/32)``."""
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """Normalised latent → pixels ``(B, 3, F, H, W)`` in ``[-1, 1]``."""
+        """Normalised latent ``(B, C, F', H', W')`` → pixels ``(B, 3, 1 + 8(F' − 1), 32H', 32W')`` in ``[-1, 1]``."""
 
 
 class AudioVAEProtocol(Protocol):
+    """Waveform ↔ normalised audio latents (``ltx_core.model.audio_vae.audio_vae.AudioEncoder`` / ``AudioDecoder`` +
+    ``ltx_core.model.audio_vae.vocoder.Vocoder``); implemented by :class:`~..audio.audio_vae.AudioVAE`."""
+
     def encode(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """``(B, channels, samples)`` at ``sample_rate`` → latent ``(B, 8, T, 16)`` (25 frames per second)."""
+        """``(B, channels, samples)`` at ``sample_rate`` Hz → latent ``(B, 8, T, 16)`` (25 latent frames per
+        second)."""
 
     def decode(self, latent: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Latent ``(B, 8, T, 16)`` → (waveform ``(B, 2, samples)``, its sample rate)."""
+        """Latent ``(B, 8, T, 16)`` → (waveform ``(B, 2, samples)``, its sample rate in Hz)."""
 
 
 class LatentUpsamplerProtocol(Protocol):
+    """Normalised video latent → the same at 2× width and height (``ltx_core.model.upsampler.model.upsample_video``
+    with the spatial ×2 ``LatentUpsampler``); implemented by :class:`~.parts.UpsamplerAdapter`."""
+
     def __call__(self, latent: torch.Tensor) -> torch.Tensor:
-        """Normalised video latent → normalised latent at 2× width and height."""
+        """Normalised video latent ``(B, C, F, H, W)`` → normalised latent ``(B, C, F, 2H, 2W)``."""
 
 
 @dataclass

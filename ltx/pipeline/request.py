@@ -41,6 +41,11 @@ class ImageGuide:
     as_guide: bool = False
 
     def resolve_frame(self, frames: int) -> int:
+        """The guide's pixel frame in a video of ``frames`` pixel frames, negative frames counted from the end.
+
+        Raises:
+            InputError: the frame lies outside ``0 … frames − 1``.
+        """
         frame = self.frame if self.frame >= 0 else frames + self.frame
         if not 0 <= frame < frames:
             raise InputError(f"image frame {self.frame} is outside the video's {frames} frames.")
@@ -49,7 +54,14 @@ class ImageGuide:
 
 @dataclass(frozen=True)
 class Request:
-    """Settings of one generation (stage 1, optional 2× upscale + refinement, decode)."""
+    """Settings of one generation (stage 1, optional 2× upscale + refinement, decode). Sizes are in pixels
+    (``width``, ``height``: multiples of 32, of 64 with ``upscale``), ``frames`` in pixel frames (8k+1), ``fps`` in
+    frames per second, ``audio_sample_rate`` in Hz; σ values in [0, 1]. The step and guidance defaults are those of
+    ``ltx_pipelines.utils.constants.LTX_2_3_PARAMS`` (30 steps; CFG 3 / 7, STG 1 at block 28, rescale 0.7, modality
+    3), ``image_crf`` its ``DEFAULT_IMAGE_CRF``.
+
+    Building one runs :func:`~.checks.check_request`, which raises :class:`~rs_ltxv.ltx.errors.InputError` on the
+    first invalid setting."""
 
     prompt: str = ""
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT

@@ -62,8 +62,13 @@ def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
               contexts: tuple[TextContexts, TextContexts | None] | None,
               progress: Callable[[int, int], None] | None,
               cancel: Callable[[], bool] | None = None) -> RunSetup:
-    """Check, place and encode. Raises :class:`~rs_ltxv.ltx.errors.InputError` (see :func:`~.common.check_parts`)
-    before any step runs."""
+    """Check, place and encode; ``full`` is the output size (pixels, pixel frames). Stage-1 σ are
+    ``(steps + 1,)``, stage-2 σ (2× pass only) those of :func:`~.common.stage2_sigmas`.
+
+    Raises:
+        InputError: before any step runs (see :func:`~.common.check_parts`, :func:`~.common.half_size`).
+        Cancelled: ``cancel()`` returned True while the prompt was encoded.
+    """
     check_parts(parts, req, has_contexts=contexts is not None)
     ready(parts)
     dtype, device = placement(parts)
@@ -86,7 +91,8 @@ def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
 
 
 def upsample_between_stages(parts: ModelParts, req: Request, video: torch.Tensor) -> torch.Tensor:
-    """Free what stage 1 no longer needs (if asked) and upsample its video latent 2× for the refinement pass."""
+    """Free what stage 1 no longer needs (if asked) and upsample its normalised video latent 2× for the refinement
+    pass: ``(B, C, F', H', W')`` → ``(B, C, F', 2H', 2W')`` with ``parts.upsampler``."""
     if req.free_between_stages:
         free_memory(parts)
     return parts.upsampler(video)
@@ -96,7 +102,11 @@ def finish_run(parts: ModelParts, req: Request, result: Result, cancel: Callable
     """Decode when the request asks for it (freeing the transformer first if asked; ``cancel`` honoured).
 
     With conditioning audio (audio-to-video) the sound of the result is the user's own waveform, cut to the video's
-    length, not the audio VAE's re-synthesis of it — as ltx-pipelines' ``A2VidPipelineTwoStage`` returns it."""
+    length, not the audio VAE's re-synthesis of it — as ltx-pipelines' ``A2VidPipelineTwoStage`` returns it.
+
+    Raises:
+        InputError / CheckpointError / Cancelled: as :func:`~.common.decode`.
+    """
     if not req.decode:
         return result
     if req.free_between_stages:

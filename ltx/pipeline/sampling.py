@@ -19,11 +19,20 @@ from .res2s import res2s_coefficients
 from .steps import euler_ancestral_step, euler_step, res2s_sde_step
 from .track import Track
 
+#: ``denoise(video, audio, sigma, step) -> (x0_video (B, T_v, C_v), x0_audio (B, T_a, C_a) | None)``, x0 blended
+#: with the clean tokens (a :class:`~.denoiser.Denoiser`; ``ltx_pipelines.utils.types.DenoisingFunc`` + its
+#: ``post_process_latent``)
 Denoise = Callable[[Track, Track | None, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass(frozen=True)
 class SamplerOptions:
+    """Settings of the built-in samplers beyond σ: ``eta`` / ``s_noise`` (``euler_ancestral``: 0 = Euler, 1 = full
+    ancestral noise), ``seed`` of the stochastic samplers' own CPU noise (``res_2s`` draws its substep noise from
+    ``seed + 10000``), and for ``res_2s`` the dtype of its intermediate states (``model_dtype``, default: the
+    latent's; ltx-pipelines uses the model dtype) and the anchor refinement ``bongmath`` — as
+    ``ltx_pipelines.utils.samplers.res2s_audio_video_denoising_loop``'s ``model_dtype`` / ``bongmath``."""
+
     eta: float = 1.0  # euler_ancestral
     s_noise: float = 1.0
     seed: int = 0  # stochastic samplers' noise
@@ -45,6 +54,7 @@ class Callbacks:
             raise Cancelled("Generation was cancelled.")
 
     def report(self, done: int, total: int) -> None:
+        """Tell the host that ``done`` of ``total`` steps are finished (nothing without ``progress``)."""
         if self.progress is not None:
             self.progress(done, total)
 
@@ -55,6 +65,14 @@ def _tracks(video: Track, audio: Track | None, v: torch.Tensor, a: torch.Tensor 
 
 def sample_euler(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, opts: SamplerOptions,
                  callbacks: Callbacks) -> tuple[Track, Track | None]:
+    """Euler over ``sigmas`` ``(n + 1,)``: one model call and one :func:`~.steps.euler_step` per stream and step on
+    the tracks' latents ``(B, T, C)``; ``opts`` is unused. Mirrors
+    ``ltx_pipelines.utils.samplers.euler_denoising_loop`` with
+    ``ltx_core.components.diffusion_steps.EulerDiffusionStep``.
+
+    Raises:
+        Cancelled: ``callbacks.cancel()`` returned True before a model call.
+    """
     n = len(sigmas) - 1
     for i in range(n):
         callbacks.check_cancel()
@@ -80,6 +98,14 @@ def _ancestral(track: Track, x0: torch.Tensor, sigma: float, sigma_next: float, 
 
 def sample_euler_ancestral(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor,
                            opts: SamplerOptions, callbacks: Callbacks) -> tuple[Track, Track | None]:
+    """Rectified-flow Euler-ancestral over ``sigmas`` ``(n + 1,)`` (:func:`~.steps.euler_ancestral_step`, ``opts.eta``,
+    ``opts.s_noise``), as ComfyUI's ``comfy.k_diffusion.sampling.sample_euler_ancestral_RF``. Noise ``(B, T, C)`` per
+    stream and step (video, then audio) comes from one CPU generator seeded with ``opts.seed``; partially kept
+    tokens (0 < mask < 1) take the deterministic Euler step.
+
+    Raises:
+        Cancelled: ``callbacks.cancel()`` returned True before a model call.
+    """
     gen = torch.Generator().manual_seed(opts.seed)
     n = len(sigmas) - 1
     for i in range(n):
@@ -94,7 +120,8 @@ def sample_euler_ancestral(denoise: Denoise, video: Track, audio: Track | None, 
 
 
 def _res2s_noise(like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Unit noise normalised globally and then per channel over the last two dims (the reference's recipe)."""
+    """Unit noise of ``like``'s shape ``(B, T, C)`` (float64, CPU), normalised globally and then per batch item over
+    the last two dims (``ltx_pipelines.utils.samplers._get_new_noise``)."""
     noise = torch.randn(like.shape, generator=gen, dtype=torch.float64)
     noise = (noise - noise.mean()) / noise.std()
     return (noise - noise.mean(dim=(-2, -1), keepdim=True)) / noise.std(dim=(-2, -1), keepdim=True)
@@ -102,8 +129,17 @@ def _res2s_noise(like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def sample_res2s(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, opts: SamplerOptions,
                  callbacks: Callbacks) -> tuple[Track, Track | None]:
-    """res_2s: stage 1 at σ, an SDE-noised midpoint at √(σ·σ_next), RK combination, SDE step noise; a final
-    denoise when the schedule ends at 0."""
+    """res_2s over ``sigmas`` ``(n + 1,)``: per step, stage 1 at σ, an SDE-noised midpoint at √(σ·σ_next), RK
+    combination, SDE step noise (two model calls). When the schedule ends at 0 the last step ends at σ = 0.0011
+    instead and one final denoise there gives the result (``2n + 1`` model calls).
+
+    Mirrors ``ltx_pipelines.utils.samplers.res2s_audio_video_denoising_loop`` (``legacy_mode``, one scalar σ per
+    step) with ``ltx_core.components.diffusion_steps.Res2sDiffusionStep``; noise ``(B, T, C)`` is drawn in float64
+    on the CPU from ``opts.seed`` (steps) and ``opts.seed + 10000`` (substeps). Works without an audio track.
+
+    Raises:
+        Cancelled: ``callbacks.cancel()`` returned True before a model call.
+    """
     dtype = opts.model_dtype or video.latent.dtype
     gen_step = torch.Generator().manual_seed(opts.seed)
     gen_sub = torch.Generator().manual_seed(offset_seed(opts.seed, 10000))
@@ -161,7 +197,14 @@ SAMPLERS: dict[str, Callable[..., tuple[Track, Track | None]]] = {
 def sample(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, sampler: str = "euler",
            options: SamplerOptions | None = None, progress: Callable[[int, int], None] | None = None,
            cancel: Callable[[], bool] | None = None) -> tuple[Track, Track | None]:
-    """Run ``sampler`` over ``sigmas``; returns the final tracks (guides still attached)."""
+    """Run the built-in ``sampler`` (a name of :data:`SAMPLERS`) over ``sigmas``, a float ``(steps + 1,)`` schedule
+    from the tracks' current σ down (usually to 0); returns the final tracks, latents ``(B, T, C)`` with guides
+    still attached. ``progress(done, total)`` runs after every step.
+
+    Raises:
+        InputError: ``sampler`` is not a built-in name.
+        Cancelled: ``cancel()`` returned True before a model call.
+    """
     if sampler not in SAMPLERS:
         raise InputError(f"Unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")
     return SAMPLERS[sampler](denoise, video, audio, sigmas, options or SamplerOptions(),

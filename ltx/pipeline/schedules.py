@@ -1,11 +1,13 @@
 """Sigma schedules (noise levels from 1 to 0) for LTX-2 sampling.
 
-* ``ltxv`` — the LTX-2 scheduler: ``linspace(1, 0, steps + 1)`` warped by a shift that grows with the number of
-  latent tokens (``base_shift`` at 1024 tokens → ``max_shift`` at 4096; 4096 when no latent is given), then stretched
-  so the last non-zero sigma equals ``terminal``.
+* ``ltxv`` — the LTX-2 scheduler (``ltx_core.components.schedulers.LTX2Scheduler``): ``linspace(1, 0, steps + 1)``
+  warped by a shift that grows with the number of latent tokens (``base_shift`` at 1024 tokens → ``max_shift`` at
+  4096; 4096 when no latent is given), then stretched so the last non-zero sigma equals ``terminal``.
 * ``distilled`` — the 8 sigmas the distilled checkpoints were trained with; ``stage2`` — the 3 refinement sigmas of
-  the second (upscaled) stage, starting at 0.909375.
-* ``linear_quadratic`` — linear then quadratic (older LTX-Video default).
+  the second (upscaled) stage, starting at 0.909375 (``ltx_pipelines.utils.constants.DISTILLED_SIGMA_VALUES`` /
+  ``STAGE_2_DISTILLED_SIGMA_VALUES``).
+* ``linear_quadratic`` — linear then quadratic (older LTX-Video default;
+  ``ltx_core.components.schedulers.LinearQuadraticScheduler``).
 
 All functions return float32 ``(steps + 1,)`` tensors ending in 0.
 """
@@ -26,7 +28,8 @@ MAX_SHIFT_TOKENS = 4096
 
 
 def token_shift(tokens: int, max_shift: float = 2.05, base_shift: float = 0.95) -> float:
-    """The scheduler's shift for a latent of ``tokens`` tokens (linear between the two anchors)."""
+    """The scheduler's shift for a latent of ``tokens`` tokens (linear between the two anchors; ``sigma_shift`` in
+    ``LTX2Scheduler.execute``)."""
     slope = (max_shift - base_shift) / (MAX_SHIFT_TOKENS - BASE_SHIFT_TOKENS)
     return tokens * slope + (base_shift - slope * BASE_SHIFT_TOKENS)
 
@@ -40,11 +43,16 @@ def ltxv_sigmas(
     stretch: bool = True,
     terminal: float = 0.1,
 ) -> torch.Tensor:
-    """The LTX-2 scheduler.
+    """The LTX-2 scheduler: float32 σ of shape ``(steps + 1,)`` from 1 down to 0, the last non-zero one equal to
+    ``terminal`` when ``stretch``. Mirrors ``ltx_core.components.schedulers.LTX2Scheduler.execute`` (which for one
+    step divides 0 by 0 when stretching; here one step gives ``[1, 0]``).
 
     Args:
         steps: number of sampling steps (the result has ``steps + 1`` values).
         tokens: latent tokens ``F'·H'·W'`` (the official pipelines pass none → 4096).
+
+    Raises:
+        InputError: ``steps`` < 1.
     """
     if steps < 1:
         raise InputError(f"steps must be at least 1, got {steps}")
@@ -61,7 +69,8 @@ def ltxv_sigmas(
 def linear_quadratic_sigmas(
     steps: int, threshold_noise: float = 0.025, linear_steps: int | None = None
 ) -> torch.Tensor:
-    """Linear steps up to ``threshold_noise`` then a quadratic ramp (LTX-Video's schedule)."""
+    """Linear steps up to ``threshold_noise`` then a quadratic ramp (LTX-Video's schedule): float32 σ of shape
+    ``(steps + 1,)`` from 1 to 0. Mirrors ``ltx_core.components.schedulers.LinearQuadraticScheduler.execute``."""
     if steps == 1:
         return torch.tensor([1.0, 0.0])
     linear_steps = steps // 2 if linear_steps is None else linear_steps
@@ -106,6 +115,12 @@ def make_sigmas(
     """Pick a schedule by name. ``"auto"`` is the distilled list for a distilled checkpoint at 8 steps, else ``ltxv``.
 
     ``custom`` (explicit sigmas) wins over the name; it must be strictly decreasing, start ≤ 1 and end at 0.
+    Returns float32 σ of shape ``(steps + 1,)`` (``custom``: its own length, flattened); ``kwargs`` go to
+    :func:`ltxv_sigmas` (``max_shift``, ``base_shift``, ``stretch``, ``terminal``).
+
+    Raises:
+        InputError: invalid ``custom`` sigmas, an unknown name, ``steps`` < 1 for ``ltxv``, or a fixed list
+            (``distilled``, ``stage2``) asked for another number of steps.
     """
     if custom is not None:
         sigmas = torch.as_tensor(custom, dtype=torch.float32).flatten()

@@ -2,8 +2,11 @@
 sample, drop the guide tokens and return latents.
 
 Conditioning items are already-encoded latents (VAE encoding happens before): an item at pixel frame 0 replaces the
-first latent frame(s) (the reference's ``VideoConditionByLatentIndex``); any other frame is appended as guide tokens
-with its own positions (``VideoConditionByKeyframeIndex``), optionally with an attention strength.
+first latent frame(s) (``ltx_core.conditioning.types.latent_cond.VideoConditionByLatentIndex``); any other frame is
+appended as guide tokens with its own positions
+(``ltx_core.conditioning.types.keyframe_cond.VideoConditionByKeyframeIndex``), optionally with an attention strength
+(``ltx_core.conditioning.types.attention_strength_wrapper.ConditioningItemAttentionStrengthWrapper``).
+Together this is ``ltx_pipelines.utils.helpers.denoise_audio_video``: noise, loop, drop the conditioning, unpatchify.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from .track import Track
 
 @dataclass(frozen=True)
 class LatentCondition:
-    """An encoded image or clip ``(B, C, f, H', W')`` placed at pixel frame ``pixel_frame``."""
+    """An encoded image or clip ``(B, C, f, H', W')`` (f latent frames) placed at pixel frame ``pixel_frame``, kept
+    with denoise strength ``strength`` (1 = exactly); ``attention_strength`` in [0, 1] weights attention between its
+    guide tokens and the video (None: no mask)."""
 
     latent: torch.Tensor
     pixel_frame: int = 0
@@ -54,6 +59,11 @@ def prepare_tracks(
     device: torch.device | str = "cpu",
 ) -> tuple[Track, Track | None]:
     """Un-noised tracks: zeros (or the given latents), conditioning applied, positions in the model dtype.
+
+    ``video_latent`` ``(B, C, F', H', W')`` and ``audio_latent`` ``(B, 8, T, 16)`` default to zeros of ``size``;
+    the tracks hold them as tokens ``(B, F'·H'·W', C)`` / ``(B, T, 128)``. ``audio_frozen`` keeps the whole audio
+    fixed (mask 0: audio-to-video). Mirrors ``ltx_pipelines.utils.helpers.noise_video_state`` /
+    ``noise_audio_state`` before their noiser.
 
     ``audio_prefix`` ``(latent (B, 8, n, 16), strength)`` keeps the first ``n`` audio latent frames (extension
     overlap) with denoise mask ``1 − strength``."""
@@ -82,7 +92,9 @@ def prepare_tracks(
 
 def noise_tracks(video: Track, audio: Track | None, seed: int | torch.Generator, noise_scale: float = 1.0
                  ) -> tuple[Track, Track | None]:
-    """Gaussian noise from ``seed`` (video tokens first, then audio), scaled by each token's mask·noise_scale."""
+    """Gaussian noise from ``seed`` (video tokens first, then audio), scaled by each token's mask·noise_scale: each
+    latent ``(B, T, C)`` becomes ``noise·m + latent·(1 − m)`` with ``m = mask·noise_scale``
+    (``ltx_core.components.noisers.GaussianNoiser``, noise drawn as in :func:`~.latents.seeded_noise`)."""
     shapes = [tuple(video.latent.shape)] + ([tuple(audio.latent.shape)] if audio is not None else [])
     noises = seeded_noise(shapes, seed, device=video.latent.device, dtype=video.latent.dtype)
     video = video.noised(noises[0], noise_scale)
@@ -116,7 +128,13 @@ def run_stage(
 
     ``noise_scale`` < 1 re-noises given latents partially (refinement stages start at their first σ). ``sampler`` is
     a built-in name (:data:`~.sampling.SAMPLERS`) or an :class:`~.kdiffusion.ExternalSampler`, which gets the same
-    noised tracks and ``sampler_options.seed`` as ``extra_args["seed"]``.
+    noised tracks and ``sampler_options.seed`` as ``extra_args["seed"]``. ``sigmas`` ``(n + 1,)`` float.
+
+    Raises:
+        InputError: a conditioning latent does not fit the video, or an unknown sampler name / an external sampler
+            needing what RS-LTXV does not offer.
+        NonFiniteError: the model's prediction became NaN or infinite (:func:`~.finite.finite_checked`).
+        Cancelled: ``cancel()`` returned True.
     """
     video, audio = prepare_tracks(size, channels=channels, audio_channels=audio_channels, conditions=conditions,
                                   video_latent=video_latent,

@@ -18,6 +18,11 @@ from ..tokens import guide_attention_weights, video_positions, video_to_tokens
 
 @dataclass(frozen=True)
 class Track:
+    """One stream being denoised (module docstring for the fields' shapes); ``generated`` = tokens of the stream
+    itself, before any guide tokens. Mirrors ``ltx_core.types.LatentState`` (``latent``, ``clean_latent``,
+    ``denoise_mask``, ``positions``, ``attention_mask``) plus ``generated``, which ``LatentTools`` keep in their
+    target shape."""
+
     latent: torch.Tensor
     clean: torch.Tensor
     mask: torch.Tensor
@@ -27,7 +32,9 @@ class Track:
 
     @staticmethod
     def from_latent(tokens: torch.Tensor, positions: torch.Tensor) -> Track:
-        """A fully generated stream starting from ``tokens`` (zeros for a new video)."""
+        """A fully generated stream (mask 1, no guides) starting from ``tokens`` ``(B, T, C)`` (zeros for a new
+        video), with ``positions`` ``(B, n_axes, T, 2)``; ``clean`` is a copy of ``tokens``. Like
+        ``ltx_core.tools.LatentTools.create_initial_state``."""
         mask = torch.ones(*tokens.shape[:2], 1, dtype=torch.float32, device=tokens.device)
         return Track(tokens, tokens.clone(), mask, positions, None, tokens.shape[1])
 
@@ -36,15 +43,19 @@ class Track:
         return (self.mask * sigma)[..., 0]
 
     def noised(self, noise: torch.Tensor, scale: float = 1.0) -> Track:
-        """``noise·(mask·scale) + latent·(1 − mask·scale)`` (the reference's Gaussian noiser)."""
+        """``noise·(mask·scale) + latent·(1 − mask·scale)`` with ``noise`` ``(B, T, C)`` like ``latent``, in the
+        latent's dtype (``ltx_core.components.noisers.GaussianNoiser``, given its noise)."""
         m = self.mask * scale
         return replace(self, latent=(noise * m + self.latent * (1 - m)).to(self.latent.dtype))
 
     def blend_x0(self, x0: torch.Tensor) -> torch.Tensor:
-        """Keep conditioned tokens: ``x0·mask + clean·(1 − mask)``."""
+        """Keep conditioned tokens: ``x0·mask + clean·(1 − mask)`` for x0 ``(B, T, C)``, in ``x0``'s dtype
+        (``ltx_pipelines.utils.helpers.post_process_latent``)."""
         return (x0 * self.mask + self.clean.float() * (1 - self.mask)).to(x0.dtype)
 
     def without_guides(self) -> Track:
+        """The first ``generated`` tokens only (guide tokens dropped), mask reset to 1; like
+        ``ltx_core.tools.LatentTools.clear_conditioning`` (which also drops the attention mask)."""
         n = self.generated
         attention = None if self.attention is None else self.attention[:, :n, :n]
         return Track(self.latent[:, :n], self.clean[:, :n], torch.ones_like(self.mask[:, :n]),
@@ -52,7 +63,12 @@ class Track:
 
     # -- conditioning ---------------------------------------------------------------------------------------------
     def replace_prefix(self, tokens: torch.Tensor, strength: float) -> Track:
-        """Write ``tokens`` ``(B, n, C)`` over the first ``n`` tokens with denoise mask ``1 − strength``."""
+        """Write ``tokens`` ``(B, n, C)`` over the first ``n`` tokens (latent and clean) with denoise mask
+        ``1 − strength``; used for the audio prefix of an extension.
+
+        Raises:
+            InputError: ``n`` is larger than the stream.
+        """
         n = tokens.shape[1]
         if n > self.generated:
             raise InputError(f"{n} conditioning tokens do not fit a stream of {self.generated}.")
@@ -65,7 +81,12 @@ class Track:
     def replace_frames(self, latent: torch.Tensor, latent_frame: int, strength: float, grid: tuple[int, int, int]
                        ) -> Track:
         """Write ``latent`` ``(B, C, f, H, W)`` into latent frames ``[latent_frame, latent_frame + f)`` of a video
-        track of ``grid`` ``(F, H, W)``, with denoise mask ``1 − strength`` there (strength 1 keeps them exactly)."""
+        track of ``grid`` ``(F, H, W)``, with denoise mask ``1 − strength`` there (strength 1 keeps them exactly).
+        ``ltx_core.conditioning.types.latent_cond.VideoConditionByLatentIndex``.
+
+        Raises:
+            InputError: ``latent``'s height / width differ from the grid's, or its frames run past the end.
+        """
         f, h, w = grid
         if tuple(latent.shape[-2:]) != (h, w) or latent_frame + latent.shape[2] > f:
             raise InputError(f"conditioning latent {tuple(latent.shape)} does not fit latent frame {latent_frame} "
@@ -82,7 +103,10 @@ class Track:
     def append_guide(self, latent: torch.Tensor, pixel_frame: int, strength: float, fps: float,
                      attention_strength: float | None = None) -> Track:
         """Append ``latent`` ``(B, C, f, H, W)`` as guide tokens placed at pixel frame ``pixel_frame`` with denoise
-        mask ``1 − strength``; ``attention_strength`` in [0, 1] weights attention between them and the video."""
+        mask ``1 − strength``; ``attention_strength`` in [0, 1] weights attention between them and the video.
+        Positions are those of pixel frame ``pixel_frame`` onwards at ``fps``
+        (``ltx_core.conditioning.types.keyframe_cond.VideoConditionByKeyframeIndex``; with an attention strength,
+        wrapped in ``ConditioningItemAttentionStrengthWrapper``)."""
         tokens = video_to_tokens(latent).to(self.latent.dtype)
         b, m = tokens.shape[:2]
         positions = video_positions(b, *latent.shape[2:], fps, frame_offset=pixel_frame, device=tokens.device,

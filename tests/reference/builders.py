@@ -4,16 +4,16 @@ quantised blocks. Test modules import them from here, never from each other."""
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, replace
-from pathlib import Path
 
 import numpy as np
 import torch
 from gguf import GGML_QUANT_SIZES, GGUFWriter
 from gguf import GGMLQuantizationType as Q
-from safetensors.torch import save_file
+
+from rs_ltxv.ltx.tiny import write_core_compatible_checkpoint  # noqa: F401  (re-exported for the tests)
+from rs_ltxv.ltx.tiny_parts import write_tiny_lora as write_lora  # noqa: F401
+from rs_ltxv.ltx.tiny_parts import write_tiny_upsampler  # noqa: F401
 
 # ----------------------------------------------------------------------------------- trained-like initialisation
 
@@ -92,59 +92,8 @@ def realistic_conv_init(module: torch.nn.Module, seed: int, *, last_gain: float 
 # ------------------------------------------------------------------------------------ tiny files, official layouts
 
 
-def write_tiny_upsampler(path: Path, channels: int = 16) -> Path:
-    """A tiny random 2× spatial latent upsampler in the official file layout (config in the metadata)."""
-    from rs_ltxv.ltx.tiny import random_init
-    from rs_ltxv.ltx.upsampler import LatentUpsampler, UpsamplerConfig
-
-    cfg = UpsamplerConfig(in_channels=channels, mid_channels=32, num_blocks_per_stage=1)
-    model = random_init(LatentUpsampler(cfg), seed=5)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"config": json.dumps(asdict(cfg))})
-    return Path(path)
-
-
-_RES = ["res_x", {"num_layers": 1}]
-
-
-def _core_video_vae_config() -> dict:
-    """128 latent channels; the encoder at a constant width (core sizes it from 128 base channels)."""
-    from rs_ltxv.ltx.tiny_parts import tiny_component_config
-
-    vae = tiny_component_config(latent_channels=128, audio_channels=8)
-    vae["vae"]["encoder_blocks"] = [_RES, ["compress_all_res", {"multiplier": 1}], _RES]
-    vae["vae"]["patch_size"] = 4
-    return vae
-
-
-def write_core_compatible_checkpoint(path: Path, version: str) -> dict:
-    """A tiny LTX-2 / LTX-2.3 checkpoint that ComfyUI core's loaders accept: connectors with 128 registers and an
-    8-channel audio VAE (core hard-codes both), a 128-channel video VAE latent (core's statistics are 128 wide).
-    Returns the state dict written."""
-    from rs_ltxv.ltx.tiny import tiny_config, tiny_state_dict
-    from rs_ltxv.ltx.tiny_parts import tiny_component_state
-
-    cfg = tiny_config(version)
-    cfg = replace(cfg, video_connector=replace(cfg.video_connector, num_learnable_registers=128),
-                  audio_connector=replace(cfg.audio_connector, num_learnable_registers=128))
-    parts = _core_video_vae_config()
-    sd = tiny_state_dict(cfg, seed=1)
-    sd.update(tiny_component_state(parts, seed=11))
-    save_file(sd, str(path), metadata={"config": json.dumps({"transformer": cfg.to_dict(), **parts})})
-    return sd
-
-
-def write_lora(path: Path, sd: dict, rank: int = 2) -> None:
-    """``diffusion_model.<name>.lora_A/B.weight`` for a few Linear layers of the transformer in ``sd``."""
-    g = torch.Generator().manual_seed(7)
-    names = ["patchify_proj", "transformer_blocks.0.attn1.to_q", "transformer_blocks.0.ff.net.2",
-             "transformer_blocks.1.audio_attn2.to_v", "audio_proj_out"]
-    lora = {}
-    for name in names:
-        out_f, in_f = sd[f"model.diffusion_model.{name}.weight"].shape
-        lora[f"diffusion_model.{name}.lora_A.weight"] = torch.randn(rank, in_f, generator=g) * 0.3
-        lora[f"diffusion_model.{name}.lora_B.weight"] = torch.randn(out_f, rank, generator=g) * 0.3
-    save_file(lora, str(path))
+# tiny upsamplers, core-compatible checkpoints and LoRAs are written by the library (``python -m rs_ltxv tiny --set``
+# writes them too): ``write_tiny_upsampler``, ``write_core_compatible_checkpoint`` and ``write_lora`` are imported above
 
 
 # ------------------------------------------------------------------------------------------------ GGUF blocks

@@ -25,7 +25,8 @@ COMFYUI = os.environ.get("COMFYUI_PATH")
 REPO = Path(__file__).resolve().parents[2]
 PACK_FOLDER = "rs ltxv pack"  # not the package name: imports must be relative
 T2V = "LTX-2.3 text to video (RS LTXV Generate).json"
-# the files the core-loader example workflow (ComfyUI's own loaders) names
+# the files the core-loader example workflow (ComfyUI's own loaders) names (``python -m rs_ltxv tiny --set`` writes
+# tiny ones: rs_ltxv.ltx.tiny.TINY_SET)
 DEV_CKPT = "ltx-2.3-22b-dev-fp8.safetensors"
 DISTILLED_LORA = "ltx_2.3_22b_distilled_1.1_lora_dynamic_fro09_avg_rank_111_bf16.safetensors"
 
@@ -60,31 +61,12 @@ def _write_wav(path: Path, seconds: float = 1.0, rate: int = 44100) -> None:
 
 def _split_as_gguf_and_vae_files(checkpoint: Path, models: Path) -> None:
     """The tiny checkpoint as a Q8_0 GGUF transformer (+ connectors, text projection) in models/unet and separate
-    video / audio VAE files in models/vae, named as the GGUF example workflow expects."""
-    from gguf import GGMLQuantizationType as Q
-    from safetensors import safe_open
-    from safetensors.torch import save_file
+    video / audio VAE files in models/vae, named as the GGUF example workflow expects
+    (:func:`rs_ltxv.ltx.tiny.split_checkpoint`)."""
+    from rs_ltxv.ltx.tiny import AUDIO_VAE, GGUF, VIDEO_VAE, split_checkpoint
 
-    from rs_ltxv.gguf_loader.writer import write_gguf
-
-    with safe_open(str(checkpoint), "pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-        meta = f.metadata()
-    config = json.loads(meta["config"])
-    video = {k: v for k, v in tensors.items() if k.startswith("vae.")}
-    audio = {k: v for k, v in tensors.items() if k.startswith(("audio_vae.", "vocoder."))}
-    rest = {k: v for k, v in tensors.items() if k not in video and k not in audio}
-    (models / "unet").mkdir(exist_ok=True)
-
-    def qtype(name, t):
-        return Q.Q8_0 if name.endswith(".weight") and t.ndim == 2 and t.shape[1] % 32 == 0 else Q.F32
-
-    write_gguf(models / "unet" / "ltx-2.3-22b-distilled-Q8_0.gguf", rest, qtype,
-               metadata={"config": json.dumps({"transformer": config["transformer"]})})
-    save_file(video, str(models / "vae" / "LTX23_video_vae_bf16.safetensors"),
-              metadata={"config": json.dumps({"vae": config["vae"]})})
-    save_file(audio, str(models / "vae" / "LTX23_audio_vae_bf16.safetensors"),
-              metadata={"config": json.dumps({k: config[k] for k in ("audio_vae", "vocoder")})})
+    split_checkpoint(checkpoint, models / "unet" / GGUF.name, models / "vae" / VIDEO_VAE.name,
+                     models / "vae" / AUDIO_VAE.name)
 
 
 LORA_TARGETS = ("transformer_blocks.0.attn1.to_q", "transformer_blocks.1.ff.net.0.proj", "audio_attn2.to_v")
@@ -116,28 +98,20 @@ def _write_lora_and_merged(checkpoint: Path, models: Path, rank: int = 2, alpha:
 
 
 def write_models(base: Path) -> None:
-    """Tiny models under ``base/models`` named like the real files the example workflows reference, and an example
+    """Under ``base/models`` the tiny set every example workflow can run from (``python -m rs_ltxv tiny --set``:
+    :func:`rs_ltxv.ltx.tiny.write_tiny_set`) plus what only the tests use: the tiny Gemma as a Hugging Face folder
+    (``tiny-gemma-3``), a LoRA and the checkpoint with that LoRA merged (``tiny-lora``, ``tiny-merged``); an example
     image and sound under ``base/input``."""
     import av
     import torch
 
-    from rs_ltxv.ltx.tiny import write_tiny_checkpoint
+    from rs_ltxv.ltx.tiny import CHECKPOINT, write_tiny_set
     from rs_ltxv.ltx.tiny_parts import write_tiny_gemma
 
-    from .builders import write_core_compatible_checkpoint, write_lora, write_tiny_upsampler
-
     models = base / "models"
-    for sub in ("checkpoints", "text_encoders", "vae", "latent_upscale_models", "diffusion_models", "loras"):
-        (models / sub).mkdir(parents=True, exist_ok=True)
-    write_tiny_checkpoint(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", "2.3", dtype=torch.float32,
-                          full=True)
+    write_tiny_set(models)
     write_tiny_gemma(models / "text_encoders" / "tiny-gemma-3")
-    write_tiny_upsampler(models / "latent_upscale_models" / "ltx-2.3-spatial-upscaler-x2-1.1.safetensors")
-    _split_as_gguf_and_vae_files(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", models)
-    _write_lora_and_merged(models / "checkpoints" / "ltx-2.3-22b-distilled.safetensors", models)
-    # for the core-loader example: a tiny file core's own loaders accept (see test_core_interop_comfyui.py)
-    sd = write_core_compatible_checkpoint(models / "checkpoints" / DEV_CKPT, "2.3")
-    write_lora(models / "loras" / DISTILLED_LORA, sd)
+    _write_lora_and_merged(models / CHECKPOINT.path, models)
     (base / "input").mkdir(exist_ok=True)
     image = torch.linspace(0, 255, 96 * 80 * 3).reshape(80, 96, 3).to(torch.uint8).numpy()
     frame = av.VideoFrame.from_ndarray(image, format="rgb24")

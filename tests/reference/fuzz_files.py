@@ -34,14 +34,14 @@ from rs_ltxv.ltx.tiny import tiny_config, tiny_state_dict
 from rs_ltxv.ltx.tiny_parts import tiny_component_config, tiny_component_state
 
 Step = Callable[[Path], Any]
-Builder = Callable[[Path, "dict[str, Any] | None"], "dict[str, Any] | None"]
+Builder = Callable[[Path], "dict[str, Any] | None"]
 
 
 @dataclass(frozen=True)
 class Kind:
     """One kind of model file: ``suffix`` of its name, ``fmt`` (``"safetensors"``, ``"gguf"`` or ``"bytes"``: mutated
-    by bytes only), ``build(path, config)`` writing the valid file (``config``: a replacement for the stored config
-    JSON, None for the default) and returning the stored config, and the ``steps`` a case runs."""
+    by bytes only), ``build(path)`` writing the valid file and returning its stored config (None: it has none), and
+    the ``steps`` a case runs."""
 
     name: str
     suffix: str
@@ -61,51 +61,50 @@ def _save(path: Path, state: dict[str, torch.Tensor], config: dict[str, Any] | N
     return config
 
 
-def build_ltx_full(path: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def build_ltx_full(path: Path) -> dict[str, Any] | None:
     """The official single file: transformer (1 layer) + connectors + video VAE + audio VAE + vocoder, bf16."""
     base, state = _transformer_state()
     parts = tiny_component_config(latent_channels=16, audio_channels=1)
     base.update(parts)
     state.update(tiny_component_state(parts, seed=4))
-    return _save(path, {k: v.to(torch.bfloat16) for k, v in state.items()}, base if config is None else config)
+    return _save(path, {k: v.to(torch.bfloat16) for k, v in state.items()}, base)
 
 
-def build_transformer(path: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def build_transformer(path: Path) -> dict[str, Any] | None:
     """A ComfyUI-style split diffusion-model file: transformer tensors only, no metadata (config inferred)."""
     _, state = _transformer_state()
     state = {k: v for k, v in state.items() if k.startswith("model.diffusion_model.")}
-    return _save(path, state, config)
+    return _save(path, state, None)
 
 
-def build_gguf(path: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def build_gguf(path: Path) -> dict[str, Any] | None:
     """The transformer (+ connectors + projection) as GGUF: 2-D weights whose rows fit Q8_0 blocks quantised, the
     rest F32; ``config`` metadata as in the official file."""
     base, state = _transformer_state()
-    config = base if config is None else config
 
     def qtype(name: str, tensor: torch.Tensor) -> Q:
         return Q.Q8_0 if tensor.ndim == 2 and tensor.shape[-1] % 32 == 0 else Q.F32
 
-    write_gguf(path, {k: v.float() for k, v in state.items()}, qtype, metadata={"config": json.dumps(config)})
-    return config
+    write_gguf(path, {k: v.float() for k, v in state.items()}, qtype, metadata={"config": json.dumps(base)})
+    return base
 
 
-def build_video_vae(path: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def build_video_vae(path: Path) -> dict[str, Any] | None:
     """ComfyUI's split video VAE file: ``encoder.*`` / ``decoder.*`` / statistics without prefix, no metadata."""
     parts = tiny_component_config(latent_channels=16, audio_channels=1)
     state = {k[len("vae."):]: v for k, v in tiny_component_state(parts, seed=5).items() if k.startswith("vae.")}
-    return _save(path, state, config)
+    return _save(path, state, None)
 
 
-def build_audio(path: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def build_audio(path: Path) -> dict[str, Any] | None:
     """The audio VAE + vocoder file with its ``audio_vae`` / ``vocoder`` config sections."""
     parts = tiny_component_config(latent_channels=16, audio_channels=1)
     state = {k: v for k, v in tiny_component_state(parts, seed=6).items() if k.startswith(("audio_vae.", "vocoder."))}
     base = {"audio_vae": parts["audio_vae"], "vocoder": parts["vocoder"]}
-    return _save(path, state, base if config is None else config)
+    return _save(path, state, base)
 
 
-def build_upsampler(path: Path, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def build_upsampler(path: Path) -> dict[str, Any] | None:
     """A 2× spatial latent upsampler (16 channels, one block per stage) with its flat config."""
     from rs_ltxv.ltx.random_weights import random_init
     from rs_ltxv.ltx.upsampler import LatentUpsampler, UpsamplerConfig
@@ -113,7 +112,7 @@ def build_upsampler(path: Path, config: dict[str, Any] | None = None) -> dict[st
     cfg = UpsamplerConfig(in_channels=16, mid_channels=32, num_blocks_per_stage=1)
     state = random_init(LatentUpsampler(cfg), seed=7).state_dict()
     base = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}
-    return _save(path, state, base if config is None else config)
+    return _save(path, state, base)
 
 
 _SPM: dict[str, bytes] = {}
@@ -135,12 +134,12 @@ def tiny_sentencepiece() -> bytes:
     return _SPM["model"]
 
 
-def build_tokenizer(path: Path, config: dict[str, Any] | None = None) -> None:
+def build_tokenizer(path: Path) -> None:
     """A Gemma-style SentencePiece ``tokenizer.model``."""
     path.write_bytes(tiny_sentencepiece())
 
 
-def build_gemma_vocab(path: Path, config: dict[str, Any] | None = None) -> None:
+def build_gemma_vocab(path: Path) -> None:
     """A ``gemma3`` GGUF holding the tokenizer vocabulary (``tokenizer.ggml.*``) and one tiny tensor."""
     from gguf import GGUFWriter
     from sentencepiece import sentencepiece_model_pb2 as pb
