@@ -28,6 +28,8 @@ RUNS = {
     **_LOADER_RUNS,
     specs.GENERATE.id: partial(_with_comfy_hooks, run_generate),
     specs.EXTEND.id: partial(_with_comfy_hooks, run_extend),
+    specs.TEXT_ENCODE.id: lambda **values: _LOADER_RUNS[specs.TEXT_ENCODE.id](
+        **values, cancel=comfy_env.cancel_hook()),
 }
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {node_id: make_node(spec, RUNS[node_id])

@@ -8,8 +8,11 @@ port's object behind one of our socket types (:mod:`.specs`). Each returns a one
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..ltx.errors import InputError
 from ..ltx.loading import load_prompt_encoder, load_transformer, open_checkpoint
+from ..ltx.pipeline.interrupt import interruptible
 from ..ltx.video_vae import TilingConfig
 from . import comfy_env, comfy_model, convert, specs
 from .comfy_model import LTXVModule
@@ -53,16 +56,19 @@ def load_text_encoder(text_encoder: str, ckpt_name: str, dtype: str = "auto", de
     return (load_prompt_encoder(gemma, open_checkpoint(ckpt), dtype=dt, device=dev),)
 
 
-def text_encode(text_encoder, text: str):
+def text_encode(text_encoder, text: str, cancel: Callable[[], bool] | None = None):
     """→ a CONDITIONING holding ``text``'s contexts (video ``(1, S, D_v)``, audio ``(1, S, D_a)``, mask ``(1, S)``)
-    from our prompt encoder. The counterpart of core's ``CLIPTextEncode``.
+    from our prompt encoder. The counterpart of core's ``CLIPTextEncode``. ``cancel`` (ComfyUI's interrupt when run
+    as a node) is asked before every Gemma layer.
 
     Raises:
         InputError: ``text_encoder`` is not an RS LTXV Text Encoder Loader output.
+        Cancelled: ``cancel()`` returned True (ComfyUI's own interrupt exception propagates as it is).
     """
     if not hasattr(text_encoder, "encode"):
         raise InputError("text_encoder: connect RS LTXV Text Encoder Loader.")
-    return (convert.contexts_to_conditioning(text_encoder.encode(text)),)
+    with interruptible(text_encoder, getattr(text_encoder, "gemma", None), cancel=cancel):
+        return (convert.contexts_to_conditioning(text_encoder.encode(text)),)
 
 
 def load_video_vae(vae_name: str, dtype: str = "auto", device: str = "default", tile_size: int = 512):

@@ -169,3 +169,18 @@ def test_extend_keeps_the_clips_frame_rate_and_needs_its_audio_for_audio_out(tin
     with pytest.raises(InputError, match="no audio_latent"):
         run_extend(None, **tiny, **args, latent=latent, num_new_frames=8, overlap_frames=8, prompt_graph=graph,
                    node_id="9")
+
+
+def test_text_encode_honours_cancel(tmp_path):
+    ckpt = write_tiny_checkpoint(tmp_path / "t.safetensors", "2.3", dtype=torch.float32)
+    encoder = load_prompt_encoder(write_tiny_gemma(tmp_path / "gemma"), ckpt, dtype=torch.float32, cache_size=0)
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 2  # inside Gemma's layers
+
+    with pytest.raises(Cancelled):
+        text_encode(encoder, "a fox in the snow", cancel=cancel)
+    assert len(calls) == 3
+    assert text_encode(encoder, "a fox in the snow", cancel=lambda: False)[0]

@@ -138,14 +138,15 @@ def _cross_checks(where: str, cfg: Any) -> None:
 
 
 def check_config(where: str, cfg: Any, *, prefix: str = "") -> None:
-    """Check every field of the config dataclass ``cfg`` (recursively) against its type hint and range.
+    """Check every field of the config dataclass ``cfg`` (recursively) against its type hint and range; any other
+    object has nothing to check.
 
     Raises:
         ConfigError: a field of the wrong type or out of its range (module docstring); the message starts with
             ``where`` and names the field.
     """
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
-        raise ConfigError(f"{where}: the config is a {type(cfg).__name__}, not a config object.")
+        return
     hints = _hints(type(cfg))
     for f in dataclasses.fields(cfg):
         _check(where, prefix + f.name, f.name, getattr(cfg, f.name), hints[f.name])

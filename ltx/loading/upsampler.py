@@ -29,12 +29,19 @@ def infer_upsampler_config(tensors: dict[str, TensorInfo]) -> UpsamplerConfig:
     inference (``ltx_core.model.upsampler.model_configurator.LatentUpsamplerConfigurator`` reads the config).
 
     Raises:
-        CheckpointError: an upsampling stage of an unknown kind (the file then needs its config metadata).
+        CheckpointError: an ``initial_conv`` that is not a 2-D / 3-D convolution, an upsampling stage of an unknown
+            kind (the file then needs its config metadata).
     """
     s = {k: v.shape for k, v in tensors.items()}
+    if len(s[_MARKER]) not in (4, 5) or min(s[_MARKER]) < 1:
+        raise CheckpointError(f"The latent upsampler's '{_MARKER}' has shape {list(s[_MARKER])}, not a 2-D or 3-D "
+                              "convolution's. The file is corrupt.")
     mid, in_ch = s[_MARKER][:2]
     dims = len(s[_MARKER]) - 2
     kw: dict = dict(in_channels=in_ch, mid_channels=mid, dims=dims, num_blocks_per_stage=count_blocks(s, "res_blocks"))
+    stage = next((s[k] for k in ("upsampler.conv.weight", "upsampler.0.weight") if k in s), (1,))
+    if not stage:
+        raise CheckpointError("The latent upsampler's upsampling convolution has an empty shape. The file is corrupt.")
     if "upsampler.conv.weight" in s:
         shuffle = round((s["upsampler.conv.weight"][0] // mid) ** 0.5)
         if shuffle not in _SCALE_FOR_SHUFFLE:

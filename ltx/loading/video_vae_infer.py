@@ -119,9 +119,13 @@ def infer_video_vae(shapes: Shapes) -> VideoVAEConfig:
     inference (``ltx_core.model.video_vae.model_configurator.VideoDecoderConfigurator`` reads the config).
 
     Raises:
-        CheckpointError: no encoder or decoder, or a block, channel count or patch size that fits no known layout
-            (the file then needs ``__metadata__["config"]["vae"]``).
+        CheckpointError: no encoder or decoder, a convolution weight that is not 5-D, or a block, channel count or
+            patch size that fits no known layout (the file then needs ``__metadata__["config"]["vae"]``).
     """
+    bad = [k for k, v in shapes.items() if k.endswith("conv.weight") and (len(v) != 5 or min(v) < 1)]
+    if bad:
+        raise CheckpointError(f"Video VAE convolution '{bad[0]}' has shape {list(shapes[bad[0]])}, not a 3-D "
+                              "convolution's (out, in, kT, kH, kW). The file is corrupt or not an LTX-2 video VAE.")
     has_enc = "encoder.conv_in.conv.weight" in shapes and "encoder.conv_out.conv.weight" in shapes
     has_dec = "decoder.conv_in.conv.weight" in shapes and "decoder.conv_out.conv.weight" in shapes
     if not (has_enc or has_dec):
