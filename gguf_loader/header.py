@@ -43,7 +43,7 @@ _MIN_TENSOR_BYTES = 8 + 4 + 8 + 4 + 8  # empty name, n_dims, one dim, type, offs
 _SCALARS = {GGUFValueType.UINT8: 1, GGUFValueType.INT8: 1, GGUFValueType.UINT16: 2, GGUFValueType.INT16: 2,
             GGUFValueType.UINT32: 4, GGUFValueType.INT32: 4, GGUFValueType.FLOAT32: 4, GGUFValueType.BOOL: 1,
             GGUFValueType.UINT64: 8, GGUFValueType.INT64: 8, GGUFValueType.FLOAT64: 8}
-_FIX = "The file is corrupt or was not written by a GGUF converter; download or convert it again."
+_FIX = "Download or convert the file again."
 
 
 class _Cursor:
@@ -53,7 +53,7 @@ class _Cursor:
         self.buf, self.name, self.pos, self.size = buf, name, 0, len(buf)
 
     def fail(self, text: str) -> GGUFError:
-        return GGUFError(f"{self.name}: {text}. {_FIX}")
+        return GGUFError(f"{self.name} is corrupt or not a GGUF file RS-LTXV reads: {text}. {_FIX}")
 
     def left(self) -> int:
         return self.size - self.pos

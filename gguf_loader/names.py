@@ -20,6 +20,8 @@ NeoX-style rotation for it), so they map as stored.
 
 from __future__ import annotations
 
+import math
+
 import re
 from typing import Any
 
@@ -109,22 +111,25 @@ def gemma3_config(file: GGUFFile) -> dict[str, Any]:
     The keys are those llama.cpp's ``convert_hf_to_gguf.py`` writes (``gguf.Keys.LLM`` / ``gguf.Keys.Attention``).
 
     Raises:
-        GGUFError: another architecture, or a needed ``gemma3.*`` field is missing.
+        GGUFError: another architecture, or a needed ``gemma3.*`` field is missing or not a number.
     """
     file.require_architecture(GEMMA3_ARCHITECTURE, what="a Gemma-3 text encoder", allow_missing=False)
     md = file.metadata
 
-    def get(key: str, default: Any = None) -> Any:
+    def get(key: str, default: Any = None) -> int | float:
         value = md.get(f"gemma3.{key}", default)
         if value is None:
             raise GGUFError(f"{file.path.name}: metadata 'gemma3.{key}' is missing; the file is not a complete "
                             "llama.cpp Gemma-3 conversion.")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise GGUFError(f"{file.path.name}: metadata 'gemma3.{key}' is {str(value)[:40]!r}, not a number. The "
+                            "file is corrupt; convert it again.")
         return value
 
     head_dim = int(get("attention.key_length"))
     vocab = file.tensors["token_embd.weight"].shape[0] if "token_embd.weight" in file.tensors else None
     cfg: dict[str, Any] = {
-        "vocab_size": vocab or len(md.get("tokenizer.ggml.tokens", [])),
+        "vocab_size": vocab or len(tokens if isinstance(tokens := md.get("tokenizer.ggml.tokens"), list) else []),
         "hidden_size": int(get("embedding_length")),
         "intermediate_size": int(get("feed_forward_length")),
         "num_hidden_layers": int(get("block_count")),
@@ -137,9 +142,13 @@ def gemma3_config(file: GGUFFile) -> dict[str, Any]:
         "sliding_window": int(get("attention.sliding_window")),
         "max_position_embeddings": int(get("context_length")),
         "query_pre_attn_scalar": head_dim,
-        "rope_scaling_factor": md.get("gemma3.rope.scaling.factor"),
+        "rope_scaling_factor": get("rope.scaling.factor") if "gemma3.rope.scaling.factor" in md else None,
     }
     for key in ("bos_token_id", "eos_token_id", "padding_token_id"):
-        if f"tokenizer.ggml.{key}" in md:
-            cfg[key.replace("padding", "pad")] = int(md[f"tokenizer.ggml.{key}"])
+        value = md.get(f"tokenizer.ggml.{key}")
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise GGUFError(f"{file.path.name}: metadata 'tokenizer.ggml.{key}' is {str(value)[:40]!r}, not an "
+                                "integer. The file is corrupt; convert it again.")
+            cfg[key.replace("padding", "pad")] = value
     return cfg

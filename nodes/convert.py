@@ -283,12 +283,19 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
 
 # --------------------------------------------------------------------------------------------------- validation
 
+#: the widgets whose rules ComfyUI's own validation cannot see (8k + 1 frames, multiples of 32 / 64 depending on
+#: ``upscale``, the STG block list). ComfyUI reports a failed ``VALIDATE_INPUTS`` once per input it receives, so the
+#: list is kept to these; every other widget keeps ComfyUI's range / choice checks, and the whole request is checked
+#: again (finite numbers included) when the node runs, before the sampler starts.
+CHECKED_WIDGETS = {
+    specs.GENERATE.id: ("width", "height", "num_frames", "upscale", "stg_blocks"),
+    specs.EXTEND.id: ("num_new_frames", "overlap_frames", "stg_blocks"),
+}
+
+
 def checked_widgets(spec: specs.NodeSpec) -> tuple[str, ...]:
-    """The widgets whose values :func:`validate_widgets` checks before a prompt runs: every widget except dynamic
-    file combos (ComfyUI keeps checking those against the model folders itself)."""
-    if spec.id not in (specs.GENERATE.id, specs.EXTEND.id):
-        return ()
-    return tuple(i.name for i in spec.widgets if not i.folders)
+    """The widgets :func:`validate_widgets` checks before a prompt runs (:data:`CHECKED_WIDGETS`)."""
+    return CHECKED_WIDGETS.get(spec.id, ())
 
 
 def validate_widgets(spec: specs.NodeSpec, values: Mapping[str, Any]) -> str | None:

@@ -72,7 +72,16 @@ def test_submit_reports_a_refused_prompt(server, tmp_path):
 
 
 def test_submit_reports_the_failing_node(server, tmp_path):
-    proc = _submit(server, *TINY, "--set", "7.stg_scale=1.0", "--set", "7.stg_blocks=abc", "-o", str(tmp_path))
+    """A setting only the model can judge (block 99 of a 2-block transformer) fails while the node runs."""
+    proc = _submit(server, *TINY, "--set", "7.stg_scale=1.0", "--set", "7.stg_blocks=99", "-o", str(tmp_path))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "node 7 (RS LTXV Generate) failed" in proc.stderr, proc.stderr
+    assert "STG block(s) [99] do not exist" in proc.stderr, proc.stderr
+
+
+def test_submit_reports_a_prompt_refused_before_running(server, tmp_path):
+    """A malformed setting is refused by ComfyUI's validation (our VALIDATE_INPUTS) before anything runs."""
+    proc = _submit(server, *TINY, "--set", "7.stg_scale=1.0", "--set", "7.stg_blocks=abc", "-o", str(tmp_path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "ComfyUI refused the prompt" in proc.stderr, proc.stderr
     assert "'abc' is not a block number" in proc.stderr, proc.stderr

@@ -142,13 +142,10 @@ def test_every_output_has_a_tooltip():
     ("RSLTXVGenerate", {"num_frames": 100}, "use 97 or 105"),
     ("RSLTXVGenerate", {"width": 100}, "use 96 or 128"),
     ("RSLTXVGenerate", {"upscale": True, "width": 96}, "multiple of 64"),
-    ("RSLTXVGenerate", {"cfg": float("nan")}, "finite"),
-    ("RSLTXVGenerate", {"audio_cfg": float("inf")}, "audio_cfg"),
     ("RSLTXVGenerate", {"stg_blocks": "20, x"}, "stg_blocks"),
-    ("RSLTXVGenerate", {"seed": -1}, "seed"),
-    ("RSLTXVGenerate", {"attention_mode": "xformers"}, "attention_mode"),
+    ("RSLTXVGenerate", {"height": 8200}, "height"),
     ("RSLTXVExtend", {"num_new_frames": 12}, "use 8 or 16"),
-    ("RSLTXVExtend", {"overlap_strength": 1.5}, "overlap_strength"),
+    ("RSLTXVExtend", {"overlap_frames": 4}, "overlap_frames"),
 ])
 def test_validate_inputs_refuses_bad_widgets_before_running(node, values, words):
     import inspect
@@ -160,6 +157,7 @@ def test_validate_inputs_refuses_bad_widgets_before_running(node, values, words)
     assert args.varkw is None  # ComfyUI keeps its own checks for the inputs not listed (e.g. file combos)
     assert "ckpt_name" not in args.args
     assert set(values) <= set(args.args)
+    assert len(args.args) <= 5  # ComfyUI repeats a failure once per listed input: keep the list short
     assert cls.VALIDATE_INPUTS() is True  # linked / default values pass
     problem = cls.VALIDATE_INPUTS(**values)
     assert isinstance(problem, str)

@@ -19,7 +19,6 @@ tensor read from the memory map straight into the target dtype and device, so no
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +31,10 @@ from ..text.gemma_config import KNOWN_SIZES, GemmaConfig, RopeSpec, default_laye
 from ..text.tokenizer import GemmaTokenizer
 from .gemma_gguf import GemmaGGUFTensors, gguf_tokenizer_bytes, open_gemma_gguf
 from .gemma_tensors import GemmaTensors, open_gemma_files
+from .config_json import read_config_file
+from .config_limits import check_int
+from .infer import shape_of
+from .layout import count_blocks
 from .materialize import materialize
 from .resolve import resolve_config
 from .safetensors_file import SafetensorsFile
@@ -47,10 +50,11 @@ def _safetensors_files(path: Path) -> list[Path]:
         return [path]
     index = path / "model.safetensors.index.json"
     if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise CheckpointError(f"{index} is not a valid safetensors index ({exc}).") from exc
+        weight_map = read_config_file(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not all(
+                isinstance(v, str) and Path(v).name == v and v for v in weight_map.values()):
+            raise CheckpointError(f"{index} is not a valid safetensors index: 'weight_map' must map tensor names to "
+                                  "shard file names in the same folder.")
         shards = sorted(set(weight_map.values()))
         absent = [s for s in shards if not (path / s).is_file()]
         if absent:
@@ -94,19 +98,20 @@ def infer_gemma_config(tensors: Mapping[str, torch.Tensor] | TensorSource) -> Ge
     no inference (it reads the Hugging Face ``config.json``).
 
     Raises:
-        CheckpointError: a tensor the inference reads is missing.
-        ConfigError: the hidden width is not a known Gemma-3 size.
+        CheckpointError: a tensor the inference reads is missing or of the wrong rank.
+        ConfigError: the hidden width is not a known Gemma-3 size; the layer count is out of range.
     """
     infos = as_source(tensors).tensors
 
-    def shape(name: str) -> tuple[int, ...]:
+    def shape(name: str, rank: int = 2) -> tuple[int, ...]:
         if name not in infos:
             raise CheckpointError(f"Cannot infer the Gemma config: tensor '{name}' is missing.")
-        return tuple(infos[name].shape)
+        return shape_of({name: tuple(infos[name].shape)}, name, rank, "Gemma text model")
 
-    vocab, hidden = shape("embed_tokens.weight")
-    layers = 1 + max(int(n.split(".")[1]) for n in infos if n.startswith("layers."))
-    head_dim = shape("layers.0.self_attn.q_norm.weight")[0]
+    vocab, hidden = shape("embed_tokens.weight", 2)
+    layers = count_blocks(infos, "layers")
+    check_int(f"Gemma weights ({layers} layers)", "num_hidden_layers", layers)  # before 10⁹ layer types are made
+    head_dim = shape("layers.0.self_attn.q_norm.weight", 1)[0]
     if hidden not in KNOWN_SIZES:
         raise ConfigError(f"Gemma with hidden size {hidden} is not a known Gemma-3 size ({sorted(KNOWN_SIZES)}); "
                           "put its Hugging Face config.json next to the weights or pass config=.")

@@ -181,7 +181,7 @@ def gemma_hf_config_from_gguf(file: GGUFFile) -> dict[str, Any]:
         "rms_norm_eps": float(f"{float(cfg['rms_norm_eps']):.6g}"),
         "query_pre_attn_scalar": known[2] if known else cfg["query_pre_attn_scalar"],
         "rope_scaling": {"rope_type": "linear", "factor": float(factor)} if float(factor) != 1.0 else None,
-        "sliding_window_pattern": int(file.metadata.get("gemma3.attention.sliding_window_pattern", 6)),
+        "sliding_window_pattern": file.metadata.get("gemma3.attention.sliding_window_pattern", 6),
     }
     for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
         if key in cfg:

@@ -26,7 +26,10 @@ from safetensors import safe_open
 
 from ..errors import CheckpointError, ConfigError
 from ..text.gemma_config import GemmaConfig
+from .config_json import parse_config_text, read_config_file
+from .config_schema import check_raw
 from .safetensors_file import SafetensorsFile
+from .safetensors_header import reading
 from .source import DTYPES, PlainWeights, TensorInfo, cast, read_device
 
 PREFIXES = ("language_model.model.", "model.language_model.", "model.", "")
@@ -107,23 +110,24 @@ class GemmaTensors(PlainWeights):
         first shard ``__metadata__["config"]`` that is a valid Gemma-3 config, else None.
 
         Raises:
-            CheckpointError: a ``config.json`` next to the weights is not valid JSON.
+            CheckpointError: a ``config.json`` next to the weights is not a readable JSON object
+                (:func:`~.config_json.read_config_file`).
         """
         for candidate in self.config_files:
             if candidate.is_file():
-                try:
-                    cfg = json.loads(candidate.read_text())
-                except json.JSONDecodeError as exc:
-                    raise CheckpointError(f"{candidate} is not valid JSON ({exc}).") from exc
-                if "text_config" in cfg or cfg.get("model_type", "").startswith("gemma3"):
+                cfg = read_config_file(candidate)
+                model_type = cfg.get("model_type", "")
+                if "text_config" in cfg or (isinstance(model_type, str) and model_type.startswith("gemma3")):
                     return cfg
         for f in self.files:
+            raw = f.metadata.get("config")
             try:
-                cfg = json.loads(f.metadata.get("config") or "null")
+                cfg = parse_config_text(f"{f.name}: __metadata__['config']", raw) if raw else None
                 if cfg:
+                    check_raw(f.name, cfg, GemmaConfig)
                     GemmaConfig.from_hf_dict(cfg)
                     return cfg
-            except (json.JSONDecodeError, ConfigError, AttributeError, TypeError):
+            except (CheckpointError, ConfigError):
                 continue  # some other config: infer from the shapes instead
         return None
 
@@ -131,9 +135,13 @@ class GemmaTensors(PlainWeights):
              device: torch.device) -> dict[str, torch.Tensor]:
         """``{target: model name}`` → tensors, each in its stored shape, in ``dtype`` (None: stored dtype; float8
         weights with a scale become ``dtype`` or float32) on ``device``. Mirrors
-        ``ltx_core.loader.sft_loader.SafetensorsStateDictLoader.load`` (plus the float8 dequantisation)."""
+        ``ltx_core.loader.sft_loader.SafetensorsStateDictLoader.load`` (plus the float8 dequantisation).
+
+        Raises:
+            CheckpointError: a file changed or cannot be read any more (:func:`~.safetensors_header.reading`).
+        """
         device = read_device(device)
-        with ExitStack() as stack:
+        with ExitStack() as stack, reading(self.what):
             handles: dict[Path, Any] = {}
 
             def get(key: str) -> torch.Tensor:
@@ -152,15 +160,18 @@ class GemmaTensors(PlainWeights):
 
 
 def _get(f: SafetensorsFile, key: str, device: torch.device) -> torch.Tensor:
-    with safe_open(str(f.path), framework="pt", device=str(read_device(device))) as fh:
+    with reading(f.name), safe_open(str(f.path), framework="pt", device=str(read_device(device))) as fh:
         return fh.get_tensor(key)
 
 
 def _quant_format(f: SafetensorsFile, key: str) -> str:
+    """The ``format`` of a ComfyUI ``.comfy_quant`` JSON tensor (a few bytes); "?" when it is not such JSON."""
+    if f.tensors[key].nbytes > 65_536:
+        return "?"
     try:
-        raw = bytes(_get(f, key, torch.device("cpu")).to(torch.uint8).tolist())
-        return str(json.loads(raw).get("format", "?"))
-    except (ValueError, TypeError, AttributeError):
+        raw = _get(f, key, torch.device("cpu")).to(torch.uint8).numpy().tobytes()
+        return str(json.loads(raw).get("format", "?"))[:64]
+    except (ValueError, TypeError, AttributeError, RecursionError):  # not JSON, not an object, nested too deeply
         return "?"
 
 

@@ -99,7 +99,8 @@ def detect_version(transformer_keys: Iterable[str]) -> Version:
 
 
 def count_blocks(keys: Iterable[str], prefix: str) -> int:
-    """Number of ``prefix.N.`` blocks among ``keys``."""
-    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    """Number of ``prefix.N.`` blocks among ``keys`` (the largest N + 1; N has at most 9 digits, longer indices are
+    not blocks and are reported as unexpected tensors when the model is loaded)."""
+    pattern = re.compile(re.escape(prefix) + r"\.(\d{1,9})\.")
     indices = {int(m.group(1)) for k in keys if (m := pattern.match(k))}
     return max(indices) + 1 if indices else 0

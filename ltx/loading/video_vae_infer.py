@@ -23,7 +23,7 @@ _DOWN_KIND = {2: "compress_time_res", 4: "compress_space_res", 8: "compress_all_
 
 
 def _blocks(shapes: Shapes, prefix: str) -> dict[int, Shapes]:
-    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.(.+)$")
+    pattern = re.compile(re.escape(prefix) + r"\.(\d{1,9})\.(.+)$")
     out: dict[int, Shapes] = {}
     for key, shape in shapes.items():
         if m := pattern.match(key):

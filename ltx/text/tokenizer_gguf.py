@@ -37,10 +37,14 @@ def _vocabulary(metadata: Mapping[str, Any], what: str) -> tuple[list[str], list
         raise CheckpointError(f"{what} carries no tokenizer (no 'tokenizer.ggml.tokens'). Use a GGUF converted by "
                               "llama.cpp with its vocabulary, or put tokenizer.model next to it.")
     if model != SPM_MODEL:
-        raise CheckpointError(f"{what} has a '{model}' tokenizer; Gemma-3 uses a SentencePiece vocabulary "
+        raise CheckpointError(f"{what} has a '{str(model)[:40]}' tokenizer; Gemma-3 uses a SentencePiece vocabulary "
                               f"(tokenizer.ggml.model = '{SPM_MODEL}'). The file is not a Gemma-3 text encoder.")
     scores = metadata.get("tokenizer.ggml.scores")
     types = metadata.get("tokenizer.ggml.token_type")
+    for key, value, kinds in (("tokens", tokens, str), ("scores", scores, int | float), ("token_type", types, int)):
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, kinds) for v in value)):
+            raise CheckpointError(f"{what}: 'tokenizer.ggml.{key}' is not an array of "
+                                  f"{getattr(kinds, '__name__', 'number')}s. The file is corrupt or incomplete.")
     if scores is None or types is None or not len(tokens) == len(scores) == len(types):
         raise CheckpointError(f"{what}: the tokenizer arrays do not match (tokens {len(tokens)}, scores "
                               f"{None if scores is None else len(scores)}, types "
@@ -68,9 +72,10 @@ def sentencepiece_model_bytes(metadata: Mapping[str, Any], *, what: str = "The G
     spec.model_type, spec.vocab_size = pb.TrainerSpec.BPE, len(tokens)
     spec.byte_fallback, spec.split_digits = True, True
     for key, field, default in SPECIAL_IDS:
-        value = int(metadata.get(key, default))
-        if not 0 <= value < len(tokens):
-            raise CheckpointError(f"{what}: {key} = {value} lies outside the {len(tokens)}-piece vocabulary.")
+        value = metadata.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(tokens):
+            raise CheckpointError(f"{what}: {key} = {str(value)[:40]} is not an id of the {len(tokens)}-piece "
+                                  "vocabulary.")
         setattr(spec, field, value)
     norm = model.normalizer_spec
     norm.name = "identity"

@@ -2,8 +2,10 @@
 
 Each case runs in a child forked after the heavy imports (torch, the loaders), so a case that hangs or allocates
 gigabytes cannot take the parent with it: the parent kills a child after ``deadline_s`` and reads its peak
-resident set from ``os.wait4``'s rusage (``ru_maxrss``, minus the parent's resident set at the fork, which the child
-starts with) and its CPU time. The child caps its address space at its size at the fork plus ``cap_mb`` (an
+resident set and CPU time from ``os.wait4``'s rusage. The growth is ``ru_maxrss`` minus the resident set the child
+reported right after the fork (a child starts with the parent's anonymous pages only; the shared-library pages it
+maps again count as growth, so this is an upper bound; a killed child is measured against the parent's resident set
+instead). The child caps its address space at its size at the fork plus ``cap_mb`` (an
 allocation beyond fails with ``MemoryError``, reported as ``memory``). Outcomes: ``ok``, the class name of a project
 error (``CheckpointError``, ``ConfigError``, ``GGUFError`` …), ``raw:<Type>`` for any other exception, ``timeout``,
 ``memory``, ``crash:<signal>``.
@@ -77,6 +79,7 @@ def run_steps(kind: Kind, path: Path) -> tuple[str, str]:
 
 
 def _child(kind: Kind, path: Path, write_fd: int, cap_mb: int) -> None:
+    start_kb = _statm()[1]
     try:
         import torch
 
@@ -87,7 +90,7 @@ def _child(kind: Kind, path: Path, write_fd: int, cap_mb: int) -> None:
         outcome, message = run_steps(kind, path)
     except BaseException as exc:  # noqa: BLE001
         outcome, message = classify(exc), str(exc)[:300]
-    os.write(write_fd, json.dumps([outcome, message]).encode()[:60_000])
+    os.write(write_fd, json.dumps([outcome, message[:2000], start_kb]).encode())
     os._exit(0)
 
 
@@ -107,16 +110,17 @@ def _finish(job: _Running, status: int, usage: resource.struct_rusage, timed_out
     while chunk := os.read(job.read_fd, 65536):
         raw += chunk
     os.close(job.read_fd)
+    base_kb = job.base_kb
     if timed_out:
         outcome, message = "timeout", ""
     elif raw:
-        outcome, message = json.loads(raw)
+        outcome, message, base_kb = json.loads(raw)
     elif os.WIFSIGNALED(status):
         outcome, message = f"crash:{signal.Signals(os.WTERMSIG(status)).name}", ""
     else:
         outcome, message = "crash:no-result", ""
     return Result(job.kind, job.index, job.label, outcome, message, time.monotonic() - job.start,
-                  usage.ru_utime + usage.ru_stime, max(0.0, (usage.ru_maxrss - job.base_kb) / 1024))
+                  usage.ru_utime + usage.ru_stime, max(0.0, (usage.ru_maxrss - base_kb) / 1024))
 
 
 def run_cases(cases: Iterator[tuple[Kind, int, str, Path]], *, jobs: int = 2, deadline_s: float = 10.0,
