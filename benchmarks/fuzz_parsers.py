@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from reference.fuzz_files import KINDS  # noqa: E402
-from reference.fuzz_run import fuzz, summary  # noqa: E402
+from reference.fuzz_files import KINDS
+from reference.fuzz_run import fuzz, summary
 
 MAX_CPU_S = 2.0
 MAX_RSS_MB = 300.0

@@ -21,7 +21,6 @@ NeoX-style rotation for it), so they map as stored.
 from __future__ import annotations
 
 import math
-
 import re
 from typing import Any
 

@@ -29,10 +29,10 @@ from ..errors import CheckpointError, ConfigError
 from ..text.gemma import GemmaTextModel
 from ..text.gemma_config import KNOWN_SIZES, GemmaConfig, RopeSpec, default_layer_types
 from ..text.tokenizer import GemmaTokenizer
-from .gemma_gguf import GemmaGGUFTensors, gguf_tokenizer_bytes, open_gemma_gguf
-from .gemma_tensors import GemmaTensors, open_gemma_files
 from .config_json import read_config_file
 from .config_limits import check_int
+from .gemma_gguf import GemmaGGUFTensors, gguf_tokenizer_bytes, open_gemma_gguf
+from .gemma_tensors import GemmaTensors, open_gemma_files
 from .infer import shape_of
 from .layout import count_blocks
 from .materialize import materialize

@@ -23,6 +23,8 @@ M = TypeVar("M", bound=nn.Module)
 
 _LIST = 8
 _FP8_SUFFIXES = ("weight_scale", "input_scale", "scale_weight", "scale_input")
+#: stored types (safetensors and GGML names) that cannot hold a floating-point weight
+INTEGER_TYPES = frozenset({"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64"})
 
 
 def _names(keys: list[str]) -> str:
@@ -43,8 +45,8 @@ def check_names(module: nn.Module, source: TensorSource, names: Mapping[str, str
         config_name: how messages call the config the module was built from ("Gemma config (2 layers, …)").
 
     Raises:
-        CheckpointError: tensors are missing or unexpected (FP8-scaled weights get their own message), or have
-            the wrong shape.
+        CheckpointError: tensors are missing or unexpected (FP8-scaled weights get their own message), have the
+            wrong shape, or are floating-point weights stored as integers.
     """
     expected = module.state_dict()
     missing = [k for k in expected if k not in names]
@@ -67,6 +69,11 @@ def check_names(module: nn.Module, source: TensorSource, names: Mapping[str, str
         raise CheckpointError(f"{source.name}: {len(bad)} tensor(s) of the {what} have the wrong shape: "
                               f"{'; '.join(bad[:4])}. The {config_name} does not describe this file (another model "
                               "variant, or 'config' metadata that does not belong to it).")
+    ints = [f"{names[k]} ({source.tensors[names[k]].dtype})" for k, v in expected.items()
+            if v.is_floating_point() and source.tensors[names[k]].dtype in INTEGER_TYPES]
+    if ints:
+        raise CheckpointError(f"{source.name}: {len(ints)} floating-point weight(s) of the {what} are stored as "
+                              f"integers: {_names(ints)}. The file is corrupt; download it again.")
 
 
 def _quantized_linears(module: nn.Module, source: TensorSource, names: Mapping[str, str]) -> dict[str, object]:

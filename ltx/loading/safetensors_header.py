@@ -53,10 +53,6 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -121,31 +117,37 @@ def check_entry(name: str, key: str, entry: Any) -> tuple[TensorInfo, int, int]:
             at most :data:`MAX_RANK` integers in [0, :data:`MAX_DIM`], its ``data_offsets`` not two integers with
             ``0 <= begin <= end`` and ``end - begin`` = elements × item size.
     """
-    where = f"{name}: tensor {key[:120]!r}"
-    if not isinstance(entry, dict) or not _utf8(key):
-        raise CheckpointError(f"{where} is a JSON {type(entry).__name__}, not a tensor entry "
-                              f"{{dtype, shape, data_offsets}}. {_FIX}")
+    if type(entry) is not dict or not (key.isascii() or _utf8(key)):
+        raise _entry_error(name, key, f"is a JSON {type(entry).__name__}, not a tensor entry {{dtype, shape, "
+                                      "data_offsets}")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    if not isinstance(dtype, str) or dtype not in ITEM_SIZES:
-        raise CheckpointError(f"{where} has dtype {str(dtype)[:40]!r}; RS-LTXV reads {', '.join(ITEM_SIZES)}. "
-                              f"{_FIX}")
-    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(
-            _int(d) and 0 <= d <= MAX_DIM for d in shape):
-        raise CheckpointError(f"{where} has shape {str(shape)[:60]}; a shape is a list of at most {MAX_RANK} "
-                              f"integers from 0 to {MAX_DIM:,}. {_FIX}")
-    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_int(o) for o in offsets) or not (
-            0 <= offsets[0] <= offsets[1]):
-        raise CheckpointError(f"{where} has data_offsets {str(offsets)[:60]}; they must be two integers "
-                              f"0 <= begin <= end. {_FIX}")
+    size = ITEM_SIZES.get(dtype) if type(dtype) is str else None
+    if size is None:
+        raise _entry_error(name, key, f"has dtype {str(dtype)[:40]!r}; RS-LTXV reads {', '.join(ITEM_SIZES)}")
     numel = 1
-    for d in shape:
-        numel *= d
+    if type(shape) is list and len(shape) <= MAX_RANK:
+        for d in shape:  # type(d) is int: a bool is not a dimension
+            if type(d) is not int or not 0 <= d <= MAX_DIM:
+                break
+            numel *= d
+        else:
+            shape = tuple(shape)
+    if type(shape) is not tuple:
+        raise _entry_error(name, key, f"has shape {str(shape)[:60]}; a shape is a list of at most {MAX_RANK} "
+                                      f"integers from 0 to {MAX_DIM:,}")
+    if type(offsets) is not list or len(offsets) != 2 or type(offsets[0]) is not int or (
+            type(offsets[1]) is not int) or not 0 <= offsets[0] <= offsets[1]:
+        raise _entry_error(name, key, f"has data_offsets {str(offsets)[:60]}; they must be two integers "
+                                      "0 <= begin <= end")
     begin, end = offsets
-    if numel * ITEM_SIZES[dtype] != end - begin:
-        raise CheckpointError(f"{where}: shape {shape} × {dtype} ({ITEM_SIZES[dtype]} bytes) is "
-                              f"{numel * ITEM_SIZES[dtype]:,} bytes but data_offsets [{begin}, {end}] span "
-                              f"{end - begin:,}. {_FIX}")
-    return TensorInfo(dtype, tuple(shape), end - begin), begin, end
+    if numel * size != end - begin:
+        raise _entry_error(name, key, f"has shape {list(shape)} × {dtype} ({size} bytes) = {numel * size:,} bytes "
+                                      f"but data_offsets [{begin}, {end}] span {end - begin:,}")
+    return TensorInfo(dtype, shape, end - begin), begin, end
+
+
+def _entry_error(name: str, key: str, text: str) -> CheckpointError:
+    return CheckpointError(f"{name}: tensor {key[:120]!r} {text}. {_FIX}")
 
 
 def check_layout(name: str, spans: dict[str, tuple[int, int]], data_size: int, file_size: int) -> None:

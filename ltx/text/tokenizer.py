@@ -42,20 +42,24 @@ def _module(name: str, what: str):
 
 
 class _SentencePiece:
-    def __init__(self, model_bytes: bytes) -> None:
+    def __init__(self, model_bytes: bytes, what: str = "The SentencePiece tokenizer model") -> None:
+        self.what = what
         spm = _module("sentencepiece", "a SentencePiece tokenizer")
         self.sp = spm.SentencePieceProcessor()
         try:
             self.sp.LoadFromSerializedProto(model_bytes)
-        except (RuntimeError, OSError) as exc:
-            raise CheckpointError(f"The SentencePiece tokenizer model is corrupt ({exc}).") from exc
+        except (RuntimeError, OSError, UnicodeDecodeError) as exc:  # the last: its error text holds bad bytes
+            raise CheckpointError(f"{self.what} is corrupt ({str(exc)[:200]}).") from exc
 
     def encode(self, text: str) -> list[int]:
         return list(self.sp.EncodeAsIds(text))
 
     def piece_id(self, piece: str) -> int | None:
         idx = self.sp.PieceToId(piece)
-        return None if idx == self.sp.unk_id() and piece != self.sp.IdToPiece(idx) else idx
+        try:
+            return None if idx == self.sp.unk_id() and piece != self.sp.IdToPiece(idx) else idx
+        except UnicodeDecodeError as exc:  # a piece that is not UTF-8: the model file is corrupt
+            raise CheckpointError(f"{self.what} is corrupt ({str(exc)[:200]}).") from exc
 
     def vocab_size(self) -> int:
         return self.sp.GetPieceSize()
@@ -80,7 +84,7 @@ class _HFTokenizers:
 
 
 LOADERS: dict[str, Callable[[Path], object]] = {
-    ".model": lambda p: _SentencePiece(p.read_bytes()),
+    ".model": lambda p: _SentencePiece(p.read_bytes(), what=f"{p.name} (a SentencePiece tokenizer model)"),
     ".json": _HFTokenizers,
 }
 

@@ -21,8 +21,7 @@ from safetensors.torch import save_file
 
 from rs_ltxv.gguf_loader import GGUFFile
 from rs_ltxv.gguf_loader.writer import write_gguf
-from rs_ltxv.ltx.loading import info
-from rs_ltxv.ltx.loading import load_text_connectors, load_transformer, open_checkpoint
+from rs_ltxv.ltx.loading import info, load_text_connectors, load_transformer, open_checkpoint
 from rs_ltxv.ltx.loading.audio import load_audio_vae, open_audio_checkpoint
 from rs_ltxv.ltx.loading.gemma_gguf import gguf_tokenizer_bytes
 from rs_ltxv.ltx.loading.gguf_info import describe as gguf_describe
@@ -34,6 +33,7 @@ from rs_ltxv.ltx.tiny import tiny_config, tiny_state_dict
 from rs_ltxv.ltx.tiny_parts import tiny_component_config, tiny_component_state
 
 Step = Callable[[Path], Any]
+VAE_LATENT = 4  # video VAE latent channels of the seeds: a 1 MB VAE instead of 10 MB keeps each case cheap
 Builder = Callable[[Path], "dict[str, Any] | None"]
 
 
@@ -62,9 +62,10 @@ def _save(path: Path, state: dict[str, torch.Tensor], config: dict[str, Any] | N
 
 
 def build_ltx_full(path: Path) -> dict[str, Any] | None:
-    """The official single file: transformer (1 layer) + connectors + video VAE + audio VAE + vocoder, bf16."""
+    """The official single file: transformer (1 layer) + connectors + video VAE (4 latent channels) + audio VAE +
+    vocoder, bf16."""
     base, state = _transformer_state()
-    parts = tiny_component_config(latent_channels=16, audio_channels=1)
+    parts = tiny_component_config(latent_channels=VAE_LATENT, audio_channels=1)
     base.update(parts)
     state.update(tiny_component_state(parts, seed=4))
     return _save(path, {k: v.to(torch.bfloat16) for k, v in state.items()}, base)
@@ -90,15 +91,17 @@ def build_gguf(path: Path) -> dict[str, Any] | None:
 
 
 def build_video_vae(path: Path) -> dict[str, Any] | None:
-    """ComfyUI's split video VAE file: ``encoder.*`` / ``decoder.*`` / statistics without prefix, no metadata."""
-    parts = tiny_component_config(latent_channels=16, audio_channels=1)
-    state = {k[len("vae."):]: v for k, v in tiny_component_state(parts, seed=5).items() if k.startswith("vae.")}
+    """ComfyUI's split video VAE file: ``encoder.*`` / ``decoder.*`` / statistics without prefix, no metadata (the
+    config is inferred), bf16."""
+    parts = tiny_component_config(latent_channels=VAE_LATENT, audio_channels=1)
+    state = {k[len("vae."):]: v.to(torch.bfloat16) for k, v in tiny_component_state(parts, seed=5).items()
+             if k.startswith("vae.")}
     return _save(path, state, None)
 
 
 def build_audio(path: Path) -> dict[str, Any] | None:
     """The audio VAE + vocoder file with its ``audio_vae`` / ``vocoder`` config sections."""
-    parts = tiny_component_config(latent_channels=16, audio_channels=1)
+    parts = tiny_component_config(latent_channels=VAE_LATENT, audio_channels=1)
     state = {k: v for k, v in tiny_component_state(parts, seed=6).items() if k.startswith(("audio_vae.", "vocoder."))}
     base = {"audio_vae": parts["audio_vae"], "vocoder": parts["vocoder"]}
     return _save(path, state, base)
@@ -137,6 +140,18 @@ def tiny_sentencepiece() -> bytes:
 def build_tokenizer(path: Path) -> None:
     """A Gemma-style SentencePiece ``tokenizer.model``."""
     path.write_bytes(tiny_sentencepiece())
+
+
+def build_tokenizer_json(path: Path) -> None:
+    """A Hugging Face ``tokenizer.json`` (byte-level BPE with ``<bos>``) trained on a tiny corpus."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"],
+                                  show_progress=False)
+    tok.train_from_iterator(["A red fox runs through a snowy forest at dawn."] * 20, trainer)
+    tok.save(str(path))
 
 
 def build_gemma_vocab(path: Path) -> None:
@@ -191,6 +206,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         ("read", open_audio_checkpoint), ("load", load_audio_vae))),
     Kind("upsampler", ".safetensors", "safetensors", build_upsampler, (("load", load_upsampler),)),
     Kind("tokenizer", ".model", "bytes", build_tokenizer, (("tokenize", _tokenize),)),
+    Kind("tokenizer_json", ".json", "bytes", build_tokenizer_json, (("tokenize", _tokenize),)),
     Kind("gemma_vocab", ".gguf", "gguf", build_gemma_vocab, (
         ("read", GGUFFile), ("info", gguf_describe), ("tokenize", _gguf_tokenize))),
 )}

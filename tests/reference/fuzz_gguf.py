@@ -4,6 +4,7 @@ otherwise valid (replace a string value, insert key/values) so that only the int
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -115,11 +116,17 @@ def replace_string(data: bytes, key: str, text: str) -> bytes:
     return _repad(layout, data[:start] + value + data[end:layout.header_end], data)
 
 
-def insert_strings(data: bytes, items: dict[str, str]) -> bytes:
-    """The file with string key/values ``items`` added after the existing ones (``kv_count`` updated)."""
+@functools.cache
+def many_strings(count: int) -> bytes:
+    """``count`` encoded string key/values ``k0 = "v"`` … (built once per count)."""
+    return b"".join(struct.pack("<Q", len(k)) + k + struct.pack("<IQ", STRING, 1) + b"v"
+                    for k in (f"k{i}".encode() for i in range(count)))
+
+
+def insert_strings(data: bytes, count: int) -> bytes:
+    """The file with ``count`` string key/values (:func:`many_strings`) added after the existing ones
+    (``kv_count`` updated)."""
     layout = walk(data)
-    extra = b"".join(struct.pack("<Q", len(k.encode())) + k.encode() + struct.pack("<IQ", STRING, len(v.encode()))
-                     + v.encode() for k, v in items.items())
-    header = data[:layout.tensor_infos] + extra + data[layout.tensor_infos:layout.header_end]
-    header = header[:16] + struct.pack("<Q", _u(data, 16, 8) + len(items)) + header[24:]
+    header = data[:layout.tensor_infos] + many_strings(count) + data[layout.tensor_infos:layout.header_end]
+    header = header[:16] + struct.pack("<Q", _u(data, 16, 8) + count) + header[24:]
     return _repad(layout, header, data)

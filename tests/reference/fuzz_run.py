@@ -1,22 +1,29 @@
-"""Run parser-fuzz cases in forked children and measure each one (Linux).
+"""Run parser-fuzz cases in forked worker processes and measure each case (Linux).
 
-Each case runs in a child forked after the heavy imports (torch, the loaders), so a case that hangs or allocates
-gigabytes cannot take the parent with it: the parent kills a child after ``deadline_s`` and reads its peak
-resident set and CPU time from ``os.wait4``'s rusage. The growth is ``ru_maxrss`` minus the resident set the child
-reported right after the fork (a child starts with the parent's anonymous pages only; the shared-library pages it
-maps again count as growth, so this is an upper bound; a killed child is measured against the parent's resident set
-instead). The child caps its address space at its size at the fork plus ``cap_mb`` (an
-allocation beyond fails with ``MemoryError``, reported as ``memory``). Outcomes: ``ok``, the class name of a project
-error (``CheckpointError``, ``ConfigError``, ``GGUFError`` …), ``raw:<Type>`` for any other exception, ``timeout``,
-``memory``, ``crash:<signal>``.
+The parent builds the seed files, then forks ``jobs`` workers after the heavy imports (torch, the loaders); the
+parent hands each worker one case at a time over a pipe. A worker writes the mutated file (:func:`.fuzz_mutate.mutate`,
+seeded by ``seed/kind/index``), then measures only the case itself — read → ``info`` → load:
+
+* **memory**: it resets its peak resident set (``/proc/self/clear_refs`` ← 5), runs the case and reports the peak
+  (``VmHWM``) minus its resident set just before; where the reset is refused the growth is the peak since the
+  worker started minus the resident set before the case (an upper bound);
+* **time**: CPU time (``getrusage``, robust on a busy machine) and wall time of the case.
+
+A worker caps its address space at its size at the fork plus ``cap_mb`` (an allocation beyond fails with
+``MemoryError``, reported as ``memory``; the worker then exits). The parent kills a worker whose case runs longer
+than ``deadline_s`` (``timeout``) and replaces any worker that dies (``crash:<signal>``). Outcomes: ``ok``, the class
+name of a project error (``CheckpointError``, ``ConfigError``, ``GGUFError`` …), ``raw:<Type>`` for any other
+exception, ``timeout``, ``memory``, ``crash:<signal>``.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
 import resource
+import select
 import signal
 import tempfile
 import time
@@ -24,6 +31,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from rs_ltxv.gguf_loader.errors import GGUFError
 from rs_ltxv.ltx.errors import RSLTXVError
@@ -38,7 +47,7 @@ _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 @dataclass(frozen=True)
 class Result:
     """One case: ``kind``, ``index``, mutation ``label``, ``outcome`` (see the module docstring), the first raw or
-    project error ``message`` (shortened), wall and CPU ``seconds``, resident-set growth ``rss_mb``."""
+    project error ``message`` (shortened), wall and CPU ``seconds`` of the case, resident-set growth ``rss_mb``."""
 
     kind: str
     index: int
@@ -50,10 +59,9 @@ class Result:
     rss_mb: float
 
 
-def _statm() -> tuple[int, int]:
-    """(virtual size, resident set) of this process in KiB."""
-    size, resident = open("/proc/self/statm").read().split()[:2]
-    return int(size) * _PAGE_KB, int(resident) * _PAGE_KB
+def _status_kb(field_name: str) -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field_name + ":"))
 
 
 def classify(exc: BaseException) -> str:
@@ -72,119 +80,225 @@ def run_steps(kind: Kind, path: Path) -> tuple[str, str]:
     for step, fn in kind.steps:
         try:
             fn(path)
-        except BaseException as exc:  # noqa: BLE001 - the point is to see every kind of exception
+        except BaseException as exc:
             found.append((classify(exc), f"{step}: {type(exc).__name__}: {str(exc)[:300]}"))
     raw = [f for f in found if f[0].startswith("raw:") or f[0] == "memory"]
     return (raw or found or [("ok", "")])[0]
 
 
-def _child(kind: Kind, path: Path, write_fd: int, cap_mb: int) -> None:
-    start_kb = _statm()[1]
-    try:
-        import torch
+def warm_up(kind: Kind, path: Path) -> None:
+    """Run ``kind``'s steps once on a valid file in this process, so the lazy imports of torch and the loaders
+    (torch's meta-tensor decompositions alone take ~2 s) happen before the fork, not inside a measured case.
 
-        torch.set_num_threads(1)  # the parent's OpenMP pool does not survive the fork
-        size_kb, _ = _statm()
-        limit = (size_kb + cap_mb * 1024) * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        outcome, message = run_steps(kind, path)
-    except BaseException as exc:  # noqa: BLE001
-        outcome, message = classify(exc), str(exc)[:300]
-    os.write(write_fd, json.dumps([outcome, message[:2000], start_kb]).encode())
+    Raises:
+        AssertionError: the valid file does not load.
+    """
+    outcome, message = run_steps(kind, path)
+    assert outcome == "ok", f"the valid {kind.name} file does not load: {message}"
+    from rs_ltxv.ltx.upsampler import BlurDownsample
+
+    with torch.device("meta"):
+        BlurDownsample(2)  # meta arithmetic: the decompositions are imported on first use
+
+
+def _measure(case: Callable[[], tuple[str, str]]) -> dict:
+    """Run one case (returning its outcome and message) and measure it (module docstring)."""
+    gc.collect()
+    before = _status_kb("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass  # the peak is then the worker's since it started: an upper bound
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    outcome, message = case()
+    return {"outcome": outcome, "message": message, "wall": time.monotonic() - wall0,
+            "cpu": time.process_time() - cpu0, "rss": max(0, _status_kb("VmHWM") - before) / 1024}
+
+
+def _limit(cap_mb: int) -> None:
+    """In a forked child: one torch thread (the parent's OpenMP pool does not survive the fork) and an address-space
+    cap of the current size plus ``cap_mb``."""
+    import torch
+
+    torch.set_num_threads(1)
+    size = int(open("/proc/self/statm").read().split()[0]) * _PAGE_KB * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (size + cap_mb * 2**20, size + cap_mb * 2**20))
+
+
+def run_isolated(fn: Callable[[], object], *, deadline_s: float = 10.0, cap_mb: int = 2048) -> Result:
+    """Run ``fn()`` once in a forked child, measured like a fuzz case (``kind`` "isolated"); the outcome is ``ok``,
+    the class of the exception it raised, ``timeout``, ``memory`` or ``crash:<signal>``."""
+    def case() -> tuple[str, str]:
+        try:
+            fn()
+        except BaseException as exc:
+            return classify(exc), f"{type(exc).__name__}: {str(exc)[:500]}"
+        return "ok", ""
+
+    read_fd, write_fd = os.pipe()
+    start = time.monotonic()
+    gc.freeze()  # the child's collections then skip (and do not copy) every object of this process
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            _limit(cap_mb)
+            try:
+                done = _measure(case)
+            except MemoryError:
+                done = {"outcome": "memory", "message": "", "wall": 0.0, "cpu": 0.0, "rss": float(cap_mb)}
+            os.write(write_fd, json.dumps(done).encode())
+        finally:
+            os._exit(0)
+    gc.unfreeze()
+    os.close(write_fd)
+    ready, _, _ = select.select([read_fd], [], [], deadline_s)
+    raw = os.read(read_fd, 65536) if ready else b""
+    worker = _Worker(pid, os.open(os.devnull, os.O_WRONLY), read_fd)
+    if raw:
+        _end(worker, "done")
+        d = json.loads(raw)
+        return Result("isolated", 0, "", d["outcome"], d["message"], d["wall"], d["cpu"], d["rss"])
+    worker.case, worker.started = ("isolated", 0), start
+    return _end(worker, "timeout" if not ready else "crash")
+
+
+def _worker(tasks: int, results: int, seeds: dict, folder: Path, seed: int, cap_mb: int) -> None:
+    """Loop: read ``kind index`` from ``tasks``, write the mutated file, report ``start`` then the measurement."""
+    _limit(cap_mb)
+    reader = os.fdopen(tasks, "r")
+    for line in reader:
+        name, index = line.split()
+        kind, (data, config) = KINDS[name], seeds[name]
+        label, mutated = mutate(random.Random(f"{seed}/{name}/{index}"), data, kind.fmt, config)
+        path = folder / f"case-{os.getpid()}-{name}-{index}{kind.suffix}"
+        path.write_bytes(mutated)
+        del mutated
+        os.write(results, (json.dumps({"start": label, "path": str(path)}) + "\n").encode())
+        try:
+            done = _measure(lambda kind=kind, path=path: run_steps(kind, path))
+        except MemoryError:
+            done = {"outcome": "memory", "message": "", "wall": 0.0, "cpu": 0.0, "rss": float(cap_mb)}
+        path.unlink(missing_ok=True)
+        os.write(results, (json.dumps(done) + "\n").encode())
+        if done["outcome"] == "memory":
+            break
     os._exit(0)
 
 
 @dataclass
-class _Running:
+class _Worker:
     pid: int
-    read_fd: int
-    start: float
-    base_kb: int
-    kind: str
-    index: int
-    label: str
+    tasks: int
+    results: int
+    buffer: bytes = b""
+    case: tuple[str, int] | None = None
+    label: str = ""
+    path: str = ""
+    started: float = 0.0
 
 
-def _finish(job: _Running, status: int, usage: resource.struct_rusage, timed_out: bool) -> Result:
-    raw = b""
-    while chunk := os.read(job.read_fd, 65536):
-        raw += chunk
-    os.close(job.read_fd)
-    base_kb = job.base_kb
-    if timed_out:
-        outcome, message = "timeout", ""
-    elif raw:
-        outcome, message, base_kb = json.loads(raw)
-    elif os.WIFSIGNALED(status):
-        outcome, message = f"crash:{signal.Signals(os.WTERMSIG(status)).name}", ""
-    else:
-        outcome, message = "crash:no-result", ""
-    return Result(job.kind, job.index, job.label, outcome, message, time.monotonic() - job.start,
-                  usage.ru_utime + usage.ru_stime, max(0.0, (usage.ru_maxrss - base_kb) / 1024))
+def _spawn(seeds: dict, folder: Path, seed: int, cap_mb: int) -> _Worker:
+    task_r, task_w = os.pipe()
+    result_r, result_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(task_w)
+        os.close(result_r)
+        try:
+            _worker(task_r, result_w, seeds, folder, seed, cap_mb)
+        finally:
+            os._exit(1)
+    os.close(task_r)
+    os.close(result_w)
+    return _Worker(pid, task_w, result_r)
 
 
-def run_cases(cases: Iterator[tuple[Kind, int, str, Path]], *, jobs: int = 2, deadline_s: float = 10.0,
-              cap_mb: int = 2048) -> Iterator[Result]:
-    """Run ``(kind, index, label, path)`` cases, ``jobs`` children at a time; yields each :class:`Result` as its
-    child ends (the case file is deleted then)."""
-    running: list[tuple[_Running, Path]] = []
-    pending = iter(cases)
-    exhausted = False
-    while running or not exhausted:
-        while not exhausted and len(running) < jobs:
-            item = next(pending, None)
-            if item is None:
-                exhausted = True
-                break
-            kind, index, label, path = item
-            read_fd, write_fd = os.pipe()
-            base_kb = _statm()[1]
-            pid = os.fork()
-            if pid == 0:
-                os.close(read_fd)
-                _child(kind, path, write_fd, cap_mb)
-            os.close(write_fd)
-            running.append((_Running(pid, read_fd, time.monotonic(), base_kb, kind.name, index, label), path))
-        time.sleep(0.002)
-        for entry in list(running):
-            job, path = entry
-            pid, status, usage = os.wait4(job.pid, os.WNOHANG)
-            timed_out = pid == 0 and time.monotonic() - job.start > deadline_s
-            if timed_out:
-                os.kill(job.pid, signal.SIGKILL)
-                pid, status, usage = os.wait4(job.pid, 0)
-            if pid:
-                running.remove(entry)
-                path.unlink(missing_ok=True)
-                yield _finish(job, status, usage, timed_out)
+def _end(worker: _Worker, outcome: str) -> Result | None:
+    """Kill and reap ``worker``; the :class:`Result` (``outcome``: ``timeout`` or ``crash``, refined by the exit
+    signal) of the case it was running, if any."""
+    try:
+        os.kill(worker.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _, status = os.waitpid(worker.pid, 0)
+    os.close(worker.tasks)
+    os.close(worker.results)
+    if worker.case is None:
+        return None
+    if worker.path:
+        Path(worker.path).unlink(missing_ok=True)
+    if outcome == "crash" and os.WIFSIGNALED(status) and os.WTERMSIG(status) != signal.SIGKILL:
+        outcome = f"crash:{signal.Signals(os.WTERMSIG(status)).name}"
+    elif outcome == "crash":
+        outcome = "crash:exit"
+    return Result(worker.case[0], worker.case[1], worker.label, outcome, "", time.monotonic() - worker.started,
+                  time.monotonic() - worker.started, 0.0)
 
 
-def fuzz_cases(kinds: list[str], per_kind: int, seed: int, folder: Path) -> Iterator[tuple[Kind, int, str, Path]]:
-    """``per_kind`` seeded mutations of each kind's seed file, written into ``folder`` one at a time (kinds
-    interleaved, so a partial run covers all of them)."""
-    seeds: dict[str, tuple[bytes, dict | None]] = {}
-    for name in kinds:
-        kind = KINDS[name]
-        path = folder / f"seed-{name}{kind.suffix}"
-        config = kind.build(path)
-        seeds[name] = (path.read_bytes(), config)
-    for index in range(per_kind):
-        for name in kinds:
-            kind = KINDS[name]
-            data, config = seeds[name]
-            rng = random.Random(f"{seed}/{name}/{index}")
-            label, mutated = mutate(rng, data, kind.fmt, config)
-            path = folder / f"case-{name}-{index}{kind.suffix}"
-            path.write_bytes(mutated)
-            yield kind, index, label, path
+def run_cases(cases: list[tuple[str, int]], seeds: dict, folder: Path, seed: int, *, jobs: int = 2,
+              deadline_s: float = 10.0, cap_mb: int = 2048) -> Iterator[Result]:
+    """Run ``(kind, index)`` cases on ``jobs`` workers; yields each :class:`Result` as it ends."""
+    gc.freeze()  # the workers then share the parent's objects without copying their pages
+    pending = list(reversed(cases))
+    workers = [_spawn(seeds, folder, seed, cap_mb) for _ in range(min(jobs, len(cases)))]
+    while workers:
+        for w in workers:
+            if w.case is None and pending:
+                w.case, w.label, w.path, w.started = pending.pop(), "(writing the file)", "", time.monotonic()
+                os.write(w.tasks, f"{w.case[0]} {w.case[1]}\n".encode())
+        ready, _, _ = select.select([w.results for w in workers], [], [], 0.05)
+        for w in list(workers):
+            if w.results in ready:
+                chunk = os.read(w.results, 65536)
+                if not chunk:  # the worker died: a crash, or its exit after a memory outcome
+                    workers.remove(w)
+                    result = _end(w, "crash")
+                    if result:
+                        yield result
+                    if pending:
+                        workers.append(_spawn(seeds, folder, seed, cap_mb))
+                    continue
+                w.buffer += chunk
+                *lines, w.buffer = w.buffer.split(b"\n")
+                for line in lines:
+                    message = json.loads(line)
+                    if "start" in message:
+                        w.label, w.path, w.started = message["start"], message["path"], time.monotonic()
+                    else:
+                        yield Result(w.case[0], w.case[1], w.label, message["outcome"], message["message"],
+                                     message["wall"], message["cpu"], message["rss"])
+                        w.case = None
+            elif w.case is not None and time.monotonic() - w.started > deadline_s:
+                workers.remove(w)
+                yield _end(w, "timeout")
+                if pending:
+                    workers.append(_spawn(seeds, folder, seed, cap_mb))
+        for w in list(workers):
+            if w.case is None and not pending:  # nothing left for it
+                workers.remove(w)
+                _end(w, "idle")
+    gc.unfreeze()
 
 
-def fuzz(kinds: list[str], per_kind: int, seed: int, *, jobs: int = 2, deadline_s: float = 10.0,
+def fuzz(kinds: list[str], per_kind: int | dict[str, int], seed: int, *, jobs: int = 2, deadline_s: float = 10.0,
          on_result: Callable[[Result], None] | None = None) -> list[Result]:
-    """Build the seed files, run ``per_kind`` mutations of each kind and return every :class:`Result`."""
+    """Build the seed files, run ``per_kind`` mutations of each kind (a number, or kind → number; kinds
+    interleaved) and return every :class:`Result`."""
     results = []
     with tempfile.TemporaryDirectory(prefix="rs-ltxv-fuzz-") as tmp:
-        for result in run_cases(fuzz_cases(kinds, per_kind, seed, Path(tmp)), jobs=jobs, deadline_s=deadline_s):
+        folder = Path(tmp)
+        seeds = {}
+        for name in kinds:
+            path = folder / f"seed-{name}{KINDS[name].suffix}"
+            config = KINDS[name].build(path)
+            seeds[name] = (path.read_bytes(), config)
+            warm_up(KINDS[name], path)
+        counts = per_kind if isinstance(per_kind, dict) else dict.fromkeys(kinds, per_kind)
+        cases = [(name, index) for index in range(max(counts.values(), default=0)) for name in kinds
+                 if index < counts.get(name, 0)]
+        for result in run_cases(cases, seeds, folder, seed, jobs=jobs, deadline_s=deadline_s):
             results.append(result)
             if on_result:
                 on_result(result)
