@@ -33,12 +33,17 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _tiny(args: argparse.Namespace) -> int:
+    from .ltx.errors import InputError
     from .ltx.pipeline.output_file import check_output_path
     from .ltx.tiny import write_tiny_checkpoint
 
     if args.set:
         return _tiny_set(args)
     out = check_output_path(args.out, "tiny: output", "tiny.safetensors")
+    if out.suffix.lower() != ".safetensors":
+        raise InputError(f"tiny: {out} must end in .safetensors (or use --set DIR for the whole model set).")
+    if out.exists() and not args.overwrite:
+        raise InputError(f"tiny: {out} exists; it is not replaced unless you add --overwrite.")
     print(write_tiny_checkpoint(out, args.version, seed=args.seed))
     return 0
 
@@ -94,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="store_true", help="write the tiny LTX-2.3 set the example workflows run from "
                    "(checkpoints/, text_encoders/, vae/, diffusion_models/, latent_upscale_models/, loras/)")
-    p.add_argument("--overwrite", action="store_true", help="with --set: replace files of the same names")
+    p.add_argument("--overwrite", action="store_true", help="replace files of the same names")
     p.set_defaults(func=_tiny)
     from .ltx.pipeline.cli import add_generate_arguments
 

@@ -4,6 +4,7 @@ ComfyUI's ``server.PromptServer``, used as in its ``script_examples/websockets_a
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import urllib.error
@@ -86,13 +87,16 @@ class Comfy:
         url = path_or_url if "://" in path_or_url else self.server + path_or_url
         body = None if data is None else json.dumps(data).encode()
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        request = urllib.request.Request(url, body, headers, method="POST" if body is not None else "GET")
         try:
+            request = urllib.request.Request(url, body, headers, method="POST" if body is not None else "GET")
             return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError:
             raise
         except (urllib.error.URLError, OSError) as exc:  # refused, DNS, timeout
             raise self._unreachable(exc) from exc
+        except (ValueError, http.client.HTTPException) as exc:  # "not a url", a port that is not a number
+            raise ClientError(f"--server {self.server!r} is not a usable URL ({exc}); use e.g. "
+                              "http://127.0.0.1:8188") from exc
 
     def get_json(self, path: str) -> Any:
         """GET ``path`` (or a full URL) and decode the JSON body (an empty body: None).

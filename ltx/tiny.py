@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from .config import ConnectorConfig, TransformerConfig, Version
 from .errors import CheckpointError, ConfigError, InputError
+from .pipeline.output_file import save_safetensors
 from .random_weights import random_init
 from .text.processor import TextConnectors
 from .transformer.model import LTXAVTransformer
@@ -100,7 +100,7 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: Version | str = Vers
         sd.update({k: v.to(dtype) for k, v in tiny_component_state(parts, seed + 10).items()})
     meta = {"config": json.dumps(config), "model_version": f"{Version(version).value}.0-tiny"}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file(sd, str(path), metadata=meta)
+    save_safetensors(sd, str(path), metadata=meta)
     return str(path)
 
 
@@ -127,7 +127,7 @@ def write_core_compatible_checkpoint(path: str | os.PathLike, version: Version |
     sd = tiny_state_dict(cfg, seed=seed)
     sd.update(tiny_component_state(parts, seed=seed + 10))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_file(sd, str(path), metadata={"config": json.dumps({"transformer": cfg.to_dict(), **parts})})
+    save_safetensors(sd, str(path), metadata={"config": json.dumps({"transformer": cfg.to_dict(), **parts})})
     return sd
 
 
@@ -165,8 +165,9 @@ def split_checkpoint(checkpoint: str | os.PathLike, gguf: str | os.PathLike, vid
     for out in (gguf, video_vae, audio_vae):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     write_gguf(gguf, rest, qtype, metadata={"config": json.dumps({"transformer": config["transformer"]})})
-    save_file(video, str(video_vae), metadata={"config": json.dumps({"vae": config["vae"]})})
-    save_file(audio, str(audio_vae), metadata={"config": json.dumps({k: config[k] for k in ("audio_vae", "vocoder")})})
+    save_safetensors(video, str(video_vae), metadata={"config": json.dumps({"vae": config["vae"]})})
+    audio_config = {k: config[k] for k in ("audio_vae", "vocoder")}
+    save_safetensors(audio, str(audio_vae), metadata={"config": json.dumps(audio_config)})
 
 
 @dataclass(frozen=True)

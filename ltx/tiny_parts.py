@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from .audio import AudioDecoder, AudioEncoder, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
 from .errors import CheckpointError
+from .pipeline.output_file import save_safetensors
 from .random_weights import random_init
 from .text.gemma import GemmaTextModel
 from .text.gemma_config import GemmaConfig
@@ -124,7 +124,7 @@ def write_tiny_gemma(directory: str | os.PathLike, hidden: int = 24, layers: int
     tokenizer, cfg, state = _tiny_gemma(hidden, layers, seed)
     (out / "tokenizer.model").write_bytes(tokenizer)
     (out / "config.json").write_text(json.dumps(cfg.to_hf_dict(), indent=2))
-    save_file(state, str(out / "model.safetensors"))
+    save_safetensors(state, str(out / "model.safetensors"))
     return out
 
 
@@ -137,7 +137,7 @@ def write_tiny_gemma_file(path: str | os.PathLike, hidden: int = 24, layers: int
     out.parent.mkdir(parents=True, exist_ok=True)
     tokenizer, cfg, state = _tiny_gemma(hidden, layers, seed)
     state["spiece_model"] = torch.frombuffer(bytearray(tokenizer), dtype=torch.uint8)
-    save_file(state, str(out), metadata={"config": json.dumps(cfg.to_hf_dict())})
+    save_safetensors(state, str(out), metadata={"config": json.dumps(cfg.to_hf_dict())})
     return out
 
 
@@ -148,7 +148,7 @@ def write_tiny_upsampler(path: str | os.PathLike, channels: int = 16, seed: int 
     model = random_init(LatentUpsampler(cfg), seed=seed)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out),
+    save_safetensors({k: v.contiguous() for k, v in model.state_dict().items()}, str(out),
               metadata={"config": json.dumps(asdict(cfg))})
     return out
 
@@ -179,5 +179,5 @@ def write_tiny_lora(path: str | os.PathLike, state: dict[str, torch.Tensor], ran
         lora[f"diffusion_model.{name}.lora_B.weight"] = torch.randn(out_f, rank, generator=gen) * 0.3
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(lora, str(out))
+    save_safetensors(lora, str(out))
     return out

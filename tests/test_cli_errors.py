@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import av
@@ -47,10 +46,12 @@ def files(tmp_path_factory) -> dict[str, str]:
     (d / "corrupt.latents.safetensors").write_bytes(b"\x00" * 16)
     (d / "a:b").mkdir()
     write_image(d / "a:b" / "colon.png", np.full((64, 96, 3), 50, np.uint8))
+    write_image(d / "tiny.png", np.full((1, 1, 3), 9, np.uint8))
     ckpt = write_tiny_checkpoint(d / "tiny.safetensors", "2.3")
     return {"dir": str(d), "png": str(d / "img.png"), "wav": str(d / "tone.wav"), "txt": str(d / "notes.txt"),
             "trunc": str(d / "trunc.safetensors"), "corrupt": str(d / "corrupt.latents.safetensors"),
-            "colon_png": str(d / "a:b" / "colon.png"), "ckpt": str(ckpt), "missing": str(d / "missing.safetensors")}
+            "colon_png": str(d / "a:b" / "colon.png"),
+            "tiny_png": str(d / "tiny.png"), "ckpt": str(ckpt), "missing": str(d / "missing.safetensors")}
 
 
 GEN = ["generate", "--checkpoint", "{ckpt}", "--text-encoder", "{dir}", "--prompt", "a fox",
@@ -97,6 +98,13 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--output", "{dir}"], "output"),
     (["--stg-block", "99"], "STG block"),
     (["--upsampler", "{missing}"], "missing.safetensors"),
+    (["--device", "tpu"], "device"),
+    (["--device", "meta"], "device"),
+    (["--output", "{dir}/clip.png"], ".mp4"),
+    (["--output", "{dir}/newdir/"], "folder"),
+    (["--output", "/proc/x.mp4"], "cannot be written"),
+    (["--image", "{tiny_png}"], "2×2"),
+    (["--server", "x"], "unrecognized"),
 ]
 
 OTHER_CASES: list[tuple[list[str], str]] = [
@@ -113,6 +121,8 @@ OTHER_CASES: list[tuple[list[str], str]] = [
     (["demo", "--width", "100", "-o", "{dir}/demo.mp4"], "multiple of 32"),
     (["demo", "--steps", "0", "-o", "{dir}/demo.mp4"], "steps"),
     (["submit", "{dir}/missing.json"], "missing.json"),
+    (["tiny", "{ckpt}"], "--overwrite"),
+    (["tiny", "{dir}/model.mp4"], ".safetensors"),
 ]
 
 
@@ -173,20 +183,32 @@ def test_one_line_bounds_long_messages():
 
 def test_ctrl_c_is_one_line(tmp_path):
     """SIGINT while the demo samples: one line, exit 130, no MP4 and no temporary file left behind."""
+    import threading
+
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "rs_ltxv", "demo", "--seconds", "8", "--steps", "200",
                              "-o", str(tmp_path / "demo.mp4")], stderr=subprocess.PIPE, text=True, env=env)
+    seen: list[str] = []
+    sampling = threading.Event()
+
+    def read() -> None:  # the progress bar on stderr says when sampling has started
+        while chunk := proc.stderr.read(1):
+            seen.append(chunk)
+            if "step" in "".join(seen[-200:]) and "1/" in "".join(seen[-200:]):
+                sampling.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (tmp_path / "tiny-models").exists():
-            time.sleep(0.2)
-        time.sleep(3.0)
+        assert sampling.wait(timeout=180), "".join(seen)[-3000:]
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+    err = "".join(seen)
+    assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err, err[-4000:]
-    assert err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)."
+    assert err.strip().splitlines()[-1].split("\r")[-1] == "error: interrupted (Ctrl-C)."
     assert not (tmp_path / "demo.mp4").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["tiny-models"]

@@ -124,6 +124,7 @@ CHECKS: tuple[Callable[[Any], None], ...] = (
     lambda r: r.sigmas is None or [check_number("sigma", s, 0.0, 1.0) for s in r.sigmas],
     lambda r: [check_number("image strength", g.strength, 0.0, 1.0) for g in r.images],
     lambda r: [check_int("image frame", g.frame, -r.frames, r.frames - 1) for g in r.images],
+    lambda r: [_check_image(g.image) for g in r.images],
     lambda r: r.audio is None or _check_audio(r.audio, r.audio_sample_rate),
     lambda r: callable(r.attention_mode) or check_attention_mode(r.attention_mode),
     lambda r: check_int("ffn_chunks", r.ffn_chunks, 1, 1 << 20),
@@ -138,6 +139,15 @@ SCHEDULE_NAMES = ("auto", *SCHEDULES)
 
 def _unknown(what: str, value: Any, choices: tuple[str, ...]) -> None:
     raise InputError(f"Unknown {what} {value!r}; choose one of: {', '.join(choices)}.")
+
+
+def _check_image(image: Any) -> None:
+    shape = tuple(getattr(image, "shape", ()))
+    if len(shape) != 3 or shape[2] < 3:
+        raise InputError(f"A guide image must be (H, W, 3) RGB; got shape {shape}.")
+    if shape[0] < 2 or shape[1] < 2:
+        raise InputError(f"A guide image is {shape[1]}×{shape[0]} pixels; use at least 2×2 (ideally about the "
+                         "video's size).")
 
 
 def _check_audio(audio: Any, sample_rate: Any) -> None:

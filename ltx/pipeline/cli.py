@@ -22,12 +22,13 @@ from .checks import check_number, check_stg_blocks
 from .cli_inputs import (
     LATENTS_SUFFIX,
     SavedLatents,
+    check_device,
     check_model_file,
     check_parts_given,
     parse_image_spec,
     read_latents,
 )
-from .extend import check_extension_frames
+from .extend import check_extension_frames, plan_extension
 from .generate import Result, extend, generate
 from .guidance import GuidanceParams
 from .media import load_audio, load_image, write_mp4
@@ -146,6 +147,7 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     """Everything ``generate`` can check without a model, in order: settings, the output path, the
     ``--extend-from`` latents, images, audio and model paths. Raises :class:`InputError` on the first problem."""
     check_attention_mode(args.attention_mode)
+    check_device(args.device)
     video_g, audio_g = _guidance(args)
     extending = bool(args.extend_from)
     if extending:
@@ -154,8 +156,10 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
                   fps=24.0 if args.fps is None else args.fps, seed=args.seed, steps=args.steps, sampler=args.sampler,
                   video_guidance=video_g, audio_guidance=audio_g, upscale=bool(args.upsampler),
                   attention_mode=args.attention_mode, ffn_chunks=args.ffn_chunks, free_between_stages=True)
-    check_output_path(args.output, "--output")
+    check_output_path(args.output, "--output", suffixes=(".mp4",))
     saved = read_latents(args.extend_from) if extending else None
+    if saved is not None:
+        plan_extension(saved.video.shape[2], args.new_frames, args.overlap_frames, req.fps)  # overlap inside clip
     if saved is not None and saved.fps is not None and args.fps is None:
         req = replace(req, fps=saved.fps)  # keep the clip's frame rate
     if args.negative_prompt is not None:

@@ -142,3 +142,26 @@ def check_parts_given(ckpt: Any, args: Any) -> None:
             raise InputError(f"{where}: the {part} is missing (the MP4's sound is decoded with it). Give "
                              f"--audio-vae FILE{'' if has_vae else ' (with its vocoder)'} / --vocoder FILE or "
                              "--components FILE.")
+
+
+def check_device(name: str) -> None:
+    """``--device``: ``cpu``, ``cuda`` / ``cuda:N`` when CUDA has that device, or ``mps`` when available.
+
+    Raises:
+        InputError: an unknown device string, or one this machine does not have.
+    """
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"--device {name!r} is not a device; use cpu or cuda (cuda:0, cuda:1, …).") from exc
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"--device {name}: CUDA is not available here; use --device cpu.")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"--device {name}: this machine has {count} CUDA device(s) (cuda:0…cuda:{count - 1}).")
+    elif device.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise InputError(f"--device {name}: MPS is not available here; use --device cpu.")
+    elif device.type != "cpu":
+        raise InputError(f"--device {name}: RS-LTXV runs on cpu, cuda or mps.")

@@ -79,8 +79,10 @@ def plan_extension(old_latent_frames: int, new_frames: int, overlap_frames: int,
     check_extension_frames(new_frames, overlap_frames)
     overlap = overlap_frames // t
     if overlap >= old_latent_frames:
+        longest = (old_latent_frames - 1) * t
+        hint = f" Use an overlap of at most {longest} frames." if longest >= t else " The clip is too short to extend."
         raise InputError(f"overlap ({overlap_frames} frames) must be shorter than the clip "
-                         f"({(old_latent_frames - 1) * t + 1} frames).")
+                         f"({(old_latent_frames - 1) * t + 1} frames).{hint}")
     return ExtensionPlan(old_latent_frames, overlap, new_frames // t, fps)
 
 

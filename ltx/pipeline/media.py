@@ -114,6 +114,9 @@ def image_to_pixels(image: np.ndarray | torch.Tensor, height: int, width: int, *
     array = image.cpu().numpy() if isinstance(image, torch.Tensor) else image
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] < 3:
         raise InputError(f"Expected a uint8 RGB image (H, W, 3); got {array.dtype} {array.shape}")
+    if array.shape[0] < 2 or array.shape[1] < 2:
+        raise InputError(f"The image is {array.shape[1]}×{array.shape[0]} pixels; use at least 2×2 (ideally about "
+                         "the video's size).")
     array = crf_round_trip(np.ascontiguousarray(array[..., :3]), crf)
     pixels = resize_and_center_crop(torch.from_numpy(array).float(), height, width)
     return (pixels / 127.5 - 1.0).to(device=device, dtype=dtype)

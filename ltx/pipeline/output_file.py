@@ -23,15 +23,22 @@ from typing import BinaryIO
 from ..errors import InputError
 
 
-def check_output_path(path: str | os.PathLike, what: str = "output", example: str = "video.mp4") -> Path:
-    """Check that ``path`` can be written (its folder may not exist yet: it is created on writing). Creates nothing.
+def check_output_path(path: str | os.PathLike, what: str = "output", example: str = "video.mp4",
+                      suffixes: tuple[str, ...] = ()) -> Path:
+    """Check that ``path`` can be written (its folder may not exist yet: it is created on writing) and, when
+    ``suffixes`` are given, ends in one of them. Leaves nothing behind (the write probe is an unnamed file).
 
     Raises:
-        InputError: ``path`` is a folder, a parent is a file, or the nearest existing folder is not writable.
+        InputError: ``path`` is a folder (or ends in a separator), has another suffix, a parent is a file, or the
+            nearest existing folder cannot be written.
     """
+    text = os.fspath(path)
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() or text.endswith((os.sep, "/")):
         raise InputError(f"{what} {path} is a folder; give a file name such as {path / example}.")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InputError(f"{what} {path}: the file name must end in {' or '.join(suffixes)} "
+                         f"(e.g. {path.with_suffix(suffixes[0]).name}).")
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
@@ -39,6 +46,12 @@ def check_output_path(path: str | os.PathLike, what: str = "output", example: st
         raise InputError(f"{what} {path}: {parent} is a file, not a folder. Choose another output path.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{what} {path}: the folder {parent} is not writable. Choose another output path.")
+    try:  # what access() cannot tell (read-only mounts, /proc, quotas): create and drop an unnamed file
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise InputError(f"{what} {path}: files cannot be written in {parent} ({exc.strerror}). "
+                         "Choose another output path.") from exc
     return path
 
 
@@ -109,3 +122,17 @@ def _supports_tmpfile(folder: Path) -> bool:
     except OSError:
         return False
     return os.path.exists("/proc/self/fd")
+
+
+def save_safetensors(tensors: dict, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """``safetensors.torch.save_file`` through :func:`atomic_output`: whole or not at all, with the umask's
+    permissions (the Rust writer creates files 0600). Returns the path.
+
+    Raises:
+        OSError: the file system refused the write.
+    """
+    from safetensors.torch import save
+
+    with atomic_output(path) as file:
+        file.write(save(tensors, metadata=metadata))
+    return Path(path)
