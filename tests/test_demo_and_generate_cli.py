@@ -132,3 +132,17 @@ def test_gguf_checkpoint_with_separate_parts(tiny_files, split_files, tmp_path, 
         assert error in err
         assert len(err.strip().splitlines()) == 1
         assert not out.exists()
+
+
+def test_extend_keeps_the_clips_frame_rate(tiny_files, tmp_path):
+    """``--extend-from`` without ``--fps`` continues at the rate the clip was made with (from its latents file)."""
+    ckpt, gemma = tiny_files
+    common = ["--checkpoint", ckpt, "--text-encoder", gemma, "--width", "64", "--height", "64", "--steps", "1",
+              "--dtype", "fp32", "--device", "cpu", "--stg-block", "1"]
+    first = tmp_path / "first.mp4"
+    assert main(["generate", *common, "--prompt", "a fox", "--frames", "17", "--fps", "30", "-o", str(first)]) == 0
+    longer = tmp_path / "longer.mp4"
+    assert main(["generate", *common, "--prompt", "on", "--extend-from", str(first.with_suffix(".latents.safetensors")),
+                 "--new-frames", "8", "--overlap-frames", "8", "-o", str(longer)]) == 0
+    assert _probe(longer)["fps"] == 30.0
+    assert _probe(longer)["frames"] == 17 + 8
