@@ -9,6 +9,7 @@ exception, an interruption) and the output files are read from the history entry
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 import uuid
@@ -177,10 +178,26 @@ def submit(prompt: dict, server: str, output: str | Path = "outputs", *, downloa
     return paths
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """What ``submit`` can check before queueing anything: ``--timeout`` is 0 (no limit) or a positive number of
+    seconds, and ``--output`` is a folder or can become one.
+
+    Raises:
+        ClientError: naming the option (exit code 1).
+    """
+    timeout = args.timeout
+    if not math.isfinite(timeout) or timeout < 0:
+        raise ClientError(f"--timeout {timeout}: give seconds > 0, or 0 for no limit.")
+    out = Path(args.output)
+    if not args.no_download and out.exists() and not out.is_dir():
+        raise ClientError(f"--output {out} is a file; give a folder for the downloaded outputs.")
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``submit`` command: prints ``error: …`` and returns the :class:`~.errors.ClientError`'s exit code instead
     of raising; 0 on success."""
     try:
+        check_options(args)
         prompt, converted = load_prompt(args.prompt)
         if converted:
             print(f"{args.prompt}: UI-format workflow converted to API format here", file=sys.stderr)

@@ -53,3 +53,19 @@ def test_info_error_exit_code(tmp_path):
     assert proc.returncode == 2
     assert "error:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_info_names_what_a_model_part_file_holds(tmp_path, capsys):
+    """Split VAE, audio VAE, upsampler, LoRA and Gemma files (as `tiny --set` writes them) are described."""
+    from rs_ltxv.ltx.tiny import TINY_SET, write_tiny_set
+
+    paths = dict(zip((f.name for f in TINY_SET), write_tiny_set(tmp_path), strict=True))
+    expected = {"LTX23_video_vae_bf16.safetensors": "video VAE", "LTX23_audio_vae_bf16.safetensors": "audio VAE",
+                "ltx-2.3-spatial-upscaler-x2-1.1.safetensors": "latent upsampler",
+                "gemma_3_12B_it.safetensors": "Gemma text encoder"}
+    for name, kind in expected.items():
+        assert main(["info", str(paths[name])]) == 0
+        assert f"holds:         {kind}" in capsys.readouterr().out
+    lora = next(p for n, p in paths.items() if "lora" in n)
+    assert main(["info", str(lora)]) == 0
+    assert "holds:         LoRA" in capsys.readouterr().out

@@ -121,6 +121,9 @@ OTHER_CASES: list[tuple[list[str], str]] = [
     (["demo", "--width", "100", "-o", "{dir}/demo.mp4"], "multiple of 32"),
     (["demo", "--steps", "0", "-o", "{dir}/demo.mp4"], "steps"),
     (["submit", "{dir}/missing.json"], "missing.json"),
+    (["submit", "{dir}/missing.json", "--timeout", "nan"], "--timeout"),
+    (["submit", "{dir}/missing.json", "--timeout", "-1"], "--timeout"),
+    (["submit", "{dir}/missing.json", "-o", "{txt}"], "is a file"),
     (["tiny", "{ckpt}"], "--overwrite"),
     (["tiny", "{dir}/model.mp4"], ".safetensors"),
 ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from .checkpoint import open_checkpoint
+from ..errors import CheckpointError
+from .checkpoint import open_checkpoint, open_file
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
@@ -18,7 +20,12 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         CheckpointError: see :func:`~.checkpoint.open_checkpoint`.
     """
-    ckpt = open_checkpoint(path)
+    try:
+        ckpt = open_checkpoint(path)
+    except CheckpointError as exc:
+        if "not an LTX-2 / LTX-2.3 checkpoint" not in str(exc):
+            raise
+        return describe_parts_file(path)
     components: dict[str, Any] = {}
     for name, names in sorted(ckpt.components.items()):
         infos = [ckpt.file.tensors[k] for k in names.values()]
@@ -40,8 +47,48 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+#: what a file without a transformer holds, told by its tensor names (first match wins)
+PART_KINDS: tuple[tuple[str, Any], ...] = (
+    ("LoRA", lambda keys: any(".lora_" in k or "lora_down" in k or "lora_A" in k for k in keys)),
+    ("Gemma text encoder", lambda keys: any("embed_tokens" in k for k in keys)),
+    ("latent upsampler", lambda keys: any(k.startswith(("initial_conv.", "upsampler.")) for k in keys)),
+    ("audio VAE + vocoder", lambda keys: any(k.startswith(("audio_vae.", "vocoder.")) for k in keys)),
+    ("video VAE", lambda keys: any(k.startswith(("vae.", "encoder.", "decoder.")) for k in keys)),
+)
+
+
+def describe_parts_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Like :func:`describe` for a file without a transformer (a split VAE, audio VAE, upsampler, LoRA or Gemma
+    file): what it holds, told by its tensor names, with tensor/parameter/byte counts and dtypes.
+
+    Raises:
+        CheckpointError: the file is unreadable (see :func:`~.checkpoint.open_file`).
+    """
+    file = open_file(Path(path))
+    keys = list(file.tensors)
+    kind = next((name for name, test in PART_KINDS if test(keys)), "unknown (not an LTX model part)")
+    infos = list(file.tensors.values())
+    return {
+        "file": str(path), "size_bytes": Path(path).stat().st_size, "version": None, "model_version": None,
+        "distilled": None, "config_source": "metadata" if "config" in file.metadata else "none",
+        "holds": kind,
+        "components": {kind: {"tensors": len(infos), "parameters": sum(math.prod(i.shape) for i in infos),
+                              "bytes": sum(i.nbytes for i in infos), "dtypes": dict(Counter(i.dtype for i in infos))}},
+        "transformer_config": None,
+    }
+
+
 def format_description(d: dict[str, Any]) -> str:
-    """Human-readable text of :func:`describe`."""
+    """Human-readable text of :func:`describe` / :func:`describe_parts_file`."""
+    if d.get("transformer_config") is None:
+        c = next(iter(d["components"].values()))
+        dtypes = ", ".join(f"{k}×{v}" for k, v in sorted(c["dtypes"].items()))
+        return "\n".join([
+            f"file:          {d['file']} ({d['size_bytes'] / 2**20:.1f} MiB)",
+            f"holds:         {d['holds']} (no transformer: not a checkpoint for --checkpoint)",
+            f"config:        {d['config_source']}",
+            f"tensors:       {c['tensors']} ({c['parameters']:,} params, {c['bytes'] / 2**20:.1f} MiB) [{dtypes}]",
+        ])
     lines = [
         f"file:          {d['file']} ({d['size_bytes'] / 2**20:.1f} MiB)",
         f"version:       {d['version']}" + (f" (model_version {d['model_version']})" if d["model_version"] else "")
