@@ -114,6 +114,9 @@ def split_files(tiny_files, tmp_path_factory):
 @pytest.mark.parametrize(("extra", "error"), [
     ([], "video VAE is missing"),
     (["--vae", "{vae}"], "audio VAE is missing"),
+    (["--vae", "{audio_vae}"], "--vae LTX23_audio_vae_bf16.safetensors holds audio_vae, vocoder, not the vae"),
+    (["--vae", "{vae}", "--audio-vae", "{vae}"], "--audio-vae LTX23_video_vae_bf16.safetensors holds vae"),
+    (["--components", "{gguf}"], "--components ltx-2.3-22b-distilled-Q8_0.gguf holds"),
     (["--vae", "{vae}", "--audio-vae", "{audio_vae}"], None),
     (["--components", "{full}"], None),
 ])

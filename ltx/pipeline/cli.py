@@ -75,7 +75,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlap-frames", type=int, default=16)
     p.add_argument("--dtype", default="bf16", choices=list(DTYPES))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--attention-mode", default="auto", help="attention kernel: auto | sdpa | sage | flash")
+    p.add_argument("--attention-mode", default="auto", help="attention kernel: auto | default (PyTorch SDPA; also "
+                   "\"sdpa\") | sage | flash — the node input's choices")
     p.add_argument("--attention", dest="attention_mode", help=argparse.SUPPRESS)  # old spelling
     p.add_argument("--ffn-chunks", type=int, default=1, help="split the feed-forward layers into this many chunks "
                    "along the sequence (lower peak memory)")
@@ -95,7 +96,7 @@ def _progress():
                 print(file=sys.stderr)
 
         return report, lambda: None
-    bar = tqdm(unit="step")
+    bar = tqdm(unit="step", delay=0.2)  # no empty "0step" line before the total is known
 
     def update(done: int, total: int) -> None:
         bar.total = total

@@ -117,6 +117,38 @@ def _has(path: str | os.PathLike | None, component: str) -> bool:
     return component in split_components(open_file(Path(path)).tensors)
 
 
+def _parts_in(path: str | os.PathLike) -> set[str]:
+    """Which of ``vae`` / ``audio_vae`` / ``vocoder`` a file holds, prefixed (official, ComfyUI) or, for a video VAE
+    file, bare (``encoder.*`` / ``decoder.*``)."""
+    from ..loading.checkpoint import open_file
+    from ..loading.layout import split_components
+
+    keys = list(open_file(Path(path)).tensors)
+    found = set(split_components(keys)) & {"vae", "audio_vae", "vocoder"}
+    if not found and any(k.startswith(("encoder.conv_in", "decoder.conv_in")) for k in keys):
+        found.add("vae")
+    return found
+
+
+def check_part_file(path: str | os.PathLike | None, flag: str, wanted: tuple[str, ...]) -> None:
+    """A file given for a model part holds it (for ``--components``: at least one of ``wanted``).
+
+    Raises:
+        InputError: naming the flag, what the file holds instead, and the flag it probably belongs to.
+        CheckpointError: the file is unreadable.
+    """
+    if path is None:
+        return
+    found = _parts_in(path)
+    if not found & set(wanted):
+        from ..loading.info import describe_parts_file
+
+        holds = describe_parts_file(path)["holds"] if not found else ", ".join(sorted(found))
+        raise InputError(f"{flag} {Path(path).name} holds {holds}, not the {' / '.join(wanted)} tensors this flag "
+                         "expects. Check which file goes with which flag (--vae, --audio-vae, --vocoder, "
+                         "--components, --upsampler).")
+
+
 def check_parts_given(ckpt: Any, args: Any) -> None:
     """Before any weight is read: every part the run needs is in ``--checkpoint`` or given by a flag. A GGUF or
     ComfyUI split file holds only the transformer, so the video VAE (decoding, image guides) and, for sound, the
@@ -125,6 +157,10 @@ def check_parts_given(ckpt: Any, args: Any) -> None:
     Raises:
         InputError: naming the missing part and the flags that provide it.
     """
+    for flag, path, wanted in (("--vae", args.vae, ("vae",)), ("--audio-vae", args.audio_vae, ("audio_vae",)),
+                               ("--vocoder", args.vocoder, ("vocoder",)),
+                               ("--components", args.components, ("vae", "audio_vae", "vocoder"))):
+        check_part_file(path, flag, wanted)
     have = set(ckpt.components)
     where = f"--checkpoint {Path(args.checkpoint).name} holds only {', '.join(sorted(have))}"
     if "vae" not in have and args.vae is None and not _has(args.components, "vae"):
