@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -172,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     except _Terminated:
         print("error: terminated (SIGTERM).", file=sys.stderr)
         return 143
+    except BrokenPipeError:  # the reader went away (`info F | head -1`): stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except user_errors() as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2

@@ -91,6 +91,8 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--extend-from", "{corrupt}"], "extend"),
     (["--extend-from", "{ckpt}"], "video"),
     (["--new-frames", "7", "--extend-from", "{corrupt}"], "new frames"),
+    (["--new-frames", "16"], "without --extend-from"),
+    (["--extend-from", "{corrupt}", "--frames", "17"], "keeps the clip's size"),
     (["--checkpoint", "{missing}"], "missing.safetensors"),
     (["--checkpoint", "{txt}"], "notes.txt"),
     (["--checkpoint", "{trunc}"], "trunc.safetensors"),

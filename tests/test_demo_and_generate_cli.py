@@ -79,7 +79,8 @@ def test_generate_with_image_and_audio_then_extend(tiny_files, tmp_path):
     assert info["rate"] == sr  # audio to video: the user's own sound, at its own rate (as ltx-pipelines' A2Vid)
     assert abs(_dominant_hz(first) - 330) < 15  # the 330 Hz input tone survives
     longer = tmp_path / "longer.mp4"
-    assert main(["generate", *common, "--prompt", "the fox keeps running", "--frames", "17", "--extend-from",
+    ext = [a for a in common if a not in ("--width", "--height", "128", "64")]  # the clip's size is kept
+    assert main(["generate", *ext, "--prompt", "the fox keeps running", "--extend-from",
                  str(first.with_suffix(".latents.safetensors")), "--new-frames", "16", "--overlap-frames", "8",
                  "-o", str(longer)]) == 0
     info = _probe(longer)
@@ -140,10 +141,11 @@ def test_gguf_checkpoint_with_separate_parts(tiny_files, split_files, tmp_path, 
 def test_extend_keeps_the_clips_frame_rate(tiny_files, tmp_path):
     """``--extend-from`` without ``--fps`` continues at the rate the clip was made with (from its latents file)."""
     ckpt, gemma = tiny_files
-    common = ["--checkpoint", ckpt, "--text-encoder", gemma, "--width", "64", "--height", "64", "--steps", "1",
-              "--dtype", "fp32", "--device", "cpu", "--stg-block", "1"]
+    common = ["--checkpoint", ckpt, "--text-encoder", gemma, "--steps", "1", "--dtype", "fp32", "--device", "cpu",
+              "--stg-block", "1"]
     first = tmp_path / "first.mp4"
-    assert main(["generate", *common, "--prompt", "a fox", "--frames", "17", "--fps", "30", "-o", str(first)]) == 0
+    assert main(["generate", *common, "--prompt", "a fox", "--width", "64", "--height", "64", "--frames", "17",
+                 "--fps", "30", "-o", str(first)]) == 0
     longer = tmp_path / "longer.mp4"
     assert main(["generate", *common, "--prompt", "on", "--extend-from", str(first.with_suffix(".latents.safetensors")),
                  "--new-frames", "8", "--overlap-frames", "8", "-o", str(longer)]) == 0

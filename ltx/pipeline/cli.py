@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import save
 
 from ...ops.attention import check_attention_mode
+from ..errors import InputError
 from ..loading import open_checkpoint
 from .checks import check_number, check_stg_blocks
 from .cli_inputs import (
@@ -55,9 +56,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upscaler", dest="upsampler", help=argparse.SUPPRESS)  # old spelling of --upsampler
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=None)
-    p.add_argument("--width", type=int, default=768)
-    p.add_argument("--height", type=int, default=512)
-    p.add_argument("--frames", type=int, default=121, help="8k+1 pixel frames")
+    p.add_argument("--width", type=int, help="pixels, multiple of 32 (default 768; with --extend-from: the clip's)")
+    p.add_argument("--height", type=int, help="pixels, multiple of 32 (default 512; with --extend-from: the clip's)")
+    p.add_argument("--frames", type=int, help="8k+1 pixel frames (default 121; not with --extend-from)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default 24; with "
                    "--extend-from: the clip's own)")
     p.add_argument("--steps", type=int, default=30)
@@ -71,8 +72,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    help="conditioning image at a pixel frame (default 0; -1 = last), repeatable")
     p.add_argument("--audio", help="audio file to condition on (kept fixed while the video is generated)")
     p.add_argument("--extend-from", help="OUT.latents.safetensors of a previous run to continue")
-    p.add_argument("--new-frames", type=int, default=80, help="with --extend-from: frames to add (multiple of 8)")
-    p.add_argument("--overlap-frames", type=int, default=16)
+    p.add_argument("--new-frames", type=int, help="with --extend-from: frames to add (multiple of 8; default 80)")
+    p.add_argument("--overlap-frames", type=int, help="with --extend-from: frames of the clip's end that guide "
+                   "the new ones (multiple of 8; default 16)")
     p.add_argument("--dtype", default="bf16", choices=list(DTYPES))
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--attention-mode", default="auto", help="attention kernel: auto | default (PyTorch SDPA; also "
@@ -103,7 +105,12 @@ def _progress():
         bar.n = done
         bar.refresh()
 
-    return update, bar.close
+    def close() -> None:
+        bar.close()
+        if bar.total and bar.n < bar.total:  # stopped early: tqdm leaves the cursor on the bar's line
+            print(file=sys.stderr)
+
+    return update, close
 
 
 def _image(spec: str) -> ImageGuide:
@@ -144,6 +151,32 @@ def _guidance(args: argparse.Namespace) -> tuple[GuidanceParams, GuidanceParams]
     return video_g, replace(video_g, cfg=args.audio_cfg)
 
 
+#: flags that only mean something with or without --extend-from, and their defaults
+ONLY_WHEN_EXTENDING = {"new_frames": 80, "overlap_frames": 16}
+ONLY_WHEN_GENERATING = {"width": 768, "height": 512, "frames": 121}
+
+
+def apply_defaults(args: argparse.Namespace, extending: bool) -> None:
+    """Fill the defaults of the size and extension flags; a flag given where it has no effect is an error (the
+    size of an extension is the clip's own).
+
+    Raises:
+        InputError: e.g. ``--new-frames`` without ``--extend-from``, or ``--width`` with it.
+    """
+    used, unused = (ONLY_WHEN_EXTENDING, ONLY_WHEN_GENERATING) if extending else (
+        ONLY_WHEN_GENERATING, ONLY_WHEN_EXTENDING)
+    for name in unused:
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag} has no effect {'with' if extending else 'without'} --extend-from"
+                             f"{' (an extension keeps the clip' + chr(39) + 's size)' if extending else ''}; drop it.")
+    for name, default in used.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    for name, default in unused.items():
+        setattr(args, name, default)
+
+
 def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | None]:
     """Everything ``generate`` can check without a model, in order: settings, the output path, the
     ``--extend-from`` latents, images, audio and model paths. Raises :class:`InputError` on the first problem."""
@@ -151,6 +184,7 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     check_device(args.device)
     video_g, audio_g = _guidance(args)
     extending = bool(args.extend_from)
+    apply_defaults(args, extending)
     if extending:
         check_extension_frames(args.new_frames, args.overlap_frames)
     req = Request(prompt=args.prompt, width=args.width, height=args.height, frames=args.frames,
