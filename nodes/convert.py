@@ -10,7 +10,6 @@ LATENT ``{"samples": tensor, ...}``; CONDITIONING ``[[tensor, dict], ...]``; SAM
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from ..ltx.errors import InputError
+from ..ltx.pipeline.checks import check_number
 from ..ltx.pipeline.guidance import GuidanceParams
 from ..ltx.pipeline.kdiffusion import ExternalSampler, FlowSampling
 from ..ltx.pipeline.request import ImageGuide, Request
@@ -89,10 +89,8 @@ def frame_rate_of(latent: Any) -> float | None:
     """
     if not isinstance(latent, Mapping) or latent.get("frame_rate") is None:
         return None
-    fps = latent["frame_rate"]
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
-        raise InputError(f"latent: its frame_rate {fps!r} is not a positive number of frames per second.")
-    return float(fps)
+    check_number("latent frame_rate", latent["frame_rate"], 0.0, 1000.0, lo_open=True)
+    return float(latent["frame_rate"])
 
 
 def audio_latent_dict(latent: torch.Tensor | None) -> dict[str, Any]:

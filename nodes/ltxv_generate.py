@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from ..ltx.errors import InputError
-from ..ltx.pipeline.checks import check_stg_blocks
 from ..ltx.pipeline.generate import Result, generate
 from ..ltx.pipeline.protocols import ModelParts
 from ..ltx.pipeline.request import Request
@@ -103,8 +102,6 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     ready = comfy_model.prepare(v.get("model"), options, load=hooks.load, what=spec.display_name)
     req = replace(req, attention_mode=ready.options.attention_mode, ffn_chunks=ready.options.ffn_chunks)
     _log_run_options(spec, ready, req)
-    guidances = {"video": req.video_guidance, "audio": req.audio_guidance}
-    check_stg_blocks(guidances, ready.transformer.config.num_layers)  # before any weight moves to the device
     parts = ModelParts(ready.transformer, video_vae=vae, audio_vae=audio_vae, distilled=ready.distilled,
                        compute_dtype=ready.compute_dtype, compute_device=ready.compute_device)
     if req.upscale:

@@ -274,6 +274,7 @@ def test_core_lora_loader_on_a_gguf_model(server):
     ("RSLTXVGenerate", {"width": 100}, "width"),
     ("RSLTXVGenerate", {"upscale": True, "width": 96, "height": 96}, "multiple of 64"),
     ("RSLTXVGenerate", {"stg_blocks": "twenty"}, "stg_blocks"),
+    ("RSLTXVGenerate", {"cfg": float("inf")}, "bigger than max"),  # ComfyUI's own range check (JSON Infinity)
 ])
 def test_bad_settings_are_refused_before_anything_runs(server, node, changes, words):
     """ComfyUI validates an API prompt before running it; our VALIDATE_INPUTS takes part, so a bad setting is a 400
