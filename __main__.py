@@ -63,10 +63,19 @@ def _tiny_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attach_workers(parts, *, parallel: dict, recipe: dict):
+    """``generate --gpus N``: Ray workers as the parts' stage runner (``rs_ltxv.distributed``, imported only here)."""
+    from .distributed import LoadRecipe, ParallelConfig, attach
+
+    config = ParallelConfig(**parallel)
+    config.check()
+    return attach(parts, config, LoadRecipe(**recipe))
+
+
 def _generate(args: argparse.Namespace) -> int:
     from .ltx.pipeline.cli import run_generate
 
-    print(run_generate(args))
+    print(run_generate(args, attach=_attach_workers))
     return 0
 
 

@@ -12,6 +12,7 @@ from . import comfy_env, specs
 from .loaders import RUNS as _LOADER_RUNS
 from .ltxv_extend import run_extend
 from .ltxv_generate import Hooks, run_generate
+from .multi_gpu import with_parallel
 from .v1 import make_node
 
 
@@ -28,6 +29,7 @@ RUNS = {
     **_LOADER_RUNS,
     specs.GENERATE.id: partial(_with_comfy_hooks, run_generate),
     specs.EXTEND.id: partial(_with_comfy_hooks, run_extend),
+    specs.MULTI_GPU.id: with_parallel,
     specs.TEXT_ENCODE.id: lambda **values: _LOADER_RUNS[specs.TEXT_ENCODE.id](
         **values, cancel=comfy_env.cancel_hook()),
 }

@@ -25,6 +25,8 @@ from ..ltx.transformer import LTXAVTransformer, RunOptions
 
 #: the object-patch key (an attribute of :class:`LTXVModule`) carrying a run's :class:`RunOptions`
 RUN_OPTIONS = "run_options"
+#: the object-patch key carrying a ``rs_ltxv.distributed.ParallelConfig`` (set by RS LTXV Multi-GPU (Ray))
+PARALLEL = "parallel"
 
 
 @dataclass
@@ -42,7 +44,11 @@ class LTXVModule(nn.Module):
         distilled: True for distilled checkpoints (8-step schedule).
         source: the file it was loaded from (None when built in memory).
         run_options: attention mode and feed-forward chunks for the next run (set through an object patch).
+        parallel: a ``rs_ltxv.distributed.ParallelConfig`` when RS LTXV Multi-GPU (Ray) put one on a clone of the
+            MODEL (an object patch: the shared module keeps None); Generate / Extend then denoise on Ray workers.
     """
+
+    parallel: Any = None
 
     def __init__(self, transformer: LTXAVTransformer, *, distilled: bool = False,
                  source: str | Path | None = None) -> None:
@@ -152,6 +158,16 @@ def describe(model: Any) -> str:
     """The class name of what a MODEL input holds (the patcher's ``model``, else the object itself), for messages."""
     inner = getattr(model, "model", None)
     return type(inner).__name__ if inner is not None else type(model).__name__
+
+
+def parallel_of(model: Any) -> Any:
+    """The ``parallel`` object patch a MODEL carries (a ``ParallelConfig``), or None: read through the patcher's
+    ``get_model_object`` (the patch itself, never applied to the shared module), or the attribute of a bare
+    :class:`LTXVModule`. Core MODELs and other objects → None."""
+    if _ours(model) is None:
+        return None
+    getter = getattr(model, "get_model_object", None)
+    return getter(PARALLEL) if getter is not None else getattr(model, PARALLEL, None)
 
 
 def with_run_options(model: Any, options: RunOptions) -> Any:

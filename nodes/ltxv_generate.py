@@ -66,10 +66,15 @@ def _is_upsampler(v: Any) -> bool:
     return isinstance(v, LatentUpsampler)
 
 
-def _log_run_options(spec: specs.NodeSpec, ready: Any, req: Request) -> None:
-    """One console line saying which attention kernel and feed-forward chunking this run uses."""
+def _log_run_options(spec: specs.NodeSpec, ready: Any, req: Request, parallel: Any = None) -> None:
+    """One console line saying which attention kernel and feed-forward chunking this run uses (and, with a
+    ``parallel`` config, on how many Ray workers; the workers pick the kernel for their own device)."""
     from ..ops.attention import resolve_backend
 
+    if parallel is not None:
+        log.info("%s: %d Ray workers (%s), attention %s, feed-forward chunks %d", spec.display_name, parallel.gpus,
+                 parallel.ray_address or "local", req.attention_mode, req.ffn_chunks)
+        return
     backend = req.attention_mode
     if isinstance(backend, str):
         device = ready.compute_device or next(ready.transformer.parameters()).device
@@ -83,7 +88,9 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
                 hooks: Hooks | None = None) -> tuple[ModelParts, Request]:
     """Check the connected objects (ours or core's) and assemble :class:`ModelParts`; messages name the node's
     inputs. The MODEL is loaded through ``hooks.load`` with the run's attention / feed-forward options as an object
-    patch on a clone; the request comes back with the options the loaded model carries."""
+    patch on a clone; the request comes back with the options the loaded model carries. A MODEL carrying the
+    ``parallel`` patch (RS LTXV Multi-GPU (Ray)) is not loaded: Ray workers load its file and LoRA and run the
+    denoising stages (``parts.stage_runner``, :func:`~.multi_gpu.parallel_parts`)."""
     from ..ltx.pipeline.parts import UpsamplerAdapter, vae_statistics
     from ..ltx.transformer import RunOptions
     from . import comfy_model
@@ -99,11 +106,22 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
         raise InputError(f"{spec.display_name}: audio is connected but audio_vae is not; connect RS LTXV Audio "
                          "VAE Loader (or core's LTXV Audio VAE Loader) to encode it.")
     options = RunOptions(attention_mode=req.attention_mode, ffn_chunks=max(1, req.ffn_chunks))
-    ready = comfy_model.prepare(v.get("model"), options, load=hooks.load, what=spec.display_name)
+    parallel = comfy_model.parallel_of(v.get("model"))  # RS LTXV Multi-GPU (Ray): the workers hold the weights
+    if parallel is not None and v.get("sampler") is not None:
+        raise InputError(f"{spec.display_name}: a connected SAMPLER runs in this process only, not on the "
+                         f"{specs.MULTI_GPU.display_name} workers. Disconnect it (pick sampler_name instead) or set "
+                         "gpus to 1.")
+    ready = comfy_model.prepare(v.get("model"), options, load=hooks.load if parallel is None else None,
+                                what=spec.display_name)
     req = replace(req, attention_mode=ready.options.attention_mode, ffn_chunks=ready.options.ffn_chunks)
-    _log_run_options(spec, ready, req)
+    _log_run_options(spec, ready, req, parallel)
     parts = ModelParts(ready.transformer, video_vae=vae, audio_vae=audio_vae, distilled=ready.distilled,
                        compute_dtype=ready.compute_dtype, compute_device=ready.compute_device)
+    if parallel is not None:
+        from .multi_gpu import parallel_parts
+
+        parts.compute_dtype = getattr(v["model"], "model", v["model"]).get_dtype()
+        parts = parallel_parts(parts, v["model"], parallel, spec.display_name)
     if req.upscale:
         upsampler = v.get("upscale_model")
         if upsampler is None:

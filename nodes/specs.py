@@ -411,5 +411,35 @@ UPSCALE_LOADER = NodeSpec(
     outputs=(OutputSpec("upscale_model", UPSCALE_MODEL, "The latent upsampler for the 2x upscale pass."),),
 )
 
+# -------------------------------------------------------------------------------------------------------- multi-GPU
+
+BACKENDS = ("auto", "nccl", "gloo")
+
+MULTI_GPU = NodeSpec(
+    id="RSLTXVMultiGPU",
+    display_name="RS LTXV Multi-GPU (Ray)",
+    description="Spreads every denoising step of RS LTXV Generate / Extend over several GPUs (Ray workers, Ulysses "
+                "sequence parallelism). Goes after the LoRA loaders; the model it gets is left as it is.",
+    inputs=(
+        _socket("model", MODEL, "From RS LTXV Model Loader, optionally through LoRA loaders (each worker loads the "
+                "file itself, so core's loaders cannot be used here)."),
+        _int("gpus", 2, 1, 64, 1, "How many GPUs (Ray workers) share each step; every one holds a full copy of the "
+             "weights. 1 = off: the model passes through unchanged."),
+        InputSpec("ray_address", "STRING", "", tooltip="Empty: a Ray on this machine (started if none runs). "
+                  "\"auto\" or HOST:6379: a Ray cluster started with `ray start` (see the README)."),
+        _float("comm_timeout_s", 120.0, 1.0, 3600.0, 1.0, "Seconds a worker may wait for the others before the run "
+               "fails with a message naming it (a crashed or hung GPU).", optional=True, advanced=True),
+        InputSpec("keep_loaded", "BOOLEAN", True, tooltip="Keep the workers and their weights loaded between "
+                  "stages and runs (off: stop them after each stage to free the GPUs; the next one reloads).",
+                  optional=True, advanced=True),
+        InputSpec("backend", "COMBO", "auto", tooltip="How the workers compute and talk: auto = NCCL on GPUs "
+                  "when Ray sees any, else gloo on CPU workers; nccl = GPU workers; gloo = CPU workers (no GPU "
+                  "needed: for trying it out).", optional=True, advanced=True, options=BACKENDS),
+    ),
+    outputs=(OutputSpec("model", MODEL, "The same model carrying the multi-GPU setting: RS LTXV Generate / Extend "
+                        "then denoise on the workers."),),
+)
+
 NODES: dict[str, NodeSpec] = {s.id: s for s in (
-    MODEL_LOADER, TEXT_ENCODER_LOADER, TEXT_ENCODE, VAE_LOADER, AUDIO_VAE_LOADER, UPSCALE_LOADER, GENERATE, EXTEND)}
+    MODEL_LOADER, TEXT_ENCODER_LOADER, TEXT_ENCODE, VAE_LOADER, AUDIO_VAE_LOADER, UPSCALE_LOADER, GENERATE, EXTEND,
+    MULTI_GPU)}

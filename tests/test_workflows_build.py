@@ -178,6 +178,25 @@ def t2v_upscale():
     return g.workflow()
 
 
+def multi_gpu():
+    """RS LTXV Multi-GPU (Ray) between the model loader (LoRA loaders would sit before it) and Generate: a long clip
+    at 1280×704 with the 2× pass, every denoising step shared by 2 GPUs."""
+    g = Graph()
+    n = loaders(g, upscale=True)
+    ray = g.add("RSLTXVMultiGPU", (430, 460), (440, 150), widgets_for(specs.MULTI_GPU, gpus=2, ray_address=""),
+                title="Multi-GPU (Ray)")
+    g.link(n["model"], "model", ray, "model")
+    pos, neg = prompts(g, n, PROMPT)
+    gen = g.add("RSLTXVGenerate", (920, 0), (400, 900), widgets_for(
+        specs.GENERATE, width=1280, height=704, num_frames=241, upscale=True, upscale_steps=3, upscale_cfg=1.0,
+        upscale_denoise=0.85, **DISTILLED))
+    n = dict(n, model=ray)
+    wire(g, n, gen, pos, neg)
+    g.link(n["up"], "upscale_model", gen, "upscale_model")
+    save(g, gen, "video/rs_ltxv_multi_gpu")
+    return g.workflow()
+
+
 def i2v():
     g = Graph()
     n = loaders(g)
@@ -320,6 +339,8 @@ WORKFLOWS = {
                                                               (120, 120, 130)),
     "LTX-2.3 extend a clip with its sound (RS LTXV Extend)": (extend_clip, "LTX-2.3 extend a clip",
                                                                "video and audio continued", (70, 150, 90)),
+    "LTX-2.3 multi-GPU (Ray)": (multi_gpu, "LTX-2.3 multi-GPU (Ray)", "every step shared by 2 GPUs, 2x upscale",
+                                (60, 170, 170)),
 }
 
 

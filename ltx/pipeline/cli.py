@@ -8,8 +8,10 @@ downloads) and renders a short clip with sound through the same code path.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,13 +20,14 @@ from safetensors.torch import save
 
 from ...ops.attention import check_attention_mode
 from ..errors import InputError
-from ..loading import open_checkpoint
+from ..loading import LTXCheckpoint, open_checkpoint
 from .checks import check_number, check_stg_blocks
 from .cli_inputs import (
     LATENTS_SUFFIX,
     SavedLatents,
     check_device,
     check_model_file,
+    check_parallel,
     check_parts_given,
     parse_image_spec,
     read_latents,
@@ -35,10 +38,15 @@ from .guidance import GuidanceParams
 from .media import load_audio, load_image, write_mp4
 from .output_file import atomic_output, check_output_path
 from .parts import load_model_parts
+from .protocols import ModelParts
 from .request import ImageGuide, Request
 
 TINY_STG_BLOCK = 1  # the demo's tiny transformer has 2 blocks
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+#: ``attach(parts, parallel={gpus, ray_address[, comm_timeout_s]}, recipe={checkpoint, dtype, distilled}) -> parts``:
+#: ``rs_ltxv.distributed.attach(parts, ParallelConfig(**parallel), LoadRecipe(**recipe))``, given by ``python -m
+#: rs_ltxv`` (this package may not import ``rs_ltxv.distributed``)
+AttachWorkers = Callable[..., ModelParts]
 
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,6 +92,13 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    "along the sequence (lower peak memory)")
     p.add_argument("--ff-chunks", dest="ffn_chunks", type=int, help=argparse.SUPPRESS)  # old spelling
     p.add_argument("--output", "-o", default="outputs/ltx.mp4")
+    p.add_argument("--gpus", type=int, default=1, metavar="N", help="spread each denoising step over N GPUs (Ray "
+                   "workers, each loading --checkpoint itself; 1 = this process only). Without CUDA: N CPU workers "
+                   "(gloo)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR", help="with --gpus: run the workers on a Ray "
+                   "cluster: auto (this machine joined it with `ray start`) or HOST:PORT (default: a local Ray)")
+    p.add_argument("--comm-timeout", dest="comm_timeout_s", type=float, default=None, metavar="S",
+                   help="with --gpus: seconds a worker waits for the others before the run fails (default 120)")
 
 
 def _progress():
@@ -182,6 +197,7 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     ``--extend-from`` latents, images, audio and model paths. Raises :class:`InputError` on the first problem."""
     check_attention_mode(args.attention_mode)
     check_device(args.device)
+    check_parallel(args.gpus, args.ray_address, args.comm_timeout_s)
     video_g, audio_g = _guidance(args)
     extending = bool(args.extend_from)
     apply_defaults(args, extending)
@@ -211,23 +227,59 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     return req, saved
 
 
-def run_generate(args: argparse.Namespace) -> Path:
+def attach_workers(args: argparse.Namespace, ckpt: LTXCheckpoint, attach: AttachWorkers | None) -> ModelParts | None:
+    """With ``--gpus`` N > 1: a transformer without weights (meta device: the driver only reads its config) in
+    :class:`ModelParts` whose stage runner is N Ray workers, each loading ``--checkpoint`` itself; None with one GPU.
+    ``attach`` checks Ray, the head count and the GPUs Ray sees before any weight is read.
+
+    Raises:
+        InputError: ``--gpus`` > 1 but no ``attach`` was given (the library call without ``rs_ltxv.distributed``),
+            or what ``attach`` raises (Ray missing, too many GPUs for the model's heads or the machine).
+        DistributedError: Ray or its workers cannot be reached.
+    """
+    if args.gpus <= 1:
+        return None
+    if attach is None:
+        raise InputError("--gpus needs rs_ltxv.distributed: run `python -m rs_ltxv generate --gpus N …`, or pass "
+                         "attach= to run_generate.")
+    from ..transformer import LTXAVTransformer
+
+    with torch.device("meta"):
+        shell = ModelParts(LTXAVTransformer(ckpt.config), distilled=ckpt.is_distilled,
+                           compute_dtype=DTYPES[args.dtype], compute_device=torch.device(args.device))
+    parallel = {"gpus": args.gpus, "ray_address": args.ray_address}
+    if args.comm_timeout_s is not None:
+        parallel["comm_timeout_s"] = args.comm_timeout_s
+    recipe = {"checkpoint": os.path.abspath(args.checkpoint), "dtype": str(DTYPES[args.dtype]).split(".")[-1],
+              "distilled": ckpt.is_distilled}
+    return attach(shell, parallel=parallel, recipe=recipe)
+
+
+def run_generate(args: argparse.Namespace, attach: AttachWorkers | None = None) -> Path:
     """``generate``: check every input (:func:`prepare_request`, then the transformer config from the checkpoint's
-    header), load the models, run, and write ``--output`` and its latents. Returns the video's path.
+    header), load the models, run, and write ``--output`` and its latents. Returns the video's path. With ``--gpus``
+    N > 1 the denoising runs on N Ray workers (:func:`attach_workers`; ``attach`` is the glue to
+    ``rs_ltxv.distributed.attach``) and this process never loads the transformer's weights.
 
     Raises:
         InputError: a bad argument or input file, found before the weights are read where possible.
         CheckpointError / ConfigError: a model file cannot be used.
         NonFiniteError: the model's prediction became NaN or infinite.
+        DistributedError: a Ray worker failed or timed out (``--gpus``).
         Cancelled: the run was interrupted.
     """
     req, saved = prepare_request(args)
     ckpt = open_checkpoint(args.checkpoint)
     check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
     check_parts_given(ckpt, args)
+    workers = attach_workers(args, ckpt, attach)
     parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=args.upsampler,
                              video_vae=args.vae, audio_vae=args.audio_vae, vocoder=args.vocoder,
-                             components=args.components, dtype=DTYPES[args.dtype], device=args.device)
+                             components=args.components, dtype=DTYPES[args.dtype], device=args.device,
+                             transformer=None if workers is None else workers.transformer)
+    if workers is not None:  # the driver's transformer has no weights: never move it, compute as the workers do
+        parts.stage_runner, parts.device = workers.stage_runner, None
+        parts.compute_dtype, parts.compute_device = workers.compute_dtype, workers.compute_device
     progress, close = _progress()
     try:
         if saved is not None:

@@ -201,3 +201,25 @@ def check_device(name: str) -> None:
             raise InputError(f"--device {name}: MPS is not available here; use --device cpu.")
     elif device.type != "cpu":
         raise InputError(f"--device {name}: RS-LTXV runs on cpu, cuda or mps.")
+
+
+def check_parallel(gpus: int, ray_address: str | None, comm_timeout_s: float | None) -> None:
+    """``--gpus`` (ranks, at least 1), ``--ray-address`` (``auto`` or ``HOST:PORT``) and ``--comm-timeout`` (seconds,
+    finite, at least 1); the last two only with ``--gpus`` 2 or more. Values only: Ray and the GPUs are checked
+    when the workers are attached, still before any weight is read.
+
+    Raises:
+        InputError: naming the flag and what to give instead.
+    """
+    if gpus < 1:
+        raise InputError(f"--gpus {gpus}: give 1 (this process only) or more (GPUs, as Ray workers).")
+    if gpus == 1:
+        for flag, value in (("--ray-address", ray_address), ("--comm-timeout", comm_timeout_s)):
+            if value is not None:
+                raise InputError(f"{flag} has no effect with one GPU; add --gpus 2 (or more) or drop it.")
+        return
+    if ray_address is not None and (not ray_address.strip() or any(c.isspace() for c in ray_address.strip())):
+        raise InputError(f"--ray-address {ray_address!r}: give auto (a cluster this machine joined with `ray start`) "
+                         "or HOST:PORT of the head node (e.g. 10.0.0.5:6379).")
+    if comm_timeout_s is not None and not (math.isfinite(comm_timeout_s) and comm_timeout_s >= 1):
+        raise InputError(f"--comm-timeout {comm_timeout_s}: give a number of seconds, at least 1 (default 120).")

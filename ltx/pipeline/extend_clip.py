@@ -33,7 +33,7 @@ from .latents import VideoSize
 from .protocols import ModelParts
 from .request import Request
 from .run_setup import begin_run, finish_run, upsample_between_stages
-from .stage import LatentCondition, run_stage
+from .stage import LatentCondition
 
 
 def downscale_latent(latent: torch.Tensor) -> torch.Tensor:
@@ -83,12 +83,13 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
                   sampler_options=run.sampler_options, with_audio=audio_latent is not None, audio_prefix=prefix,
                   dtype=dtype, device=device, progress=run.tick, cancel=cancel)
     guide1 = downscale_latent(overlap) if req.upscale else overlap
-    v, a = run_stage(run.denoiser(parts, req), run.stage1, run.sigmas, conditions=conditions(run.stage1, guide1),
-                     audio_latent=chunk_audio, **shared)
+    v, a = run.run_stage(run.denoiser(parts, req), run.stage1, run.sigmas, conditions=conditions(run.stage1, guide1),
+                         audio_latent=chunk_audio, **shared)
     if req.upscale:
         v = upsample_between_stages(parts, req, v)
-        v, a = run_stage(run.denoiser(parts, req, refine=True), full, run.sigmas2, conditions=conditions(full, overlap),
-                         video_latent=v, audio_latent=a, noise_scale=float(run.sigmas2[0]), **shared)
+        v, a = run.run_stage(run.denoiser(parts, req, refine=True), full, run.sigmas2,
+                             conditions=conditions(full, overlap), video_latent=v, audio_latent=a,
+                             noise_scale=float(run.sigmas2[0]), **shared)
 
     video = stitch(video_latent.to(device=v.device, dtype=v.dtype), v, plan.overlap, dim=2)
     audio = None

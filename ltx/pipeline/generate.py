@@ -18,7 +18,6 @@ from .latents import VideoSize
 from .protocols import ModelParts
 from .request import Request
 from .run_setup import begin_run, finish_run, upsample_between_stages
-from .stage import run_stage
 
 __all__ = ["Result", "extend", "generate"]
 
@@ -47,11 +46,11 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
     shared = dict(channels=run.channels, audio_channels=run.audio_channels, seed=run.noise, sampler=req.sampler,
                   sampler_options=run.sampler_options, with_audio=req.generate_audio or frozen, audio_frozen=frozen,
                   dtype=run.dtype, device=run.device, progress=run.tick, cancel=cancel)
-    v, a = run_stage(run.denoiser(parts, req), run.stage1, run.sigmas, audio_latent=audio_latent,
-                     conditions=image_conditions(parts, req, run.stage1, run.dtype, run.device), **shared)
+    v, a = run.run_stage(run.denoiser(parts, req), run.stage1, run.sigmas, audio_latent=audio_latent,
+                         conditions=image_conditions(parts, req, run.stage1, run.dtype, run.device), **shared)
     if req.upscale:
         v = upsample_between_stages(parts, req, v)
-        v, a = run_stage(run.denoiser(parts, req, refine=True), run.full, run.sigmas2, video_latent=v, audio_latent=a,
-                         conditions=image_conditions(parts, req, run.full, run.dtype, run.device),
-                         noise_scale=float(run.sigmas2[0]), **shared)
+        v, a = run.run_stage(run.denoiser(parts, req, refine=True), run.full, run.sigmas2, video_latent=v,
+                             audio_latent=a, conditions=image_conditions(parts, req, run.full, run.dtype, run.device),
+                             noise_scale=float(run.sigmas2[0]), **shared)
     return finish_run(parts, req, Result(v, a), cancel)

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import InputError
 from ..loading import load_prompt_encoder, load_transformer, open_checkpoint
+from ..transformer import LTXAVTransformer
 from ..upsampler import LatentUpsampler, upsample_latent
 from ..video_vae import TilingConfig, VideoVAE
 from .protocols import ModelParts
@@ -90,6 +91,7 @@ def load_model_parts(
     vae_dtype: torch.dtype | None = None,
     tiling: TilingConfig | None = DEFAULT_TILING,
     distilled: bool | None = None,
+    transformer: LTXAVTransformer | None = None,
 ) -> ModelParts:
     """Load the transformer and whatever else is available.
 
@@ -104,6 +106,8 @@ def load_model_parts(
         vae_dtype: dtype of the VAEs (default: ``dtype``; the audio VAE and vocoder always run in float32).
         distilled: whether the checkpoint is distilled (picks the 8-step schedule); default: from its name or
             ``model_version`` metadata.
+        transformer: use this transformer instead of loading the checkpoint's (e.g. one without weights on the
+            meta device when the stages run on workers that load it themselves, ``rs_ltxv.distributed``).
 
     Plays the part of ``ltx_pipelines.utils.model_ledger.ModelLedger`` (which loads each part when asked).
 
@@ -117,7 +121,7 @@ def load_model_parts(
     from ..loading.video_vae import load_video_vae
 
     ckpt = open_checkpoint(checkpoint)
-    parts = ModelParts(load_transformer(ckpt, dtype=dtype, device=device))
+    parts = ModelParts(transformer if transformer is not None else load_transformer(ckpt, dtype=dtype, device=device))
     vae_dtype = vae_dtype or dtype
     vae_source = video_vae or (checkpoint if "vae" in ckpt.components else components)
     if vae_source is not None:

@@ -12,7 +12,7 @@ PromptEncoder`, :class:`~.parts.VideoVAEAdapter` (around :class:`~..video_vae.Vi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -61,6 +61,16 @@ class LatentUpsamplerProtocol(Protocol):
         """Normalised video latent ``(B, C, F, H, W)`` → normalised latent ``(B, C, F, 2H, 2W)``."""
 
 
+class StageRunnerProtocol(Protocol):
+    """Runs one denoising stage somewhere else (e.g. on Ray workers, :mod:`rs_ltxv.distributed`), called exactly like
+    :func:`~.stage.run_stage` (``ltx_pipelines.utils.helpers.denoise_audio_video``) and returning the same."""
+
+    def __call__(self, denoise: Any, size: Any, sigmas: torch.Tensor, **kwargs: Any
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(video latent (B, C, F', H', W'), audio latent (B, 8, T, 16) | None)`` for ``sigmas`` ``(n + 1,)``;
+        ``denoise`` is a :class:`~.denoiser.Denoiser`, ``size`` a :class:`~.latents.VideoSize`."""
+
+
 @dataclass
 class ModelParts:
     """Everything a generation may use; only ``transformer`` is always required."""
@@ -76,3 +86,5 @@ class ModelParts:
     #: host such as ComfyUI streams to the GPU per layer); None: those of the transformer's first parameter
     compute_dtype: torch.dtype | None = None
     compute_device: torch.device | None = None
+    #: runs the denoising stages elsewhere (multi-GPU: :func:`rs_ltxv.distributed.attach`); None: in this process
+    stage_runner: StageRunnerProtocol | None = None

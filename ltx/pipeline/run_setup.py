@@ -26,9 +26,10 @@ from .common import (
 )
 from .denoiser import Denoiser
 from .latents import AUDIO_MEL_BINS, VideoSize, offset_seed
-from .protocols import ModelParts
+from .protocols import ModelParts, StageRunnerProtocol
 from .request import Request
 from .sampling import SamplerOptions
+from .stage import run_stage
 
 
 @dataclass
@@ -50,6 +51,8 @@ class RunSetup:
     audio_channels: int
     sampler_options: SamplerOptions
     noise: torch.Generator
+    #: :func:`~.stage.run_stage`, or the parts' :attr:`~.protocols.ModelParts.stage_runner` (multi-GPU)
+    run_stage: StageRunnerProtocol = run_stage
 
     def denoiser(self, parts: ModelParts, req: Request, *, refine: bool = False) -> Denoiser:
         """The stage-1 denoiser, or with ``refine`` the 2× pass's (its own guidance for both streams)."""
@@ -70,7 +73,8 @@ def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
         Cancelled: ``cancel()`` returned True while the prompt was encoded.
     """
     check_parts(parts, req, has_contexts=contexts is not None)
-    ready(parts)
+    if parts.stage_runner is None:  # a stage runner's workers hold their own copy of the weights
+        ready(parts)
     dtype, device = placement(parts)
     stage1 = half_size(parts, req, full) if req.upscale else full
     positive, negative = contexts if contexts is not None else encode_contexts(parts, req, cancel)
@@ -87,6 +91,7 @@ def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
         channels=config.in_channels, audio_channels=config.audio_in_channels // AUDIO_MEL_BINS,
         sampler_options=SamplerOptions(eta=req.eta, seed=offset_seed(req.seed, 1)),
         noise=torch.Generator().manual_seed(req.seed),
+        run_stage=parts.stage_runner or run_stage,
     )
 
 

@@ -1,5 +1,6 @@
 """LTX-2 / LTX-2.3 audio-video transformer."""
 
+from .attention import AttentionKind
 from .block import AVTransformerBlock, RunOptions
 from .model import LTXAVTransformer, attention_bias, velocity_to_x0
 from .perturbations import Perturbations, Skip, SkipKind, skip
@@ -7,6 +8,7 @@ from .stream import StreamInput, StreamState
 
 __all__ = [
     "AVTransformerBlock",
+    "AttentionKind",
     "LTXAVTransformer",
     "Perturbations",
     "RunOptions",

@@ -6,12 +6,30 @@ gated. The attention kernel itself comes from :mod:`rs_ltxv.ops` by backend name
 
 from __future__ import annotations
 
+import enum
+
 import torch
 from torch import nn
 
 from ...ops import attention as attention_kernel
 from ..config import RopeLayout
 from .rope import RopeTables, apply_rope_interleaved, apply_rope_split
+
+
+class AttentionKind(str, enum.Enum):
+    """Which attention of a block a kernel is running, so a kernel override (e.g. the sequence-parallel kernels of
+    :mod:`rs_ltxv.distributed`) is chosen by the call site, never guessed from tensor shapes.
+
+    The sub-layers of ``ltx_core.model.transformer.transformer.BasicAVTransformerBlock``: ``attn1``, ``attn2``,
+    ``audio_attn1``, ``audio_attn2``, ``audio_to_video_attn``, ``video_to_audio_attn``.
+    """
+
+    VIDEO_SELF = "video_self"  # attn1: video tokens attend to video tokens
+    VIDEO_TEXT = "video_text"  # attn2: video tokens attend to the text context
+    AUDIO_SELF = "audio_self"  # audio_attn1
+    AUDIO_TEXT = "audio_text"  # audio_attn2
+    AUDIO_TO_VIDEO = "audio_to_video"  # audio_to_video_attn: Q video, K/V audio
+    VIDEO_TO_AUDIO = "video_to_audio"  # video_to_audio_attn: Q audio, K/V video
 
 
 class Attention(nn.Module):

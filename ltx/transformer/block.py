@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..config import TransformerConfig
-from .attention import Attention
+from .attention import Attention, AttentionKind
 from .feed_forward import FeedForward
 from .modulation import Modulation
 from .perturbations import Perturbations, SkipKind
@@ -35,6 +35,9 @@ class RunOptions:
             wrapper).
         ffn_chunks: split the feed-forward (``ff`` / ``audio_ff``) over this many token chunks (lower peak memory,
             same result).
+        kernels: per-:class:`AttentionKind` kernel overrides ``(kind, (q, k, v, mask) -> out)`` used instead of
+            ``attention_mode`` for that kind of attention (the sequence-parallel kernels of
+            :mod:`rs_ltxv.distributed`).
 
     ltx-core has no such object: it fixes the kernel per model
     (``ltx_core.model.transformer.attention.AttentionFunction``) and runs the feed-forward unchunked.
@@ -42,6 +45,14 @@ class RunOptions:
 
     attention_mode: str | Callable = "sdpa"
     ffn_chunks: int = 1
+    kernels: tuple[tuple[AttentionKind, Callable], ...] = ()
+
+    def kernel(self, kind: AttentionKind) -> str | Callable:
+        """The kernel for ``kind``: its override from ``kernels``, else ``attention_mode``."""
+        for k, fn in self.kernels:
+            if k is kind:
+                return fn
+        return self.attention_mode
 
 
 def _rms(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -98,18 +109,19 @@ class AVTransformerBlock(nn.Module):
         normed = _rms(x, self.eps) * (1 + scale) + shift
         skip_all = ptb is not None and ptb.all(kind, self.index)
         keep = None if ptb is None or skip_all else ptb.keep_mask(kind, self.index, x)
-        out = attn(normed, mask=s.self_bias, pe=s.rope, skip=skip_all, keep=keep, backend=opts.attention_mode)
+        attn_kind = AttentionKind.VIDEO_SELF if kind is SkipKind.VIDEO_SELF_ATTN else AttentionKind.AUDIO_SELF
+        out = attn(normed, mask=s.self_bias, pe=s.rope, skip=skip_all, keep=keep, backend=opts.kernel(attn_kind))
         return x + out * gate
 
     def _text_attention(self, s: StreamState, x: torch.Tensor, attn: Attention, table: torch.Tensor,
-                        prompt_table: torch.Tensor | None, opts: RunOptions) -> torch.Tensor:
+                        prompt_table: torch.Tensor | None, opts: RunOptions, kind: AttentionKind) -> torch.Tensor:
         if not self.cross_attention_adaln:
-            return x + attn(_rms(x, self.eps), s.context, mask=s.context_bias, backend=opts.attention_mode)
+            return x + attn(_rms(x, self.eps), s.context, mask=s.context_bias, backend=opts.kernel(kind))
         shift_q, scale_q, gate = s.ada.values(table, 6, 9)
         shift_kv, scale_kv = Modulation(s.prompt_ada.flatten(1), None).values(prompt_table, 0, 2)
         query = _rms(x, self.eps) * (1 + scale_q) + shift_q
         context = s.context * (1 + scale_kv) + shift_kv
-        return x + attn(query, context, mask=s.context_bias, backend=opts.attention_mode) * gate
+        return x + attn(query, context, mask=s.context_bias, backend=opts.kernel(kind)) * gate
 
     def _feed_forward(self, s: StreamState, x: torch.Tensor, ff: FeedForward, table: torch.Tensor,
                       opts: RunOptions) -> torch.Tensor:
@@ -153,12 +165,13 @@ class AVTransformerBlock(nn.Module):
             vx = self._self_attention(video, vx, self.attn1, self.scale_shift_table, SkipKind.VIDEO_SELF_ATTN,
                                       ptb, opts)
             vx = self._text_attention(video, vx, self.attn2, self.scale_shift_table,
-                                      getattr(self, "prompt_scale_shift_table", None), opts)
+                                      getattr(self, "prompt_scale_shift_table", None), opts, AttentionKind.VIDEO_TEXT)
         if run_a:
             ax = self._self_attention(audio, ax, self.audio_attn1, self.audio_scale_shift_table,
                                       SkipKind.AUDIO_SELF_ATTN, ptb, opts)
             ax = self._text_attention(audio, ax, self.audio_attn2, self.audio_scale_shift_table,
-                                      getattr(self, "audio_prompt_scale_shift_table", None), opts)
+                                      getattr(self, "audio_prompt_scale_shift_table", None), opts,
+                                      AttentionKind.AUDIO_TEXT)
 
         if run_a2v or run_v2a:
             vn, an = _rms(vx, self.eps), _rms(ax, self.eps)
@@ -167,7 +180,7 @@ class AVTransformerBlock(nn.Module):
                 a_scale, a_shift, _ = self._cross_values(audio, self.scale_shift_table_a2v_ca_audio, slice(0, 2))
                 out = self.audio_to_video_attn(vn * (1 + v_scale) + v_shift, an * (1 + a_scale) + a_shift,
                                                pe=video.cross_rope, k_pe=audio.cross_rope,
-                                               backend=opts.attention_mode) * v_gate
+                                               backend=opts.kernel(AttentionKind.AUDIO_TO_VIDEO)) * v_gate
                 keep = None if ptb is None else ptb.keep_mask(SkipKind.A2V_CROSS_ATTN, self.index, vx)
                 vx = vx + (out if keep is None else out * keep)
             if run_v2a and not (ptb is not None and ptb.all(SkipKind.V2A_CROSS_ATTN, self.index)):
@@ -175,7 +188,7 @@ class AVTransformerBlock(nn.Module):
                 v_scale, v_shift, _ = self._cross_values(video, self.scale_shift_table_a2v_ca_video, slice(2, 4))
                 out = self.video_to_audio_attn(an * (1 + a_scale) + a_shift, vn * (1 + v_scale) + v_shift,
                                                pe=audio.cross_rope, k_pe=video.cross_rope,
-                                               backend=opts.attention_mode) * a_gate
+                                               backend=opts.kernel(AttentionKind.VIDEO_TO_AUDIO)) * a_gate
                 keep = None if ptb is None else ptb.keep_mask(SkipKind.V2A_CROSS_ATTN, self.index, ax)
                 ax = ax + (out if keep is None else out * keep)
             del vn, an

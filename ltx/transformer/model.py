@@ -196,6 +196,21 @@ class LTXAVTransformer(nn.Module):
             enabled=s.enabled,
         )
 
+    def check_inputs(self, video: StreamInput | None, audio: StreamInput | None) -> None:
+        """Check both streams' shapes against this model (what :meth:`prepare` checks first).
+
+        Raises:
+            InputError: both streams are None, or a stream's latent ``(B, T, C)``, positions ``(B, n_axes, T, 2)``,
+                timesteps ``(B, T)`` or context ``(B, S, D_ctx)`` has the wrong shape.
+        """
+        if video is None and audio is None:
+            raise InputError("Give at least one of video or audio to the transformer.")
+        v_ctx, a_ctx = self.context_dim
+        if video is not None:
+            self._check("video", video, self._video, v_ctx)
+        if audio is not None:
+            self._check("audio", audio, self._audio, a_ctx)
+
     def prepare(
         self, video: StreamInput | None, audio: StreamInput | None
     ) -> tuple[StreamState | None, StreamState | None]:
@@ -208,18 +223,22 @@ class LTXAVTransformer(nn.Module):
             InputError: both streams are None, or a stream's latent ``(B, T, C)``, positions ``(B, n_axes, T, 2)``,
                 timesteps ``(B, T)``, context ``(B, S, D_ctx)`` or sigma ``(B,)`` has the wrong shape.
         """
-        if video is None and audio is None:
-            raise InputError("Give at least one of video or audio to the transformer.")
-        v_ctx, a_ctx = self.context_dim
-        if video is not None:
-            self._check("video", video, self._video, v_ctx)
-        if audio is not None:
-            self._check("audio", audio, self._audio, a_ctx)
+        self.check_inputs(video, audio)
         v_state = self._prepare(video, self._video, audio) if video is not None else None
         a_state = self._prepare(audio, self._audio, video) if audio is not None else None
         return v_state, a_state
 
     # -- output ---------------------------------------------------------------------------------------------------
+    def output(self, video: StreamState | None, audio: StreamState | None
+               ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Final norm, modulation and projection of each stream's state after the blocks: video
+        ``(B, T_v, out_channels)``, audio ``(B, T_a, audio_out_channels)`` velocities (None for a missing stream).
+
+        Mirrors ``ltx_core.model.transformer.model.LTXModel._process_output``.
+        """
+        return (None if video is None else self._output(video, self._video),
+                None if audio is None else self._output(audio, self._audio))
+
     def _output(self, s: StreamState, spec: _StreamSpec) -> torch.Tensor:
         table = self._module(spec, "scale_shift_table")
         emb = s.out_emb.per_token()
@@ -255,9 +274,7 @@ class LTXAVTransformer(nn.Module):
             options = replace(options, attention_mode=resolve_backend(options.attention_mode, device))
         for block in self.transformer_blocks:
             v, a = block(v, a, perturbations, options)
-        v_out = self._output(v, self._video) if v is not None else None
-        a_out = self._output(a, self._audio) if a is not None else None
-        return v_out, a_out
+        return self.output(v, a)
 
 
 def attention_bias(weights: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -269,9 +286,9 @@ def attention_bias(weights: torch.Tensor | None, dtype: torch.dtype) -> torch.Te
     if weights is None:
         return None
     finfo = torch.finfo(dtype)
-    bias = torch.full_like(weights, finfo.min, dtype=dtype)
-    positive = weights > 0
-    bias[positive] = torch.log(weights[positive].clamp(min=finfo.tiny)).to(dtype)
+    # one temporary of the weights' size (the sequence-parallel ranks each build the full (T, T) bias)
+    bias = weights.clamp(min=finfo.tiny).log_().to(dtype)
+    bias.masked_fill_(~(weights > 0), finfo.min)
     return bias.unsqueeze(1)
 
 

@@ -1,0 +1,86 @@
+"""Ray itself for multi-GPU runs: import it only when needed, start or join it, and check it has room for the ranks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ltx.errors import InputError
+from .config import ParallelConfig
+from .errors import DistributedError
+
+#: the Ray namespace of RS-LTXV's actors
+NAMESPACE = "rs_ltxv"
+#: object store of a Ray that RS-LTXV starts itself, bytes (latents and LoRA factors pass through it)
+OBJECT_STORE_BYTES = 512 * 2**20
+
+
+def import_ray() -> Any:
+    """The ``ray`` module.
+
+    Raises:
+        DistributedError: Ray is not installed.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise DistributedError("Multi-GPU runs need Ray: pip install -U 'ray>=2.9' in the Python that runs "
+                               "RS-LTXV (and on every node of a cluster).") from None
+    return ray
+
+
+def ensure_ray(config: ParallelConfig) -> Any:
+    """An initialised Ray: the one already running in this process (another pack's, or ours), else a local one
+    (``ray_address`` None; asked to use 127.0.0.1, which Ray ≥ 2.x replaces by the node's address, token
+    authentication on), else the cluster at ``ray_address``.
+
+    Raises:
+        DistributedError: Ray is missing, or cannot start / reach the cluster.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    try:
+        if config.ray_address is None:
+            ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, namespace=NAMESPACE,
+                     object_store_memory=OBJECT_STORE_BYTES)
+        else:
+            ray.init(address=config.ray_address, namespace=NAMESPACE)
+    except Exception as exc:
+        where = "a local Ray" if config.ray_address is None else f"the Ray cluster at {config.ray_address!r}"
+        raise DistributedError(f"Could not start {where}: {type(exc).__name__}: {exc}. For a cluster, run "
+                               "`ray start --head` on one machine and `ray start --address=HEAD:6379` on the others, "
+                               "then use ray_address='auto'.") from exc
+    return ray
+
+
+def uses_gpus(config: ParallelConfig, resources: dict[str, float]) -> bool:
+    """Whether the ranks run on GPUs: backend "nccl" always, "gloo" never, "auto" when Ray sees a GPU.
+
+    Raises:
+        InputError: backend "nccl" but Ray sees no GPU.
+    """
+    gpus = int(resources.get("GPU", 0))
+    if config.backend == "nccl" and gpus < 1:
+        raise InputError("backend='nccl' needs GPUs, but Ray sees none; use backend='gloo' (CPU ranks) or 'auto'.")
+    return config.backend == "nccl" or (config.backend == "auto" and gpus >= 1)
+
+
+def check_capacity(config: ParallelConfig) -> bool:
+    """Check that Ray sees enough GPUs (or CPUs, on CPU ranks) for ``config.gpus`` ranks; returns whether the ranks
+    run on GPUs (:func:`uses_gpus`). Starts or joins Ray (:func:`ensure_ray`).
+
+    Raises:
+        InputError: more ranks than GPUs / CPUs in the Ray cluster; see :func:`uses_gpus`.
+        DistributedError: see :func:`ensure_ray`.
+    """
+    ray = ensure_ray(config)
+    resources = ray.cluster_resources()
+    gpu = uses_gpus(config, resources)
+    kind = "GPU" if gpu else "CPU"
+    have = int(resources.get(kind, 0))
+    if config.gpus > have:
+        raise InputError(f"gpus={config.gpus}, but Ray sees {have} {kind}{'s' if have != 1 else ''}"
+                         f"{'' if gpu else ' (no GPU: CPU ranks)'}; use gpus={max(1, have)} or add machines to "
+                         "the Ray cluster.")
+    return gpu
