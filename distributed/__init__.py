@@ -53,7 +53,7 @@ def attach(parts: ModelParts, config: ParallelConfig, recipe: LoadRecipe) -> Mod
     if not os.path.exists(recipe.checkpoint):
         raise CheckpointError(f"{recipe.checkpoint} does not exist; the workers load the model from this path "
                               "(it must exist at the same path on every node).")
-    import_ray()
+    import_ray(local=config.ray_address is None)
     check_capacity(config)
     return dataclasses.replace(parts, stage_runner=DistributedStageRunner(config, recipe))
 

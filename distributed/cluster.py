@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from ..ltx.errors import InputError
@@ -13,14 +15,20 @@ from .errors import DistributedError
 NAMESPACE = "rs_ltxv"
 #: object store of a Ray that RS-LTXV starts itself, bytes (latents and LoRA factors pass through it)
 OBJECT_STORE_BYTES = 512 * 2**20
+#: Ray reads this once, when it is imported: "0" makes a local Ray use 127.0.0.1 as its node address, so every one of
+#: its servers (GCS, raylet, workers) listens on loopback only (``ray._private.ray_constants.ENABLE_RAY_CLUSTER``)
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def import_ray() -> Any:
-    """The ``ray`` module.
+def import_ray(local: bool = False) -> Any:
+    """The ``ray`` module. With ``local`` (a Ray this process will start itself) and Ray not imported yet, Ray is
+    told to listen on loopback only (:data:`LOOPBACK_ENV`), unless the user set that variable.
 
     Raises:
         DistributedError: Ray is not installed.
     """
+    if local and "ray" not in sys.modules:
+        os.environ.setdefault(LOOPBACK_ENV, "0")
     try:
         import ray
     except ImportError:
@@ -31,13 +39,12 @@ def import_ray() -> Any:
 
 def ensure_ray(config: ParallelConfig) -> Any:
     """An initialised Ray: the one already running in this process (another pack's, or ours), else a local one
-    (``ray_address`` None; asked to use 127.0.0.1, which Ray ≥ 2.x replaces by the node's address, token
-    authentication on), else the cluster at ``ray_address``.
+    listening on 127.0.0.1 only (``ray_address`` None; see :func:`import_ray`), else the cluster at ``ray_address``.
 
     Raises:
         DistributedError: Ray is missing, or cannot start / reach the cluster.
     """
-    ray = import_ray()
+    ray = import_ray(local=config.ray_address is None)
     if ray.is_initialized():
         return ray
     try:

@@ -4,6 +4,8 @@ ComfyUI / a CUDA device is missing. Builders live in ``reference/``; test module
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -16,6 +18,9 @@ from reference.comfyui import COMFYUI
 VARIANTS = ("2.0", "2.3")
 
 torch.set_num_threads(2)
+# every Ray the tests start (here, in ComfyUI subprocesses, in workers) listens on 127.0.0.1 only; read by Ray when it
+# is imported (rs_ltxv.distributed.cluster.LOOPBACK_ENV)
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -233,6 +233,27 @@ def test_attach_refuses_before_any_worker_starts(tiny):
     assert current_pool() is pool  # no pool was made, no worker started
 
 
+def test_missing_ray_is_one_line_before_anything_loads(tiny):
+    """In a Python where ``import ray`` fails, attach says how to install it (a subprocess: this one has Ray)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from rs_ltxv import distributed\n"
+        "from rs_ltxv.ltx.loading import load_transformer, open_checkpoint\n"
+        "from rs_ltxv.ltx.pipeline.protocols import ModelParts\n"
+        f"parts = ModelParts(load_transformer(open_checkpoint({tiny.checkpoint!r})))\n"
+        "try:\n"
+        f"    distributed.attach(parts, distributed.ParallelConfig(gpus=2), distributed.LoadRecipe({tiny.checkpoint!r},"
+        " 'float32'))\n"
+        "except distributed.DistributedError as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("DistributedError Multi-GPU runs need Ray: pip install"), out.stdout + out.stderr
+
+
 def test_attach_refuses_more_ranks_than_ray_has_cpus(ray_parts, tiny):
     import ray
 

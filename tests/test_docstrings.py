@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: the model code, then the folders whose docstrings are written in the same pass by another change
 FOLDERS = ("ltx/transformer", "ltx/text", "ltx/video_vae", "ltx/audio", "ltx/pipeline", "ltx/loading", "gguf_loader",
-           "ops")
+           "ops", "distributed")
 FILES = ("ltx/upsampler.py", "ltx/tokens.py", "ltx/config.py", "ltx/random_weights.py", "ltx/tiny.py",
          "ltx/tiny_parts.py", "ltx/errors.py")
 ERROR_MODULES = ("ltx/errors.py", "gguf_loader/errors.py")
