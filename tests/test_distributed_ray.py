@@ -284,6 +284,16 @@ def test_generate_on_two_ray_workers_equals_one_process(ray_parts, tiny, sampler
     assert [report[r]["shapes"]["x"][1] for r in (0, 1)] == [16, 16]
 
 
+def test_load_parallel_parts_reads_no_transformer_weights_and_equals_one_process(ray_parts, tiny):
+    """The README's one-call library path: VAEs here, the transformer as its config only, stages on the workers."""
+    parts = distributed.load_parallel_parts(tiny.checkpoint, CONFIG, dtype=torch.float32, device="cpu", tiling=None)
+    assert next(parts.transformer.parameters()).device.type == "meta"
+    req = _request("euler")
+    single, _ = _run(tiny.parts, tiny, req)
+    out, _ = _run(parts, tiny, req)
+    assert torch.equal(out.video_latent, single.video_latent)
+
+
 def test_external_sampler_is_refused(ray_parts, tiny):
     ext = ExternalSampler(fn=lambda model, x, sigmas, **kw: x)
     runner = ray_parts.stage_runner
