@@ -49,6 +49,7 @@ CASES: list[tuple[list[str], str]] = [
     (["--gpus", "2", "--comm-timeout", "inf"], "--comm-timeout"),
     (["--gpus", "2", "--ray-address", ""], "--ray-address"),
     (["--gpus", "2", "--ray-address", "head node:6379"], "--ray-address"),
+    (["--gpus", "2", "--attention-mode", "sage"], "sageattention"),  # not installed here: said before Ray starts
 ]
 
 

@@ -254,6 +254,22 @@ def test_missing_ray_is_one_line_before_anything_loads(tiny):
     assert out.stdout.startswith("DistributedError Multi-GPU runs need Ray: pip install"), out.stdout + out.stderr
 
 
+def test_an_address_where_nothing_listens_fails_in_seconds():
+    """Ray itself retries an unreachable head for minutes; the probe says so at once (a fresh process: this one may
+    already have Ray initialised)."""
+    import subprocess
+    import sys
+
+    code = ("from rs_ltxv.distributed import ParallelConfig\n"
+            "from rs_ltxv.distributed.cluster import ensure_ray\n"
+            "try:\n"
+            "    ensure_ray(ParallelConfig(gpus=2, ray_address='127.0.0.1:1'))\n"
+            "except Exception as e:\n"
+            "    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("DistributedError Nothing answers at ray_address '127.0.0.1:1'"), out.stdout
+
+
 def test_attach_refuses_more_ranks_than_ray_has_cpus(ray_parts, tiny):
     import ray
 

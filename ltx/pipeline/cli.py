@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
-from ...ops.attention import check_attention_mode
+from ...ops.attention import check_attention_mode, resolve_backend
 from ..errors import InputError
 from ..loading import LTXCheckpoint, open_checkpoint
 from .checks import check_number, check_stg_blocks
@@ -93,8 +93,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ff-chunks", dest="ffn_chunks", type=int, help=argparse.SUPPRESS)  # old spelling
     p.add_argument("--output", "-o", default="outputs/ltx.mp4")
     p.add_argument("--gpus", type=int, default=1, metavar="N", help="spread each denoising step over N GPUs (Ray "
-                   "workers, each loading --checkpoint itself; 1 = this process only). Without CUDA: N CPU workers "
-                   "(gloo)")
+                   "workers, each loading --checkpoint itself; default 1 = this process only). Without CUDA: N CPU "
+                   "workers (gloo)")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="with --gpus: run the workers on a Ray "
                    "cluster: auto (this machine joined it with `ray start`) or HOST:PORT (default: a local Ray)")
     p.add_argument("--comm-timeout", dest="comm_timeout_s", type=float, default=None, metavar="S",
@@ -242,6 +242,8 @@ def attach_workers(args: argparse.Namespace, ckpt: LTXCheckpoint, attach: Attach
     if attach is None:
         raise InputError("--gpus needs rs_ltxv.distributed: run `python -m rs_ltxv generate --gpus N …`, or pass "
                          "attach= to run_generate.")
+    if args.ray_address is None:  # workers on this machine share this Python: an uninstalled kernel fails here
+        resolve_backend(args.attention_mode)
     from ..transformer import LTXAVTransformer
 
     with torch.device("meta"):

@@ -222,4 +222,4 @@ def check_parallel(gpus: int, ray_address: str | None, comm_timeout_s: float | N
         raise InputError(f"--ray-address {ray_address!r}: give auto (a cluster this machine joined with `ray start`) "
                          "or HOST:PORT of the head node (e.g. 10.0.0.5:6379).")
     if comm_timeout_s is not None and not (math.isfinite(comm_timeout_s) and comm_timeout_s >= 1):
-        raise InputError(f"--comm-timeout {comm_timeout_s}: give a number of seconds, at least 1 (default 120).")
+        raise InputError(f"--comm-timeout {comm_timeout_s}: give a finite number of seconds, at least 1 (default 120).")
