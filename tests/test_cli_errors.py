@@ -191,8 +191,15 @@ def test_ctrl_c_is_one_line(tmp_path):
     import threading
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def default_sigint() -> None:
+        # a shell starts commands with SIGINT deliverable; the test process may have it blocked or ignored (the mask
+        # and SIG_IGN are inherited across exec), which would keep the child from ever seeing the Ctrl-C
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen([sys.executable, "-m", "rs_ltxv", "demo", "--seconds", "8", "--steps", "200",
-                             "-o", str(tmp_path / "demo.mp4")], stderr=subprocess.PIPE, text=True, env=env)
+                             "-o", str(tmp_path / "demo.mp4")], stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=default_sigint)
     seen: list[str] = []
     sampling = threading.Event()
 
@@ -206,8 +213,14 @@ def test_ctrl_c_is_one_line(tmp_path):
     reader.start()
     try:
         assert sampling.wait(timeout=180), "".join(seen)[-3000:]
+        masks = {k: v for k, v in (line.split(":\t") for line in Path(f"/proc/{proc.pid}/status").read_text()
+                                     .splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt")))}
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"no exit 60 s after SIGINT; child signal masks {masks}; "
+                                 f"stderr tail {''.join(seen)[-1500:]!r}") from None
         reader.join(timeout=10)
     finally:
         proc.kill()
