@@ -44,6 +44,8 @@ CASES: list[tuple[list[str], str]] = [
     (["--gpus", "64"], "heads"),  # the tiny model has fewer heads: found from the header, nothing loaded
     (["--ray-address", "auto"], "no effect with one GPU"),
     (["--comm-timeout", "30"], "no effect with one GPU"),
+    (["--backend", "gloo"], "no effect with one GPU"),
+    (["--gpus", "2", "--backend", "mpi"], "--backend"),
     (["--gpus", "2", "--comm-timeout", "0"], "--comm-timeout"),
     (["--gpus", "2", "--comm-timeout", "nan"], "--comm-timeout"),
     (["--gpus", "2", "--comm-timeout", "inf"], "--comm-timeout"),
@@ -82,8 +84,9 @@ def test_bad_parallel_flags_are_one_line_before_loading(files, capsys, no_loadin
 
 def test_flags_use_the_library_names():
     args = build_parser().parse_args(["generate", "--checkpoint", "c", "--text-encoder", "g", "--prompt", "p",
-                                      "--gpus", "4", "--ray-address", "auto", "--comm-timeout", "30"])
-    assert (args.gpus, args.ray_address, args.comm_timeout_s) == (4, "auto", 30.0)
+                                      "--gpus", "4", "--ray-address", "auto", "--comm-timeout", "30",
+                                      "--backend", "gloo"])
+    assert (args.gpus, args.ray_address, args.comm_timeout_s, args.backend) == (4, "auto", 30.0, "gloo")
 
 
 def test_defaults_are_one_process():
@@ -138,7 +141,7 @@ def test_gpus_2_never_loads_the_transformer_here(files, one_process, tmp_path, m
     (call,) = stub.calls
     assert loads == []
     assert next(call["transformer"].parameters()).device.type == "meta"
-    assert call["parallel"] == {"gpus": 2, "ray_address": None, "comm_timeout_s": 30.0}
+    assert call["parallel"] == {"gpus": 2, "ray_address": None, "backend": "auto", "comm_timeout_s": 30.0}
     assert call["recipe"] == {"checkpoint": os.path.abspath(files["ckpt"]), "dtype": "float32",
                               "distilled": False}
     got = _latents(out)

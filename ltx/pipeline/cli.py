@@ -43,9 +43,9 @@ from .request import ImageGuide, Request
 
 TINY_STG_BLOCK = 1  # the demo's tiny transformer has 2 blocks
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-#: ``attach(parts, parallel={gpus, ray_address[, comm_timeout_s]}, recipe={checkpoint, dtype, distilled}) -> parts``:
-#: ``rs_ltxv.distributed.attach(parts, ParallelConfig(**parallel), LoadRecipe(**recipe))``, given by ``python -m
-#: rs_ltxv`` (this package may not import ``rs_ltxv.distributed``)
+#: ``attach(parts, parallel={gpus, ray_address, backend[, comm_timeout_s]}, recipe={checkpoint, dtype, distilled})
+#: -> parts``: ``rs_ltxv.distributed.attach(parts, ParallelConfig(**parallel), LoadRecipe(**recipe))``, given by
+#: ``python -m rs_ltxv`` (this package may not import ``rs_ltxv.distributed``)
 AttachWorkers = Callable[..., ModelParts]
 
 
@@ -97,6 +97,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    "workers (gloo)")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="with --gpus: run the workers on a Ray "
                    "cluster: auto (this machine joined it with `ray start`) or HOST:PORT (default: a local Ray)")
+    p.add_argument("--backend", choices=("auto", "nccl", "gloo"), default="auto", help="with --gpus: how the "
+                   "workers talk: auto (NCCL on GPUs, gloo on CPU workers), nccl, or gloo (CPU workers, e.g. to try "
+                   "it on a machine whose GPUs are busy)")
     p.add_argument("--comm-timeout", dest="comm_timeout_s", type=float, default=None, metavar="S",
                    help="with --gpus: seconds a worker waits for the others before the run fails (default 120)")
 
@@ -198,6 +201,8 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     check_attention_mode(args.attention_mode)
     check_device(args.device)
     check_parallel(args.gpus, args.ray_address, args.comm_timeout_s)
+    if args.gpus == 1 and args.backend != "auto":
+        raise InputError("--backend has no effect with one GPU; add --gpus 2 (or more) or drop it.")
     video_g, audio_g = _guidance(args)
     extending = bool(args.extend_from)
     apply_defaults(args, extending)
@@ -249,7 +254,7 @@ def attach_workers(args: argparse.Namespace, ckpt: LTXCheckpoint, attach: Attach
     with torch.device("meta"):
         shell = ModelParts(LTXAVTransformer(ckpt.config), distilled=ckpt.is_distilled,
                            compute_dtype=DTYPES[args.dtype], compute_device=torch.device(args.device))
-    parallel = {"gpus": args.gpus, "ray_address": args.ray_address}
+    parallel = {"gpus": args.gpus, "ray_address": args.ray_address, "backend": args.backend}
     if args.comm_timeout_s is not None:
         parallel["comm_timeout_s"] = args.comm_timeout_s
     recipe = {"checkpoint": os.path.abspath(args.checkpoint), "dtype": str(DTYPES[args.dtype]).split(".")[-1],
