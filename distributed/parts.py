@@ -14,7 +14,7 @@ from ..ltx.pipeline.protocols import ModelParts
 from ..ltx.transformer import LTXAVTransformer
 from .attach import attach
 from .config import ParallelConfig
-from .recipe import RECIPE_DTYPES, LoadRecipe, LoraPatch
+from .recipe import LoadRecipe, LoraPatch, dtype_name
 
 
 def load_parallel_parts(
@@ -42,8 +42,7 @@ def load_parallel_parts(
     ckpt = open_checkpoint(checkpoint)
     with torch.device("meta"):
         shell = LTXAVTransformer(ckpt.config)
-    names = {v: k for k, v in RECIPE_DTYPES.items()}
-    recipe = LoadRecipe(os.path.abspath(checkpoint), names.get(dtype, str(dtype)),
+    recipe = LoadRecipe(os.path.abspath(checkpoint), dtype_name(dtype),
                         ckpt.is_distilled if distilled is None else distilled, tuple(loras))
     parts = load_model_parts(checkpoint, dtype=dtype, device=device, distilled=distilled, transformer=shell,
                              **parts_kwargs)

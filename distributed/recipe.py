@@ -26,6 +26,12 @@ RECIPE_DTYPES: dict[str, torch.dtype] = {"bfloat16": torch.bfloat16, "float16": 
                                          "float32": torch.float32}
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.bfloat16`` → ``"bfloat16"`` (a :class:`LoadRecipe`'s ``dtype``, a key of :data:`RECIPE_DTYPES` for the
+    dtypes workers can load)."""
+    return str(dtype).removeprefix("torch.")
+
+
 @dataclass(frozen=True)
 class LoraPatch:
     """One plain LoRA on one transformer weight: ``key`` names the parameter (``"transformer_blocks.0.attn1.to_q.

@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
-
 from ..ltx.errors import InputError
 from .comfy_model import LTXVModule, describe
 
@@ -84,11 +82,6 @@ def lora_patches(patcher: Any, what: str = "RS LTXV") -> tuple:
     return tuple(out)
 
 
-def dtype_name(dtype: torch.dtype) -> str:
-    """``torch.bfloat16`` → ``"bfloat16"`` (a LoadRecipe's ``dtype``)."""
-    return str(dtype).removeprefix("torch.")
-
-
 def load_recipe(model: Any, what: str = "RS LTXV") -> Any:
     """The ``rs_ltxv.distributed.LoadRecipe`` of a MODEL from RS LTXV Model Loader (optionally through core LoRA
     loaders): ``LTXVModule.source``, the weights' dtype (``get_dtype()``), ``distilled`` and :func:`lora_patches`.
@@ -98,6 +91,7 @@ def load_recipe(model: Any, what: str = "RS LTXV") -> Any:
             memory (no file), or carries a patch that is not a plain LoRA.
     """
     from ..distributed import LoadRecipe
+    from ..distributed.recipe import dtype_name
 
     module = getattr(model, "model", model)
     if not isinstance(module, LTXVModule):
