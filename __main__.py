@@ -6,6 +6,8 @@ Commands:
     tiny OUT [--version 2.0|2.3]  write a tiny random-weight checkpoint in the official format
     tiny DIR --set [--overwrite]  write every model file the example workflows name, tiny, in ComfyUI's folders
     generate --checkpoint … --text-encoder … --prompt …   text/image/audio → MP4 with sound
+    retake --from OUT.latents.safetensors --start-time S --end-time S --prompt …   regenerate a time range of a
+                                  clip (video, sound or both), keep the rest
     demo [-o OUT.mp4]             a short clip with sound from tiny random models (no downloads)
     submit PROMPT.json [--server URL] [--set NODE.input=value] [-o DIR]
                                   queue an API-format prompt on a running ComfyUI, follow it, download the outputs
@@ -79,6 +81,13 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retake(args: argparse.Namespace) -> int:
+    from .ltx.pipeline.cli_retake import run_retake
+
+    print(run_retake(args, attach=_attach_workers))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .ltx.pipeline.cli import run_demo
 
@@ -116,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="text/image/audio to video with sound (or --extend-from a previous run)")
     add_generate_arguments(p)
     p.set_defaults(func=_generate)
+    from .ltx.pipeline.cli_retake import add_retake_arguments
+
+    p = sub.add_parser("retake", help="regenerate a time range of a clip (its .latents.safetensors): video, sound or "
+                       "both; everything outside the range is kept")
+    add_retake_arguments(p)
+    p.set_defaults(func=_retake)
     p = sub.add_parser("demo", help="render a short clip with sound from tiny random models (no downloads)")
     p.add_argument("--output", "-o", default="outputs/demo.mp4")
     p.add_argument("--seconds", type=float, default=4.0)

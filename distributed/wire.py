@@ -7,7 +7,8 @@ the other side with the worker's own classes; tensors travel as CPU tensors, dty
 
 A stage job (:func:`encode_stage`) holds everything :func:`~rs_ltxv.ltx.pipeline.stage.run_stage` gets except the
 model and the callbacks: the :class:`~rs_ltxv.ltx.pipeline.denoiser.Denoiser`'s contexts, guidance and run options,
-the size, σ and the keyword arguments (``seed`` as a generator state).
+and the :class:`~rs_ltxv.ltx.pipeline.stage.StageInputs` with its conditioning objects (``seed`` as a generator
+state). A new conditioning kind travels once its class is listed in :data:`WIRE_TYPES`.
 """
 
 from __future__ import annotations
@@ -18,25 +19,32 @@ from typing import Any
 import torch
 
 from ..ltx.errors import InputError
+from ..ltx.pipeline.conditioning import (
+    AudioPrefix,
+    FrozenAudio,
+    KeyframeGuide,
+    ReferenceAudio,
+    ReferenceVideo,
+    ReplaceLatentFrames,
+    TemporalRegionMask,
+)
 from ..ltx.pipeline.denoiser import Denoiser
 from ..ltx.pipeline.guidance import GuidanceParams, SigmaBinnedGuidance
 from ..ltx.pipeline.latents import VideoSize
 from ..ltx.pipeline.sampling import SamplerOptions
-from ..ltx.pipeline.stage import LatentCondition
+from ..ltx.pipeline.stage import StageInputs
 from ..ltx.text.processor import TextContexts
 from ..ltx.transformer import LTXAVTransformer, RunOptions
 from .recipe import LoadRecipe, LoraPatch
 
 #: the dataclasses that may travel, by class name
 WIRE_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    LatentCondition, GuidanceParams, SigmaBinnedGuidance, TextContexts, SamplerOptions, RunOptions, VideoSize,
+    StageInputs, ReplaceLatentFrames, KeyframeGuide, AudioPrefix, FrozenAudio, ReferenceVideo, ReferenceAudio,
+    TemporalRegionMask, GuidanceParams, SigmaBinnedGuidance, TextContexts, SamplerOptions, RunOptions, VideoSize,
     LoadRecipe, LoraPatch)}
 #: dtypes that may travel, by name
 DTYPES: dict[str, torch.dtype] = {str(d).removeprefix("torch."): d for d in (
     torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.float8_e4m3fn, torch.float8_e5m2)}
-#: keyword arguments of ``run_stage`` a job carries (the callbacks and the device stay with the caller)
-STAGE_KWARGS = ("channels", "audio_channels", "seed", "sampler", "sampler_options", "conditions", "video_latent",
-                "audio_latent", "with_audio", "audio_frozen", "audio_prefix", "noise_scale", "dtype")
 
 
 def _check(value: Any) -> None:
@@ -80,18 +88,21 @@ def encode(value: Any) -> Any:
                      f"strings and {', '.join(WIRE_TYPES)} travel.")
 
 
-def decode(value: Any) -> Any:
-    """The inverse of :func:`encode`, with this process's classes (tensors stay on the CPU).
+def decode(value: Any, device: torch.device | str | None = None) -> Any:
+    """The inverse of :func:`encode`, with this process's classes; tensors are moved to ``device`` (None: they stay
+    on the CPU; a generator always stays a CPU generator).
 
     Raises:
         InputError: an unknown ``__type__`` or dtype name (a driver and a worker of different versions).
     """
+    if isinstance(value, torch.Tensor):
+        return value if device is None else value.to(device)
     if isinstance(value, list):
-        return [decode(v) for v in value]
+        return [decode(v, device) for v in value]
     if not isinstance(value, dict):
         return value
     if "__tuple__" in value:
-        return tuple(decode(v) for v in value["__tuple__"])
+        return tuple(decode(v, device) for v in value["__tuple__"])
     if "__dtype__" in value:
         name = value["__dtype__"]
         if name not in DTYPES:
@@ -106,48 +117,34 @@ def decode(value: Any) -> Any:
         if cls is None:
             raise InputError(f"Unknown job type {value['__type__']!r}: the driver and the workers run different "
                              "RS-LTXV versions; install the same one on every node.")
-        return cls(**{k: decode(v) for k, v in value["fields"].items()})
-    return {k: decode(v) for k, v in value.items()}
+        return cls(**{k: decode(v, device) for k, v in value["fields"].items()})
+    return {k: decode(v, device) for k, v in value.items()}
 
 
-def encode_stage(denoise: Any, size: VideoSize, sigmas: torch.Tensor, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A stage job: ``denoise`` (a :class:`~rs_ltxv.ltx.pipeline.denoiser.Denoiser`; its model stays here), ``size``,
-    ``sigmas`` ``(n + 1,)`` and the keyword arguments of
-    :func:`~rs_ltxv.ltx.pipeline.stage.run_stage` named in :data:`STAGE_KWARGS` (others are ignored), as plain data.
+def encode_stage(denoise: Any, inputs: StageInputs) -> dict[str, Any]:
+    """A stage job: ``denoise`` (a :class:`~rs_ltxv.ltx.pipeline.denoiser.Denoiser`; its model stays here) and the
+    stage's :class:`~rs_ltxv.ltx.pipeline.stage.StageInputs` (its device stays here too), as plain data.
 
     Raises:
-        InputError: ``denoise`` is not a ``Denoiser``; a value cannot travel (:func:`encode`).
+        InputError: ``denoise`` is not a ``Denoiser``; a value cannot travel (:func:`encode`), e.g. a conditioning
+            kind that is not in :data:`WIRE_TYPES`.
     """
     if not isinstance(denoise, Denoiser):
         raise InputError(f"Multi-GPU runs need the pipeline's Denoiser, not a {type(denoise).__name__}.")
     denoiser = {"positive": denoise.positive, "negative": denoise.negative, "video_guidance": denoise.video_guidance,
-                "audio_guidance": denoise.audio_guidance, "options": denoise.options}
-    return encode({"denoiser": denoiser, "size": size, "sigmas": sigmas,
-                   "kwargs": {k: v for k, v in kwargs.items() if k in STAGE_KWARGS}})
+                "audio_guidance": denoise.audio_guidance, "options": denoise.options,
+                "identity_guidance": denoise.identity_guidance, "identity_start": denoise.identity_start,
+                "identity_end": denoise.identity_end}
+    return encode({"denoiser": denoiser, "inputs": dataclasses.replace(inputs, device="cpu")})
 
 
 def decode_stage(job: dict[str, Any], model: LTXAVTransformer, device: torch.device | str
-                 ) -> tuple[Denoiser, VideoSize, torch.Tensor, dict[str, Any]]:
-    """``(denoiser on model, size, sigmas (n + 1,), run_stage keyword arguments)`` of a job made by
-    :func:`encode_stage`, with every tensor moved to ``device`` and ``device=device`` added to the arguments (the
-    generator, if any, stays a CPU generator, as the pipeline's is).
+                 ) -> tuple[Denoiser, StageInputs]:
+    """``(denoiser on model, stage inputs)`` of a job made by :func:`encode_stage`, with every tensor on ``device``
+    and ``inputs.device = device`` (the noise generator, if any, stays a CPU generator, as the pipeline's is).
 
     Raises:
         InputError: see :func:`decode`.
     """
-    data = decode(job)
-    denoiser = Denoiser(model, **data["denoiser"])
-    for name in ("positive", "negative"):
-        ctx = getattr(denoiser, name)
-        if ctx is not None:
-            setattr(denoiser, name, TextContexts(*(t.to(device) for t in (ctx.video, ctx.audio, ctx.mask))))
-    kwargs = data["kwargs"]
-    for name in ("video_latent", "audio_latent"):
-        if kwargs.get(name) is not None:
-            kwargs[name] = kwargs[name].to(device)
-    if kwargs.get("audio_prefix") is not None:
-        latent, strength = kwargs["audio_prefix"]
-        kwargs["audio_prefix"] = (latent.to(device), strength)
-    kwargs["conditions"] = [dataclasses.replace(c, latent=c.latent.to(device)) for c in kwargs.get("conditions", ())]
-    kwargs["device"] = device
-    return denoiser, data["size"], data["sigmas"], kwargs
+    data = decode(job, device)
+    return Denoiser(model, **data["denoiser"]), dataclasses.replace(data["inputs"], device=device)

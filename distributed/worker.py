@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from ..ltx.errors import RSLTXVError
+from ..ltx.pipeline.sampling import Callbacks
 from ..ltx.pipeline.stage import run_stage
 from .comm import Group, broadcast_flag
 from .recipe import load_from_recipe
@@ -208,11 +209,11 @@ class RankWorker:
         out: dict[str, Any] = {"rank": self.rank}
         mark = memory_mark(self.device)
         try:
-            denoiser, size, sigmas, kwargs = decode_stage(stage, self.model, self.device)
-            seed = kwargs["seed"]
+            denoiser, inputs = decode_stage(stage, self.model, self.device)
+            seed = inputs.seed
             with sequence_parallel(self.model, self.group) as sp:
-                video, audio = run_stage(denoiser, size, sigmas, **kwargs, progress=self._progress,
-                                         cancel=lambda: self._cancel_check(fault))
+                video, audio = run_stage(denoiser, inputs, Callbacks(self._progress,
+                                                                     lambda: self._cancel_check(fault)))
             out["shapes"] = dict(sp.last_shapes)
         except RSLTXVError as exc:
             out["error"] = error_info(exc)

@@ -7,7 +7,8 @@ the released models, just narrow and shallow.
 official file names in ComfyUI's model-folder layout, so the examples run without downloads: the full checkpoint,
 its GGUF + split-VAE form (:func:`split_checkpoint`), a Gemma-3 text encoder in ComfyUI's single-file layout, the
 latent upsampler, and for the example that uses ComfyUI's own loaders a checkpoint those loaders accept
-(:func:`write_core_compatible_checkpoint`) with a LoRA.
+(:func:`write_core_compatible_checkpoint`) with a LoRA, and the IC-LoRA example's control LoRA (its
+``reference_downscale_factor`` metadata included).
 """
 
 from __future__ import annotations
@@ -203,13 +204,20 @@ CORE_LORA = TinyFile("loras", "ltx_2.3_22b_distilled_1.1_lora_dynamic_fro09_avg_
                      "a LoRA for ltx-2.3-22b-dev-fp8.safetensors")
 CORE_GEMMA = TinyFile("text_encoders", "gemma_3_12B_it_fp4_mixed.safetensors",
                       "the same tiny Gemma-3, not fp4; ComfyUI core's own Gemma loader needs the real 12B")
+#: the IC-LoRA example's control LoRA (Lightricks' union control, trained on half-size references)
+IC_LORA = TinyFile("loras", "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors",
+                   "an IC-LoRA for ltx-2.3-22b-distilled.safetensors, metadata reference_downscale_factor=2")
+#: the ``reference_downscale_factor`` metadata :data:`IC_LORA` records (output size ÷ reference size)
+IC_LORA_FACTOR = 2
 
 #: every file :func:`write_tiny_set` writes, in that order
 TINY_SET: tuple[TinyFile, ...] = (CHECKPOINT, GEMMA, UPSAMPLER, GGUF, VIDEO_VAE, AUDIO_VAE, CORE_CHECKPOINT, CORE_LORA,
-                                  CORE_GEMMA)
+                                  CORE_GEMMA, IC_LORA)
 
 
 def _write_set(root: Path, seed: int) -> None:
+    from safetensors.torch import load_file
+
     from .tiny_parts import write_tiny_gemma_file, write_tiny_lora, write_tiny_upsampler
 
     at = {f.name: root / f.folder / f.name for f in TINY_SET}
@@ -220,13 +228,16 @@ def _write_set(root: Path, seed: int) -> None:
     core = write_core_compatible_checkpoint(at[CORE_CHECKPOINT.name], Version.LTX23, seed=seed + 1)
     write_tiny_lora(at[CORE_LORA.name], core, seed=seed + 7)
     write_tiny_gemma_file(at[CORE_GEMMA.name], seed=seed)
+    write_tiny_lora(at[IC_LORA.name], load_file(str(at[CHECKPOINT.name])), seed=seed + 11,
+                    metadata={"reference_downscale_factor": str(IC_LORA_FACTOR)})
 
 
 def write_tiny_set(models: str | os.PathLike, seed: int = 0, *, overwrite: bool = False) -> list[Path]:
     """Write :data:`TINY_SET` under ``models`` (laid out like ``ComfyUI/models``: ``checkpoints/``,
     ``text_encoders/`` …), in float32, and return the paths written in :data:`TINY_SET` order. The parts fit
     together: the Gemma width matches the checkpoints' text projection, the upsampler the checkpoint's latent
-    channels, the GGUF and VAE files are the checkpoint split, the LoRA targets the core-compatible checkpoint.
+    channels, the GGUF and VAE files are the checkpoint split, the LoRA targets the core-compatible checkpoint, the
+    IC-LoRA the distilled checkpoint.
 
     The files are written into a hidden folder inside ``models`` first and moved into place when all are done, so
     an error or Ctrl-C leaves no partial file behind.

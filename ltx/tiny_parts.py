@@ -159,10 +159,11 @@ LORA_LAYERS = ("patchify_proj", "transformer_blocks.0.attn1.to_q", "transformer_
 
 
 def write_tiny_lora(path: str | os.PathLike, state: dict[str, torch.Tensor], rank: int = 2, seed: int = 7,
-                    layers: tuple[str, ...] = LORA_LAYERS) -> Path:
+                    layers: tuple[str, ...] = LORA_LAYERS, metadata: dict[str, str] | None = None) -> Path:
     """A LoRA in the layout ComfyUI's LoRA loaders read (``diffusion_model.<layer>.lora_A.weight`` ``(rank, in)``,
     ``…lora_B.weight`` ``(out, rank)``) for ``layers`` of the transformer whose checkpoint tensors are ``state``
-    (``model.diffusion_model.<layer>.weight`` of shape ``(out, in)``); returns its path.
+    (``model.diffusion_model.<layer>.weight`` of shape ``(out, in)``); returns its path. ``metadata`` goes into the
+    safetensors header as is (e.g. an IC-LoRA's ``{"reference_downscale_factor": "2"}``).
 
     Raises:
         CheckpointError: ``state`` has no Linear weight for one of ``layers``.
@@ -179,5 +180,5 @@ def write_tiny_lora(path: str | os.PathLike, state: dict[str, torch.Tensor], ran
         lora[f"diffusion_model.{name}.lora_B.weight"] = torch.randn(out_f, rank, generator=gen) * 0.3
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_safetensors(lora, str(out))
+    save_safetensors(lora, str(out), metadata=metadata)
     return out

@@ -12,13 +12,15 @@ from . import comfy_env, specs
 from .loaders import RUNS as _LOADER_RUNS
 from .ltxv_extend import run_extend
 from .ltxv_generate import Hooks, run_generate
+from .ltxv_retake import run_retake
 from .multi_gpu import with_parallel
 from .v1 import make_node
 
 
 def _comfy_hooks() -> Hooks:
-    return Hooks(progress=comfy_env.progress_hook(), cancel=comfy_env.cancel_hook(), free=comfy_env.free_memory,
-                 load=comfy_env.load_model)
+    progress, preview = comfy_env.progress_hooks()
+    return Hooks(progress=progress, cancel=comfy_env.cancel_hook(), free=comfy_env.free_memory,
+                 load=comfy_env.load_model, preview=preview)
 
 
 def _with_comfy_hooks(run, **values):
@@ -29,6 +31,7 @@ RUNS = {
     **_LOADER_RUNS,
     specs.GENERATE.id: partial(_with_comfy_hooks, run_generate),
     specs.EXTEND.id: partial(_with_comfy_hooks, run_extend),
+    specs.RETAKE.id: partial(_with_comfy_hooks, run_retake),
     specs.MULTI_GPU.id: with_parallel,
     specs.TEXT_ENCODE.id: lambda **values: _LOADER_RUNS[specs.TEXT_ENCODE.id](
         **values, cancel=comfy_env.cancel_hook()),

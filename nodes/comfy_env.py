@@ -1,9 +1,10 @@
-"""The few ComfyUI services the nodes use — model folders, device, memory, progress bar, interrupt — each imported
-lazily, so this package imports (and its specs and conversions are testable) without ComfyUI.
+"""The few ComfyUI services the nodes use — model folders, device, memory, progress bar with previews, interrupt —
+each imported lazily, so this package imports (and its specs and conversions are testable) without ComfyUI.
 
 Only long-lived ComfyUI names are used: ``folder_paths.get_filename_list / get_folder_paths / get_full_path``,
-``comfy.utils.ProgressBar``, ``comfy.model_management.{get_torch_device, throw_exception_if_processing_interrupted,
-unload_all_models, soft_empty_cache, should_use_bf16, unet_offload_device, load_models_gpu}``.
+``comfy.utils.ProgressBar``, ``comfy.cli_args.args.{preview_method, preview_size}``, ``comfy.model_management.{
+get_torch_device, throw_exception_if_processing_interrupted, unload_all_models, soft_empty_cache, should_use_bf16,
+unet_offload_device, load_models_gpu}``.
 """
 
 from __future__ import annotations
@@ -118,18 +119,47 @@ def free_memory() -> None:
 def progress_hook() -> Callable[[int, int], None]:
     """``progress(done, total)`` for the library, driving ComfyUI's progress bar (created on the first call, when
     the total is known)."""
+    return progress_hooks()[0]
+
+
+def previews_enabled() -> bool:
+    """Whether the user wants sampling previews: ComfyUI's preview method (``--preview-method``, or the one the
+    front end sends with the prompt) is not ``none``. Every other method (auto, latent2rgb, taesd) gets our fitted
+    latent → RGB map (:mod:`rs_ltxv.ltx.pipeline.preview`)."""
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    return args.preview_method != LatentPreviewMethod.NoPreviews
+
+
+def progress_hooks() -> tuple[Callable[[int, int], None], Callable[[int, int, torch.Tensor], None] | None]:
+    """``progress(done, total)`` and ``preview(done, total, image)`` (None when :func:`previews_enabled` says no)
+    sharing one ComfyUI progress bar: a preview goes out as ``ProgressBar.update_absolute(done, total, ("JPEG",
+    PIL image, --preview-size))``, ComfyUI's standard preview message (``latent_preview.prepare_callback`` sends the
+    same); ``image`` is uint8 ``(H, W, 3)``."""
     import comfy.utils
 
     state: dict[str, object] = {}
 
-    def progress(done: int, total: int) -> None:
+    def bar_for(total: int):
         bar = state.get("bar")
         if bar is None or state.get("total") != total:
             bar = state["bar"] = comfy.utils.ProgressBar(total)
             state["total"] = total
-        bar.update_absolute(done, total)
+        return bar
 
-    return progress
+    def progress(done: int, total: int) -> None:
+        bar_for(total).update_absolute(done, total)
+
+    if not previews_enabled():
+        return progress, None
+    from comfy.cli_args import args
+    from PIL import Image
+
+    def preview(done: int, total: int, image: torch.Tensor) -> None:
+        picture = Image.fromarray(image.cpu().numpy())
+        bar_for(total).update_absolute(done, total, ("JPEG", picture, args.preview_size))
+
+    return progress, preview
 
 
 def cancel_hook() -> Callable[[], bool]:

@@ -23,6 +23,7 @@ from ..ltx.pipeline.kdiffusion import ExternalSampler, FlowSampling
 from ..ltx.pipeline.request import ImageGuide, Request
 from ..ltx.text.processor import TextContexts
 from . import specs
+from .ic_lora import reference_guides
 
 AUDIO_KEY = "rs_ltxv_audio_context"
 MASK_KEY = "rs_ltxv_mask"
@@ -253,6 +254,8 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
         size = {}
     audio = v.get("audio")
     wave, rate = audio_to_waveform(audio) if audio is not None else (None, None)
+    voice = v.get("reference_audio")  # ID-LoRA (Generate only)
+    voice_wave, voice_rate = audio_to_waveform(voice) if voice is not None else (None, None)
     return Request(
         **size,
         fps=float(v["frame_rate"]),
@@ -265,13 +268,19 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
         video_guidance=GuidanceParams(cfg=float(v["cfg"]), **shared),
         audio_guidance=GuidanceParams(cfg=float(v["audio_cfg"]), **shared),
         images=_guides(v, slots),
-        image_crf=int(v["crf"]),
+        reference_videos=reference_guides(v),
+        image_crf=int(v.get("crf", Request.image_crf)),  # nodes without frame injection / upscale (Retake)
         audio=wave,
         audio_sample_rate=rate,
-        upscale=bool(v["upscale"]),
-        upscale_steps=int(v["upscale_steps"]),
-        upscale_guidance=GuidanceParams(cfg=float(v["upscale_cfg"])),
-        upscale_denoise=float(v["upscale_denoise"]),
+        reference_audio=voice_wave,
+        reference_audio_sample_rate=voice_rate,
+        identity_guidance=float(v.get("identity_guidance", Request.identity_guidance)),
+        identity_guidance_start=float(v.get("identity_guidance_start", Request.identity_guidance_start)),
+        identity_guidance_end=float(v.get("identity_guidance_end", Request.identity_guidance_end)),
+        upscale=bool(v.get("upscale", False)),
+        upscale_steps=int(v.get("upscale_steps", 0)),
+        upscale_guidance=GuidanceParams(cfg=float(v.get("upscale_cfg", 1.0))),
+        upscale_denoise=float(v.get("upscale_denoise", Request.upscale_denoise)),
         decode=bool(v["decode"]),
         attention_mode=ATTENTION[str(v["attention_mode"])],
         ffn_chunks=max(1, int(v["ffn_chunks"])),
@@ -288,6 +297,7 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
 CHECKED_WIDGETS = {
     specs.GENERATE.id: ("width", "height", "num_frames", "upscale", "stg_blocks"),
     specs.EXTEND.id: ("num_new_frames", "overlap_frames", "stg_blocks"),
+    specs.RETAKE.id: ("stg_blocks",),
 }
 
 

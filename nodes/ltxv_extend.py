@@ -31,5 +31,5 @@ def run_extend(hooks: Hooks | None = None, **values: Any) -> tuple:
     with torch.inference_mode():
         result = extend(parts, req, video, audio, new_frames=int(v["num_new_frames"]),
                         overlap_frames=int(v["overlap_frames"]), overlap_strength=float(v["overlap_strength"]),
-                        contexts=ctx, progress=hooks.progress, cancel=hooks.cancel)
+                        contexts=ctx, progress=hooks.progress, cancel=hooks.cancel, preview=hooks.preview)
     return outputs(result, req.fps)

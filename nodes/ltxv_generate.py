@@ -29,12 +29,13 @@ class Hooks:
     """What a node run gets from its host: ``progress(done, total)`` and ``cancel() -> bool`` (or raises), handed
     to the pipeline (whose sampling loops see them as :class:`~rs_ltxv.ltx.pipeline.sampling.Callbacks`), plus
     ``free()`` before a run and ``load(patcher)`` to load a ComfyUI MODEL through ComfyUI's memory manager (None
-    outside ComfyUI)."""
+    outside ComfyUI), and ``preview(done, total, uint8 image (H, W, 3))`` for the live preview (None: off)."""
 
     progress: Callable[[int, int], None] | None = None
     cancel: Callable[[], bool] | None = None
     free: Callable[[], None] | None = None
     load: Callable[[Any], None] | None = None
+    preview: Callable[[int, int, torch.Tensor], None] | None = None
 
 
 def _ours_or_core(value: Any, ours: Callable[[Any], bool], from_core: str) -> Any:
@@ -105,6 +106,9 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     if req.audio is not None and audio_vae is None:
         raise InputError(f"{spec.display_name}: audio is connected but audio_vae is not; connect RS LTXV Audio "
                          "VAE Loader (or core's LTXV Audio VAE Loader) to encode it.")
+    if req.reference_audio is not None and audio_vae is None:
+        raise InputError(f"{spec.display_name}: reference_audio is connected but audio_vae is not; connect RS LTXV "
+                         "Audio VAE Loader (or core's LTXV Audio VAE Loader) to encode it.")
     options = RunOptions(attention_mode=req.attention_mode, ffn_chunks=max(1, req.ffn_chunks))
     parallel = comfy_model.parallel_of(v.get("model"))  # RS LTXV Multi-GPU (Ray): the workers hold the weights
     if parallel is not None and v.get("sampler") is not None:
@@ -169,5 +173,6 @@ def run_generate(hooks: Hooks | None = None, **values: Any) -> tuple:
     parts, req = model_parts(spec, values, req, hooks)
     ctx = contexts(values)
     with torch.inference_mode():
-        result = generate(parts, req, contexts=ctx, progress=hooks.progress, cancel=hooks.cancel)
+        result = generate(parts, req, contexts=ctx, progress=hooks.progress, cancel=hooks.cancel,
+                          preview=hooks.preview)
     return outputs(result, req.fps)

@@ -38,8 +38,8 @@ def require_consumed(spec: specs.NodeSpec, req: Request, values: Mapping[str, An
     """``req`` with ``decode`` on when IMAGE or AUDIO is consumed.
 
     Raises:
-        InputError: a consumed output cannot be produced (no ``vae`` for IMAGE; no ``audio_vae``, or for Extend no
-            ``audio_latent``, for AUDIO), naming the input to connect or the output to disconnect.
+        InputError: a consumed output cannot be produced (no ``vae`` for IMAGE; no ``audio_vae``, or for Extend /
+            Retake no ``audio_latent``, for AUDIO), naming the input to connect or the output to disconnect.
     """
     used = consumed_outputs(values.get("prompt_graph"), values.get("node_id"))
     if not used:
@@ -54,7 +54,7 @@ def require_consumed(spec: specs.NodeSpec, req: Request, values: Mapping[str, An
             raise InputError(f"{name}: the audio output is connected, so the sound must be decoded: connect "
                              f"audio_vae ({specs.AUDIO_VAE_LOADER.display_name} or core's LTXV Audio VAE Loader), "
                              "or disconnect audio.")
-        if spec.id == specs.EXTEND.id and values.get("audio_latent") is None:
+        if spec.id in (specs.EXTEND.id, specs.RETAKE.id) and values.get("audio_latent") is None:
             raise InputError(f"{name}: the audio output is connected but the clip has no audio_latent; connect the "
                              "audio_latent output of the node that made the clip, or disconnect audio.")
         if values.get("vae") is None:

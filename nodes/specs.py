@@ -248,6 +248,34 @@ _AUDIO_IN = (
             "audio is given and to output AUDIO.", True, section="Audio"),
 )
 
+_REFERENCE = (
+    _socket("reference_video", "IMAGE", "IC-LoRA control video (depth, pose, edges, …; one picture per frame): load "
+            "the IC-LoRA on the model. Resized to cover the first pass ÷ reference_downscale_factor and centre-"
+            "cropped; frames past the video are dropped, the rest cut to 8k + 1.", True, section="IC-LoRA"),
+    _float("reference_strength", 1.0, 0.0, 1.0, 0.01, "How much of the reference is kept (1 = as given).",
+           optional=True, section="IC-LoRA"),
+    _float("reference_attention", 1.0, 0.0, 1.0, 0.01, "How strongly the video attends to the reference (1 = "
+           "full, 0 = ignored).", optional=True, section="IC-LoRA"),
+    _int("reference_downscale_factor", 1, 1, 8, 1, "The IC-LoRA's reference_downscale_factor (its file's "
+         "metadata; e.g. 2 when it was trained on half-size references). Output size ÷ reference size.",
+         optional=True, section="IC-LoRA"),
+    _socket("reference_mask", "MASK", "Optional attention mask over the reference (per frame, 0..1; one frame = "
+            "all frames): where the reference guides the video; multiplied by reference_attention.", True,
+            advanced=True, section="IC-LoRA"),
+)
+
+_ID_LORA = (
+    _socket("reference_audio", "AUDIO", "ID-LoRA reference speech whose voice the generated speech takes (about 5 s, "
+            "the training length; load the ID-LoRA on the model; needs audio_vae).", True, section="ID-LoRA"),
+    _float("identity_guidance", 3.0, 0.0, 100.0, 0.01, "Identity guidance with reference_audio: one extra pass "
+           "per step without the reference, pushing towards its voice (0 = off, no extra pass).", optional=True,
+           section="ID-LoRA"),
+    _float("identity_guidance_start", 0.0, 0.0, 1.0, 0.001, "Where identity guidance starts, as a fraction of the "
+           "run (σ = 1 − fraction).", optional=True, advanced=True, section="ID-LoRA"),
+    _float("identity_guidance_end", 1.0, 0.0, 1.0, 0.001, "Where identity guidance ends, as a fraction of the run "
+           "(σ = 1 − fraction).", optional=True, advanced=True, section="ID-LoRA"),
+)
+
 _AV_OUTPUTS = (
     OutputSpec("latent", "LATENT", "The denoised video latent (guides removed)."),
     OutputSpec("audio_latent", "LATENT", "The audio latent (empty when the run had no audio)."),
@@ -278,6 +306,8 @@ GENERATE = NodeSpec(
         *_OVERRIDES,
         *_SCHEDULER,
         *_GUIDANCE,
+        *_REFERENCE,
+        *_ID_LORA,
     ),
     outputs=_AV_OUTPUTS,
     hidden=GRAPH_INPUTS,
@@ -302,6 +332,35 @@ EXTEND = NodeSpec(
         _AUDIO_IN[1],
         *_EFFICIENCY,
         *_UPSCALE,
+        *_OUTPUT,
+        *_OVERRIDES,
+        *_SCHEDULER,
+        *_GUIDANCE,
+    ),
+    outputs=_AV_OUTPUTS,
+    hidden=GRAPH_INPUTS,
+)
+
+RETAKE = NodeSpec(
+    id="RSLTXVRetake",
+    display_name="RS LTXV Retake",
+    description="Regenerates start_time…end_time of a clip — its video, its sound or both — from the prompt and keeps "
+                "every latent outside that range exactly (ltx-pipelines' retake).",
+    inputs=(
+        *_CONDITIONING[:4],
+        _socket("latent", "LATENT", "The clip's video latent (from RS LTXV Generate, Extend or Retake)."),
+        _float("start_time", 0.0, 0.0, 100000.0, 0.01, "Start of the range to regenerate, in seconds (inclusive)."),
+        _float("end_time", 1.0, 0.0, 100000.0, 0.01, "End of the range to regenerate, in seconds (exclusive; at most "
+               "the clip's length)."),
+        InputSpec("regenerate_video", "BOOLEAN", True, tooltip="Regenerate the video in the range (off: the whole "
+                  "video is kept)."),
+        InputSpec("regenerate_audio", "BOOLEAN", True, tooltip="Regenerate the sound in the range (off: the whole "
+                  "sound is kept; needs audio_latent)."),
+        *_SAMPLING,
+        _socket("audio_latent", "LATENT", "The clip's audio latent (without it only the video is retaken and the "
+                "result has no sound).", True, section="Audio"),
+        _AUDIO_IN[1],
+        *_EFFICIENCY,
         *_OUTPUT,
         *_OVERRIDES,
         *_SCHEDULER,
@@ -442,4 +501,4 @@ MULTI_GPU = NodeSpec(
 
 NODES: dict[str, NodeSpec] = {s.id: s for s in (
     MODEL_LOADER, TEXT_ENCODER_LOADER, TEXT_ENCODE, VAE_LOADER, AUDIO_VAE_LOADER, UPSCALE_LOADER, GENERATE, EXTEND,
-    MULTI_GPU)}
+    RETAKE, MULTI_GPU)}

@@ -78,6 +78,19 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--attention", "bogus"], "attention"),
     (["--ff-chunks", "0"], "chunks"),
     (["--sampler", "dpm"], "sampler"),
+    (["--lora", "{missing}"], "no such file"),
+    (["--lora", "{missing}:0.5"], "no such file"),
+    (["--lora", "{ckpt}:nan"], "finite number"),
+    (["--lora", "{ckpt}:abc"], "strength 'abc'"),
+    (["--lora", "{ckpt}"], "holds no LoRA weights"),
+    (["--lora", "{txt}"], "cannot read"),
+    (["--lora", "{trunc}:0.5"], "cannot read"),
+    (["--reference-video", "{missing}"], "cannot read the video"),
+    (["--reference-video", "{txt}"], "--reference-video"),
+    (["--reference-strength", "0.5"], "no effect without --reference-video"),
+    (["--reference-video", "{png}", "--reference-strength", "2"], "strength must be a number from 0 to 1"),
+    (["--reference-video", "{png}", "--reference-downscale-factor", "3"], "multiple of 96"),
+    (["--reference-video", "{png}", "--reference-downscale-factor", "0"], "whole number from 1 to 64"),
     (["--image", "{png}:abc"], "frame"),
     (["--image", "{png}:0:abc"], "strength"),
     (["--image", "{png}:0:2.0"], "strength"),
@@ -87,6 +100,11 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--image", "{dir}"], "image"),
     (["--audio", "{dir}/missing.wav"], "audio"),
     (["--audio", "{txt}"], "audio"),
+    (["--reference-audio", "{dir}/missing.wav"], "--reference-audio"),
+    (["--reference-audio", "{txt}"], "--reference-audio"),
+    (["--identity-guidance", "2"], "no effect without --reference-audio"),
+    (["--reference-audio", "{wav}", "--identity-guidance", "-1"], "identity_guidance must be a finite number"),
+    (["--reference-audio", "{wav}", "--identity-guidance", "nan"], "identity_guidance must be a finite number"),
     (["--extend-from", "{dir}/missing.latents.safetensors"], "extend"),
     (["--extend-from", "{corrupt}"], "extend"),
     (["--extend-from", "{ckpt}"], "video"),
@@ -106,6 +124,9 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--output", "{dir}/newdir/"], "folder"),
     (["--output", "/proc/x.mp4"], "cannot be written"),
     (["--image", "{tiny_png}"], "2×2"),
+    (["--preview-dir", "{txt}"], "--preview-dir"),
+    (["--preview-dir", "/proc/previews"], "--preview-dir"),
+    (["--preview-dir", "{dir}/previews", "--gpus", "2"], "--preview-dir has no effect with --gpus"),
     (["--server", "x"], "unrecognized"),
 ]
 
@@ -230,3 +251,57 @@ def test_ctrl_c_is_one_line(tmp_path):
     assert err.strip().splitlines()[-1].split("\r")[-1] == "error: interrupted (Ctrl-C)."
     assert not (tmp_path / "demo.mp4").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["tiny-models"]
+
+
+RETAKE = ["retake", "--checkpoint", "{ckpt}", "--text-encoder", "{dir}", "--prompt", "a wolf",
+          "--from", "{clip}", "--output", "{dir}/out/r.mp4"]
+
+# (argv after retake's required arguments, words the one error line must contain); the clip: 4 latent frames
+# (25 pixel frames) at 25 fps = 1 s, with audio
+RETAKE_CASES: list[tuple[list[str], str]] = [
+    (["--start-time", "0.5", "--end-time", "0.5"], "must be after --start-time"),
+    (["--start-time", "0.8", "--end-time", "0.2"], "must be after --start-time"),
+    (["--start-time", "-1", "--end-time", "0.5"], "outside the clip"),
+    (["--start-time", "1.5", "--end-time", "2"], "outside the clip"),
+    (["--start-time", "0.5", "--end-time", "1.5"], "runs past the end"),
+    (["--start-time", "nan", "--end-time", "0.5"], "finite"),
+    (["--start-time", "0", "--end-time", "0.5", "--no-video", "--no-audio"], "nothing to regenerate"),
+    (["--start-time", "0", "--end-time", "0.5", "--from", "{silent}", "--no-video"], "no audio latent"),
+    (["--start-time", "0", "--end-time", "0.5", "--from", "{dir}/missing.latents.safetensors"], "--from"),
+    (["--start-time", "0", "--end-time", "0.5", "--from", "{corrupt}"], "--from"),
+    (["--start-time", "0", "--end-time", "0.5", "--from", "{ckpt}"], "video"),
+    (["--start-time", "0", "--end-time", "0.5", "--width", "64"], "--width has no effect with retake"),
+    (["--start-time", "0", "--end-time", "0.5", "--image", "{png}"], "--image has no effect with retake"),
+    (["--start-time", "0", "--end-time", "0.5", "--upsampler", "{ckpt}"], "--upsampler has no effect"),
+    (["--start-time", "0", "--end-time", "0.5", "--extend-from", "{clip}"], "--extend-from has no effect"),
+    (["--start-time", "0", "--end-time", "0.5", "--steps", "0"], "steps"),
+    (["--start-time", "0", "--end-time", "0.5", "--output", "{txt}/x.mp4"], "output"),
+    (["--start-time", "0", "--end-time", "0.5", "--from", "{wide}"], "channels"),
+    (["--start-time", "0"], "--end-time"),
+]
+
+
+@pytest.fixture(scope="module")
+def retake_files(files) -> dict[str, str]:
+    import torch
+    from safetensors.torch import save_file
+
+    d = Path(files["dir"])
+    save_file({"video": torch.zeros(1, 128, 4, 2, 2), "audio": torch.zeros(1, 8, 25, 16)},
+              str(d / "clip.latents.safetensors"), metadata={"fps": "25.0"})
+    save_file({"video": torch.zeros(1, 128, 4, 2, 2)}, str(d / "silent.latents.safetensors"),
+              metadata={"fps": "25.0"})
+    save_file({"video": torch.zeros(1, 64, 4, 2, 2)}, str(d / "wide.latents.safetensors"), metadata={"fps": "25.0"})
+    return {**files, "clip": str(d / "clip.latents.safetensors"), "silent": str(d / "silent.latents.safetensors"),
+            "wide": str(d / "wide.latents.safetensors")}
+
+
+@pytest.mark.parametrize(("extra", "words"), RETAKE_CASES, ids=[" ".join(c[0]) for c in RETAKE_CASES])
+def test_retake_bad_input_is_one_line(retake_files, capsys, extra, words):
+    argv = _fill(RETAKE, retake_files)
+    for i in range(0, len(extra) - 1):  # replace a flag given in RETAKE instead of repeating it
+        if extra[i] in ("--from", "--output") and extra[i] in argv:
+            del argv[argv.index(extra[i]):argv.index(extra[i]) + 2]
+    code, err = _run(argv + _fill(extra, retake_files), capsys)
+    _assert_one_error_line(code, err, words)
+    assert not (Path(retake_files["dir"]) / "out").exists()  # nothing written, no folder made

@@ -124,8 +124,8 @@ class StubAttach:
         self.calls.append({"parallel": parallel, "recipe": recipe, "transformer": parts.transformer})
         model = load_transformer(recipe["checkpoint"], dtype=torch.float32)
 
-        def runner(denoise, size, sigmas, **kwargs):
-            return run_stage(replace(denoise, model=model), size, sigmas, **kwargs)
+        def runner(denoise, inputs, callbacks=None):
+            return run_stage(replace(denoise, model=model), inputs, callbacks)
 
         return replace(parts, stage_runner=runner)
 

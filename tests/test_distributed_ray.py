@@ -33,6 +33,15 @@ from rs_ltxv.distributed.pool import current_pool
 from rs_ltxv.distributed.wire import WIRE_TYPES, decode, encode
 from rs_ltxv.ltx.errors import Cancelled, InputError
 from rs_ltxv.ltx.loading import load_transformer
+from rs_ltxv.ltx.pipeline.conditioning import (
+    AudioPrefix,
+    FrozenAudio,
+    KeyframeGuide,
+    ReferenceAudio,
+    ReferenceVideo,
+    ReplaceLatentFrames,
+    TemporalRegionMask,
+)
 from rs_ltxv.ltx.pipeline.denoiser import Denoiser
 from rs_ltxv.ltx.pipeline.generate import generate
 from rs_ltxv.ltx.pipeline.guidance import GuidanceParams, SigmaBinnedGuidance
@@ -41,7 +50,7 @@ from rs_ltxv.ltx.pipeline.latents import VideoSize
 from rs_ltxv.ltx.pipeline.protocols import ModelParts
 from rs_ltxv.ltx.pipeline.request import ImageGuide, Request
 from rs_ltxv.ltx.pipeline.sampling import SamplerOptions
-from rs_ltxv.ltx.pipeline.stage import LatentCondition
+from rs_ltxv.ltx.pipeline.stage import StageInputs
 from rs_ltxv.ltx.text.processor import TextContexts
 from rs_ltxv.ltx.tiny import tiny_config, tiny_state_dict, write_tiny_checkpoint
 from rs_ltxv.ltx.transformer import LTXAVTransformer, RunOptions
@@ -92,7 +101,16 @@ def test_wire_round_trips_every_job_type():
     g = torch.Generator().manual_seed(3)
     torch.randn(5, generator=g)
     values = [
-        LatentCondition(torch.randn(1, 16, 1, 2, 3), 8, 0.7, 0.5, True),
+        KeyframeGuide(torch.randn(1, 16, 1, 2, 3), 8, 0.7, 0.5),
+        ReplaceLatentFrames(torch.randn(1, 16, 1, 2, 3), 1, 0.5),
+        AudioPrefix(torch.randn(1, 8, 3, 16), 0.9),
+        FrozenAudio(),
+        ReferenceAudio(torch.randn(1, 8, 4, 16), 0.8),
+        ReferenceVideo(torch.randn(1, 16, 2, 1, 2), 2, 0.9, torch.rand(1, 4)),
+        TemporalRegionMask(0.5, 1.25, True, False),
+        StageInputs(VideoSize(17, 64, 128), torch.tensor([1.0, 0.5, 0.0]), 5, (FrozenAudio(),),
+                    torch.randn(1, 16, 3, 2, 4), None, True, 0.8, 16, 1, "res_2s", SamplerOptions(eta=0.5),
+                    torch.bfloat16, "cpu"),
         GuidanceParams(cfg=3.0, stg=1.0, stg_blocks=(1, 3), skip_step=2),
         SigmaBinnedGuidance.from_mapping({1.0: GUIDANCE, 0.5: GuidanceParams()}),
         TextContexts(torch.randn(1, 8, 32), torch.randn(1, 8, 16), torch.ones(1, 8)),
@@ -324,10 +342,11 @@ def test_a_project_error_in_every_worker_is_raised_as_the_drivers_class(ray_part
     _run(ray_parts, tiny, _request(steps=2))
     pids = dict(current_pool().pids)
     denoiser = Denoiser(tiny.parts.transformer, tiny.positive)
-    bad = LatentCondition(torch.zeros(1, 16, 1, 5, 5))
+    bad = ReplaceLatentFrames(torch.zeros(1, 16, 1, 5, 5))
     with pytest.raises(InputError, match="does not fit latent frame"):
-        ray_parts.stage_runner(denoiser, VideoSize(17, 64, 128), torch.tensor([1.0, 0.0]), channels=16,
-                               audio_channels=1, seed=torch.Generator().manual_seed(0), conditions=[bad])
+        ray_parts.stage_runner(denoiser, StageInputs(VideoSize(17, 64, 128), torch.tensor([1.0, 0.0]), channels=16,
+                                                     audio_channels=1, seed=torch.Generator().manual_seed(0),
+                                                     conditioning=(bad,)))
     assert [current_pool().last_run[r]["error"]["type"] for r in (0, 1)] == ["InputError", "InputError"]
     assert current_pool().running
     assert current_pool().pids == pids

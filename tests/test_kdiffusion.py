@@ -7,12 +7,13 @@ from dataclasses import replace
 import torch
 
 from rs_ltxv.ltx.loading import load_transformer
+from rs_ltxv.ltx.pipeline.conditioning import ReplaceLatentFrames
 from rs_ltxv.ltx.pipeline.denoiser import Denoiser
 from rs_ltxv.ltx.pipeline.kdiffusion import sample_with
 from rs_ltxv.ltx.pipeline.latents import VideoSize
 from rs_ltxv.ltx.pipeline.sampling import sample
 from rs_ltxv.ltx.pipeline.schedules import make_sigmas
-from rs_ltxv.ltx.pipeline.stage import LatentCondition, noise_tracks, prepare_tracks
+from rs_ltxv.ltx.pipeline.stage import StageInputs, noise_tracks, prepare_tracks
 from rs_ltxv.ltx.text import TextContexts
 from rs_ltxv.ltx.tiny import write_tiny_checkpoint
 
@@ -35,8 +36,8 @@ def test_k_diffusion_euler_equals_our_euler(tmp_path):
     vd, ad = model.context_dim
     ctx = TextContexts(torch.randn(1, 8, vd, generator=g), torch.randn(1, 8, ad, generator=g), torch.ones(1, 8))
     size = VideoSize(17, 64, 64, 24.0)
-    cond = LatentCondition(torch.randn(1, 128, 1, 2, 2, generator=g), 0, 1.0)
-    video, audio = prepare_tracks(size, channels=128, conditions=[cond])
+    cond = ReplaceLatentFrames(torch.randn(1, 128, 1, 2, 2, generator=g), 0, 1.0)
+    video, audio = prepare_tracks(StageInputs(size, torch.zeros(1), channels=128, conditioning=(cond,)))
     video, audio = noise_tracks(video, audio, seed=3)
     sigmas = make_sigmas("ltxv", 4)
     ours_v, ours_a = sample(Denoiser(model, ctx), video, audio, sigmas)
@@ -61,8 +62,9 @@ def test_a_skipped_guidance_step_still_keeps_conditioned_tokens(tmp_path):
     g = torch.Generator().manual_seed(1)
     vd, ad = model.context_dim
     ctx = TextContexts(torch.randn(1, 8, vd, generator=g), torch.randn(1, 8, ad, generator=g), torch.ones(1, 8))
-    cond = LatentCondition(torch.randn(1, 128, 1, 2, 2, generator=g), 0, 0.5)
-    video, audio = noise_tracks(*prepare_tracks(VideoSize(17, 64, 64, 24.0), channels=128, conditions=[cond]), seed=3)
+    cond = ReplaceLatentFrames(torch.randn(1, 128, 1, 2, 2, generator=g), 0, 0.5)
+    video, audio = noise_tracks(*prepare_tracks(StageInputs(VideoSize(17, 64, 64, 24.0), torch.zeros(1), channels=128,
+                                                            conditioning=(cond,))), seed=3)
     skip_every_other = GuidanceParams(skip_step=1)
     denoiser = Denoiser(model, ctx, None, skip_every_other, skip_every_other)
     denoiser(video, audio, torch.tensor(0.9), 0)

@@ -234,9 +234,9 @@ class StubAttach:
     def __call__(self, parts, config, recipe):
         self.calls.append((config, recipe))
 
-        def runner(denoise, size, sigmas, **kwargs):
+        def runner(denoise, inputs, callbacks=None):
             self.stages += 1
-            return run_stage(denoise, size, sigmas, **kwargs)
+            return run_stage(denoise, inputs, callbacks)
 
         parts.stage_runner = runner
         return parts

@@ -7,12 +7,14 @@ import pytest
 import torch
 
 from rs_ltxv.ltx.loading import load_transformer
+from rs_ltxv.ltx.pipeline.common import image_conditioning
+from rs_ltxv.ltx.pipeline.conditioning import ReplaceLatentFrames
 from rs_ltxv.ltx.pipeline.denoiser import Denoiser
 from rs_ltxv.ltx.pipeline.guidance import GuidanceParams
 from rs_ltxv.ltx.pipeline.latents import VideoSize
-from rs_ltxv.ltx.pipeline.sampling import Cancelled, SamplerOptions
+from rs_ltxv.ltx.pipeline.sampling import Callbacks, Cancelled, SamplerOptions
 from rs_ltxv.ltx.pipeline.schedules import make_sigmas
-from rs_ltxv.ltx.pipeline.stage import LatentCondition, run_stage
+from rs_ltxv.ltx.pipeline.stage import StageInputs, run_stage
 from rs_ltxv.ltx.text import TextContexts
 
 from conftest import assert_close
@@ -56,8 +58,8 @@ def _reference(ref, ctx, sigmas, conditions, video_params, audio_params, seed, s
     vg = type(vg)(vg.params, negative_context=ctx["nv"])
     ag = type(ag)(ag.params, negative_context=ctx["na"])
     denoise_fn = multi_modal_guider_denoising_func(vg, ag, ctx["v"], ctx["a"], X0Model(ref.transformer))
-    items = [VideoConditionByLatentIndex(c.latent, c.strength, 0) if c.pixel_frame == 0 else
-             VideoConditionByKeyframeIndex(c.latent, c.pixel_frame, c.strength) for c in conditions]
+    items = [VideoConditionByLatentIndex(c.latent, c.strength, c.latent_frame) if isinstance(c, ReplaceLatentFrames)
+             else VideoConditionByKeyframeIndex(c.latent, c.pixel_frame, c.strength) for c in conditions]
     if sampler == "euler":
         loop = lambda s, v, a, stepper: euler_denoising_loop(s, v, a, stepper, denoise_fn)  # noqa: E731
         stepper = EulerDiffusionStep()
@@ -73,11 +75,14 @@ def _reference(ref, ctx, sigmas, conditions, video_params, audio_params, seed, s
     return video.latent, audio.latent
 
 
-def _ours(ours, ctx, sigmas, conditions, video_params, audio_params, seed, sampler="euler", **kw):
+def _ours(ours, ctx, sigmas, conditions, video_params, audio_params, seed, sampler="euler", progress=None,
+          cancel=None):
     denoiser = Denoiser(ours, TextContexts(ctx["v"], ctx["a"], torch.ones(1, 16)),
                         TextContexts(ctx["nv"], ctx["na"], torch.ones(1, 16)), video_params, audio_params)
-    return run_stage(denoiser, SIZE, sigmas, channels=128, seed=seed, sampler=sampler, conditions=conditions,
-                     sampler_options=SamplerOptions(seed=seed, model_dtype=torch.float32), **kw)
+    return run_stage(denoiser, StageInputs(SIZE, sigmas, channels=128, seed=seed, sampler=sampler,
+                                           conditioning=tuple(conditions),
+                                           sampler_options=SamplerOptions(seed=seed, model_dtype=torch.float32)),
+                     Callbacks(progress, cancel))
 
 
 FULL = (GuidanceParams(cfg=3.0, stg=1.0, stg_blocks=(1,), rescale=0.7, modality=3.0),
@@ -87,8 +92,8 @@ DISTILLED = (GuidanceParams(), GuidanceParams())
 
 def _conditions(kind):
     g = torch.Generator().manual_seed(31)
-    first = LatentCondition(torch.randn(1, 128, 1, 2, 3, generator=g), 0, 1.0)
-    last = LatentCondition(torch.randn(1, 128, 1, 2, 3, generator=g), 16, 0.8)
+    first = image_conditioning(torch.randn(1, 128, 1, 2, 3, generator=g), 0, 1.0)
+    last = image_conditioning(torch.randn(1, 128, 1, 2, 3, generator=g), 16, 0.8)
     return {"t2v": [], "i2v": [first], "keyframes": [first, last]}[kind]
 
 

@@ -70,12 +70,17 @@ class Graph:
 
 
 CKPT = "ltx-2.3-22b-distilled.safetensors"
+#: Lightricks' union-control IC-LoRA (depth / pose / edges); "ref0.5": trained on half-size references, its metadata
+#: says reference_downscale_factor 2
+IC_LORA = "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors"
+IC_LORA_FACTOR = 2
 _HF = "https://huggingface.co/"
 #: every model file the examples name → (ComfyUI model folder, download URL). Where the URLs come from:
 #: - Comfy-Org's LTX templates (comfyui-workflow-templates, ``properties.models``; copies in the project's reference
 #:   material): the Gemma files, the 2.3 upscaler, the 2.3 dev fp8 checkpoint and the distilled 1.1 LoRA;
 #: - Lightricks' LTX-2 README ("Required Models"): the distilled 2.3 checkpoint (same Lightricks/LTX-2.3 repository
 #:   and URL form as the templates' upscaler);
+#: - Comfy-Org's ``video_ltx2_3_ic_lora`` template: the IC-LoRA (Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control);
 #: - not official (no Lightricks or Comfy-Org file exists): the GGUF (unsloth/LTX-2.3-GGUF) and the split VAE files
 #:   (Kijai/LTX2.3_comfy), the sources these file names come from.
 MODELS = {
@@ -95,6 +100,7 @@ MODELS = {
     "gemma_3_12B_it_fp4_mixed.safetensors": (
         "text_encoders",
         _HF + "Comfy-Org/ltx-2/resolve/main/split_files/text_encoders/gemma_3_12B_it_fp4_mixed.safetensors"),
+    IC_LORA: ("loras", _HF + f"Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/resolve/main/{IC_LORA}"),
 }
 PROMPT = ("A red fox trots through a snowy birch forest at dawn, its breath steaming in the cold air. The camera "
           "tracks it at eye level from the side, slowly pushing in. Soft golden light breaks through the trees. "
@@ -230,6 +236,28 @@ def extend_clip():
     return g.workflow()
 
 
+def retake_clip():
+    """A clip from RS LTXV Generate, then RS LTXV Retake regenerates 2.0–3.0 s of it (video and sound) from a second
+    prompt; everything outside that range is kept."""
+    g = Graph()
+    n = loaders(g)
+    pos, neg = prompts(g, n, PROMPT)
+    gen = g.add("RSLTXVGenerate", (920, 0), (400, 900),
+                widgets_for(specs.GENERATE, width=768, height=512, num_frames=121, **dict(DISTILLED, decode=False)))
+    wire(g, n, gen, pos, neg)
+    text = ("A red fox leaps over a fallen log in a snowy forest at dawn, snow spraying from its paws. Sound: a soft "
+            "thud as it lands, crunching snow, distant birdsong.")
+    new = g.add("RSLTXVTextEncode", (430, 460), (440, 220), [text], title="Retake prompt")
+    g.link(n["te"], "text_encoder", new, "text_encoder")
+    ret = g.add("RSLTXVRetake", (1370, 0), (400, 900), widgets_for(
+        specs.RETAKE, start_time=2.0, end_time=3.0, **DISTILLED))
+    wire(g, n, ret, new, neg)
+    g.link(gen, "latent", ret, "latent")
+    g.link(gen, "audio_latent", ret, "audio_latent")
+    save(g, ret, "video/rs_ltxv_retake", x=1820)
+    return g.workflow()
+
+
 def a2v():
     g = Graph()
     n = loaders(g)
@@ -242,6 +270,33 @@ def a2v():
     wire(g, n, gen, pos, neg)
     g.link(audio, "AUDIO", gen, "audio")
     save(g, gen, "video/rs_ltxv_a2v")
+    return g.workflow()
+
+
+def ic_lora():
+    """An IC-LoRA on the model (core LoraLoaderModelOnly) and a control video (core Load Video → Get Video
+    Components) as RS LTXV Generate's reference_video, at the LoRA's reference_downscale_factor."""
+    g = Graph()
+    n = loaders(g)
+    text = ("A stone archway in overgrown ruins at sunset, the camera gliding forward through it along the path. Moss "
+            "on the stones, warm light through the leaves. Sound: wind in the trees, birdsong, footsteps on gravel.")
+    pos, neg = prompts(g, n, text)
+    lora = g.add("LoraLoaderModelOnly", (430, 460), (440, 90), [IC_LORA, 1.0], title="IC-LoRA (union control)")
+    g.link(n["model"], "model", lora, "model")
+    video = g.add("LoadVideo", (0, 670), (380, 400), ["example.mp4", "image"], title="Control video (depth, pose, "
+                  "edges)")
+    frames = g.add("GetVideoComponents", (430, 600), (440, 80), None)
+    g.link(video, "VIDEO", frames, "video")
+    gen = g.add("RSLTXVGenerate", (920, 0), (400, 900), widgets_for(
+        specs.GENERATE, width=768, height=512, num_frames=121, reference_downscale_factor=IC_LORA_FACTOR,
+        **DISTILLED))
+    g.link(lora, "MODEL", gen, "model")
+    g.link(pos, "conditioning", gen, "positive")
+    g.link(neg, "conditioning", gen, "negative")
+    g.link(n["vae"], "vae", gen, "vae")
+    g.link(n["avae"], "audio_vae", gen, "audio_vae")
+    g.link(frames, "images", gen, "reference_video")
+    save(g, gen, "video/rs_ltxv_ic_lora")
     return g.workflow()
 
 
@@ -339,6 +394,10 @@ WORKFLOWS = {
                                                               (120, 120, 130)),
     "LTX-2.3 extend a clip with its sound (RS LTXV Extend)": (extend_clip, "LTX-2.3 extend a clip",
                                                                "video and audio continued", (70, 150, 90)),
+    "LTX-2.3 retake a time range (RS LTXV Retake)": (retake_clip, "LTX-2.3 retake a time range",
+                                                      "2-3 s regenerated, the rest kept", (170, 80, 80)),
+    "LTX-2.3 IC-LoRA control (RS LTXV Generate)": (ic_lora, "LTX-2.3 IC-LoRA control",
+                                                    "a control video steers the motion", (110, 140, 60)),
     "LTX-2.3 multi-GPU (Ray)": (multi_gpu, "LTX-2.3 multi-GPU (Ray)", "every step shared by 2 GPUs, 2x upscale",
                                 (60, 170, 170)),
 }

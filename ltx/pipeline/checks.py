@@ -14,6 +14,7 @@ from typing import Any
 from ...ops.attention import check_attention_mode
 from ..errors import InputError
 from .latents import SEED_MAX
+from .reference_guide import check_reference_video
 from .sampling import SAMPLERS
 from .schedules import SCHEDULES
 
@@ -125,7 +126,12 @@ CHECKS: tuple[Callable[[Any], None], ...] = (
     lambda r: [check_number("image strength", g.strength, 0.0, 1.0) for g in r.images],
     lambda r: [check_int("image frame", g.frame, -r.frames, r.frames - 1) for g in r.images],
     lambda r: [_check_image(g.image) for g in r.images],
+    lambda r: [check_reference_video(g, r.width, r.height, r.upscale) for g in r.reference_videos],
     lambda r: r.audio is None or _check_audio(r.audio, r.audio_sample_rate),
+    lambda r: r.reference_audio is None or _check_reference_audio(r),
+    lambda r: check_number("identity_guidance", r.identity_guidance, 0.0, 100.0),
+    lambda r: check_number("identity_guidance_start", r.identity_guidance_start, 0.0, 1.0),
+    lambda r: check_number("identity_guidance_end", r.identity_guidance_end, r.identity_guidance_start, 1.0),
     lambda r: callable(r.attention_mode) or check_attention_mode(r.attention_mode),
     lambda r: check_int("ffn_chunks", r.ffn_chunks, 1, 1 << 20),
     lambda r: not isinstance(r.sampler, str) or r.sampler in SAMPLER_NAMES or _unknown("sampler", r.sampler,
@@ -155,6 +161,17 @@ def _check_audio(audio: Any, sample_rate: Any) -> None:
         shape = tuple(getattr(audio, "shape", ()))
         raise InputError(f"audio must be a (channels, samples) waveform; got shape {shape}.")
     check_int("audio sample rate", sample_rate, 1000, 384_000)
+
+
+def _check_reference_audio(r: Any) -> None:
+    """ID-LoRA reference audio: a ``(channels, samples)`` waveform with its sample rate, in a run with sound."""
+    shape = tuple(getattr(r.reference_audio, "shape", ()))
+    if len(shape) != 2 or shape[-1] == 0:
+        raise InputError(f"reference_audio must be a (channels, samples) waveform; got shape {shape}.")
+    check_int("reference audio sample rate", r.reference_audio_sample_rate, 1000, 384_000)
+    if not r.generate_audio:
+        raise InputError("reference_audio steers the generated voice; turn generate_audio on (or drop the "
+                         "reference audio).")
 
 
 def check_request(request: Any) -> None:

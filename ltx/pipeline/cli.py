@@ -22,6 +22,7 @@ from ...ops.attention import check_attention_mode, resolve_backend
 from ..errors import InputError
 from ..loading import LTXCheckpoint, open_checkpoint
 from .checks import check_number, check_stg_blocks
+from .cli_id_lora import add_identity_arguments, apply_identity_arguments
 from .cli_inputs import (
     LATENTS_SUFFIX,
     SavedLatents,
@@ -30,21 +31,25 @@ from .cli_inputs import (
     check_parallel,
     check_parts_given,
     parse_image_spec,
+    parse_lora_spec,
     read_latents,
 )
+from .cli_reference import add_reference_arguments, apply_reference_arguments
 from .extend import check_extension_frames, plan_extension
 from .generate import Result, extend, generate
 from .guidance import GuidanceParams
 from .media import load_audio, load_image, write_mp4
 from .output_file import atomic_output, check_output_path
 from .parts import load_model_parts
+from .preview import png_writer
 from .protocols import ModelParts
 from .request import ImageGuide, Request
 
 TINY_STG_BLOCK = 1  # the demo's tiny transformer has 2 blocks
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-#: ``attach(parts, parallel={gpus, ray_address, backend[, comm_timeout_s]}, recipe={checkpoint, dtype, distilled})
-#: -> parts``: ``rs_ltxv.distributed.attach(parts, ParallelConfig(**parallel), LoadRecipe(**recipe))``, given by
+#: ``attach(parts, parallel={gpus, ray_address, backend[, comm_timeout_s]}, recipe={checkpoint, dtype, distilled[,
+#: loras]}) -> parts`` (``loras``: ``LoraPatch`` es read from ``--lora``):
+#: ``rs_ltxv.distributed.attach(parts, ParallelConfig(**parallel), LoadRecipe(**recipe))``, given by
 #: ``python -m rs_ltxv`` (this package may not import ``rs_ltxv.distributed``)
 AttachWorkers = Callable[..., ModelParts]
 
@@ -62,6 +67,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    "each part --checkpoint lacks and no flag above gives")
     p.add_argument("--upsampler", help="latent upsampler file: enables the 2x upscale pass")
     p.add_argument("--upscaler", dest="upsampler", help=argparse.SUPPRESS)  # old spelling of --upsampler
+    p.add_argument("--lora", action="append", default=[], metavar="FILE[:STRENGTH]",
+                   help="a LoRA for the transformer (.safetensors; official/ComfyUI, diffusers or kohya keys) at a "
+                   "strength (default 1), repeatable; applied in order")
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=None)
     p.add_argument("--width", type=int, help="pixels, multiple of 32 (default 768; with --extend-from: the clip's)")
@@ -79,6 +87,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", action="append", default=[], metavar="PATH[:FRAME[:STRENGTH]]",
                    help="conditioning image at a pixel frame (default 0; -1 = last), repeatable")
     p.add_argument("--audio", help="audio file to condition on (kept fixed while the video is generated)")
+    add_reference_arguments(p)
+    add_identity_arguments(p)
     p.add_argument("--extend-from", help="OUT.latents.safetensors of a previous run to continue")
     p.add_argument("--new-frames", type=int, help="with --extend-from: frames to add (multiple of 8; default 80)")
     p.add_argument("--overlap-frames", type=int, help="with --extend-from: frames of the clip's end that guide "
@@ -92,6 +102,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    "along the sequence (lower peak memory)")
     p.add_argument("--ff-chunks", dest="ffn_chunks", type=int, help=argparse.SUPPRESS)  # old spelling
     p.add_argument("--output", "-o", default="outputs/ltx.mp4")
+    p.add_argument("--preview-dir", default=None, metavar="DIR", help="write a cheap preview of every sampling step "
+                   "(a fitted latent-to-RGB map, no VAE decode) as DIR/step_0001.png, …")
     p.add_argument("--gpus", type=int, default=1, metavar="N", help="spread each denoising step over N GPUs (Ray "
                    "workers, each loading --checkpoint itself; default 1 = this process only). Without CUDA: N CPU "
                    "workers (gloo)")
@@ -213,6 +225,10 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
                   video_guidance=video_g, audio_guidance=audio_g, upscale=bool(args.upsampler),
                   attention_mode=args.attention_mode, ffn_chunks=args.ffn_chunks, free_between_stages=True)
     check_output_path(args.output, "--output", suffixes=(".mp4",))
+    if args.preview_dir is not None:
+        if args.gpus > 1:
+            raise InputError("--preview-dir has no effect with --gpus (the workers report progress only); drop one.")
+        check_output_path(Path(args.preview_dir) / "step_0001.png", "--preview-dir")
     saved = read_latents(args.extend_from) if extending else None
     if saved is not None:
         plan_extension(saved.video.shape[2], args.new_frames, args.overlap_frames, req.fps)  # overlap inside clip
@@ -229,12 +245,39 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
                        (args.upsampler, "--upsampler"), (args.vae, "--vae"), (args.audio_vae, "--audio-vae"),
                        (args.vocoder, "--vocoder"), (args.components, "--components")):
         check_model_file(path, flag)
+    args.loras = tuple(parse_lora_spec(spec) for spec in args.lora)
+    req = apply_reference_arguments(args, req)
+    req = apply_identity_arguments(args, req)
     return req, saved
+
+
+def read_lora_patches(loras: tuple, ckpt: LTXCheckpoint) -> tuple:
+    """The ``--lora`` files (checked :class:`~rs_ltxv.ltx.lora.LoraSpec` s) read once into ``LoraPatch`` es and
+    checked against the names and shapes of the checkpoint's transformer, built on the meta device: a LoRA for
+    another model fails before any weight is read. The patches then go to ``load_model_parts(loras=)`` or, with
+    ``--gpus``, to the workers' recipe.
+
+    Raises:
+        InputError: a LoRA whose layers are not this transformer's, or whose factors do not fit them.
+    Warns:
+        UserWarning: a LoRA's keys that patch nothing (listed).
+    """
+    if not loras:
+        return ()
+    from ..lora import check_lora_patches, read_loras
+    from ..transformer import LTXAVTransformer
+
+    with torch.device("meta"):
+        shell = LTXAVTransformer(ckpt.config)
+    patches = read_loras(shell, loras)
+    check_lora_patches(shell, patches)
+    return patches
 
 
 def attach_workers(args: argparse.Namespace, ckpt: LTXCheckpoint, attach: AttachWorkers | None) -> ModelParts | None:
     """With ``--gpus`` N > 1: a transformer without weights (meta device: the driver only reads its config) in
-    :class:`ModelParts` whose stage runner is N Ray workers, each loading ``--checkpoint`` itself; None with one GPU.
+    :class:`ModelParts` whose stage runner is N Ray workers, each loading ``--checkpoint`` itself and applying the
+    ``--lora`` patches (``args.loras``, from :func:`read_lora_patches`); None with one GPU.
     ``attach`` checks Ray, the head count and the GPUs Ray sees before any weight is read.
 
     Raises:
@@ -259,6 +302,8 @@ def attach_workers(args: argparse.Namespace, ckpt: LTXCheckpoint, attach: Attach
         parallel["comm_timeout_s"] = args.comm_timeout_s
     recipe = {"checkpoint": os.path.abspath(args.checkpoint), "dtype": str(DTYPES[args.dtype]).split(".")[-1],
               "distilled": ckpt.is_distilled}
+    if args.loras:
+        recipe["loras"] = tuple(args.loras)
     return attach(shell, parallel=parallel, recipe=recipe)
 
 
@@ -279,22 +324,25 @@ def run_generate(args: argparse.Namespace, attach: AttachWorkers | None = None) 
     ckpt = open_checkpoint(args.checkpoint)
     check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
     check_parts_given(ckpt, args)
+    args.loras = read_lora_patches(args.loras, ckpt)
     workers = attach_workers(args, ckpt, attach)
     parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=args.upsampler,
                              video_vae=args.vae, audio_vae=args.audio_vae, vocoder=args.vocoder,
                              components=args.components, dtype=DTYPES[args.dtype], device=args.device,
-                             transformer=None if workers is None else workers.transformer)
+                             transformer=None if workers is None else workers.transformer,
+                             loras=args.loras if workers is None else ())
     if workers is not None:  # the driver's transformer has no weights: never move it, compute as the workers do
         parts.stage_runner, parts.device = workers.stage_runner, None
         parts.compute_dtype, parts.compute_device = workers.compute_dtype, workers.compute_device
     progress, close = _progress()
+    preview = None if args.preview_dir is None else png_writer(args.preview_dir)
     try:
         if saved is not None:
             audio = saved.audio.to(args.device) if saved.audio is not None else None
-            result = extend(parts, req, saved.video.to(args.device), audio,
-                            new_frames=args.new_frames, overlap_frames=args.overlap_frames, progress=progress)
+            result = extend(parts, req, saved.video.to(args.device), audio, new_frames=args.new_frames,
+                            overlap_frames=args.overlap_frames, progress=progress, preview=preview)
         else:
-            result = generate(parts, req, progress=progress)
+            result = generate(parts, req, progress=progress, preview=preview)
     finally:
         close()
     return save_outputs(result, req, args.output)

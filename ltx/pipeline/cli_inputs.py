@@ -1,5 +1,5 @@
-"""What the ``generate`` command reads from the user before any model is loaded: ``--image`` specs, the latents
-file of ``--extend-from``, and the model files' headers (to check STG blocks against the transformer).
+"""What the ``generate`` command reads from the user before any model is loaded: ``--image`` and ``--lora`` specs,
+the latents file of ``--extend-from``, and the model files' headers (to check STG blocks against the transformer).
 
 Every problem is an :class:`~rs_ltxv.ltx.errors.InputError` (or a ``CheckpointError`` from the loaders) whose
 message names the argument; nothing here reads weights.
@@ -11,12 +11,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..lora import LoraSpec
 
 LATENTS_SUFFIX = ".latents.safetensors"
 
@@ -56,6 +59,42 @@ def parse_image_spec(spec: str) -> tuple[str, int, float]:
     return spec, 0, 1.0
 
 
+def parse_lora_spec(spec: str) -> LoraSpec:
+    """``--lora FILE[:STRENGTH]`` → a checked :class:`~rs_ltxv.ltx.lora.LoraSpec` (strength 1 when not given): the
+    file exists and its header holds plain LoRA pairs (:func:`~rs_ltxv.ltx.lora.check_lora_file`; no weights are
+    read). Read from the right, so a path containing ``:`` still parses; an existing file named ``spec`` wins.
+
+    Raises:
+        InputError: the strength is not a finite number, the file is missing, unreadable or not a plain LoRA.
+    """
+    from ..lora import LoraSpec, check_lora_file
+
+    path, strength = spec, 1.0
+    head, sep, last = spec.rpartition(":")
+    if not Path(spec).is_file() and sep and head:
+        if _is_float(last):
+            path, strength = head, float(last)
+        elif Path(head).is_file() or _looks_numeric(last):
+            raise InputError(f"--lora {spec}: strength {last!r} is not a finite number (FILE[:STRENGTH], e.g. "
+                             f"{head}:0.8).")
+    if not Path(path).is_file():
+        raise InputError(f"--lora {path}: no such file.")
+    try:
+        check_lora_file(path)
+    except InputError as exc:
+        raise InputError(f"--lora {spec}: {exc}") from exc
+    return LoraSpec(path, strength)
+
+
+def _looks_numeric(text: str) -> bool:
+    """``nan``, ``inf``, ``-1e999`` …: what a user meant as a number that is not finite."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class SavedLatents:
     """A ``.latents.safetensors`` file written next to a generated MP4: video ``(1, 128, F, H, W)``, optional audio
@@ -66,13 +105,13 @@ class SavedLatents:
     fps: float | None
 
 
-def read_latents(path: str | os.PathLike) -> SavedLatents:
-    """Read the latents file given to ``--extend-from``.
+def read_latents(path: str | os.PathLike, flag: str = "--extend-from") -> SavedLatents:
+    """Read the latents file given to ``flag`` (``generate --extend-from``, ``retake --from``).
 
     Raises:
         InputError: missing, unreadable, no 5-D ``video`` tensor, a malformed ``audio`` tensor or ``fps``.
     """
-    name = f"--extend-from {path}"
+    name = f"{flag} {path}"
     try:
         with safe_open(str(path), framework="pt") as f:
             keys = set(f.keys())

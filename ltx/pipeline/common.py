@@ -13,13 +13,13 @@ import torch
 from ..errors import InputError
 from ..text.processor import TextContexts
 from .checks import check_stg_blocks
+from .conditioning import Conditioning, KeyframeGuide, ReplaceLatentFrames
 from .interrupt import interruptible
 from .latents import VideoSize
 from .media import image_to_pixels, pixels_to_frames
 from .protocols import ModelParts
 from .request import Request
 from .schedules import STAGE2_SIGMAS, ltxv_sigmas, make_sigmas
-from .stage import LatentCondition
 
 
 @dataclass
@@ -60,13 +60,24 @@ def encode_contexts(parts: ModelParts, req: Request,
         return enc.encode(req.prompt), (enc.encode(req.negative_prompt) if needs_negative else None)
 
 
-def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device) -> list[LatentCondition]:
-    """The request's images as conditions for a stage of ``size``: each image gets the H.264 CRF round trip
-    (``req.image_crf``), is resized to cover ``size`` and centre-cropped, and is encoded by the video VAE to a latent
-    ``(1, 128, 1, H/32, W/32)`` placed at its pixel frame (negative frames count from the end of ``size.frames``).
+def image_conditioning(latent: torch.Tensor, pixel_frame: int, strength: float = 1.0,
+                       attention_strength: float | None = None, as_guide: bool = False) -> Conditioning:
+    """An encoded image ``(B, C, 1, H', W')`` at ``pixel_frame`` as a conditioning object, by the rule of
+    ``ltx_pipelines.utils.helpers.combined_image_conditionings``: at frame 0 without an attention strength (and
+    without ``as_guide``) it replaces the first latent frame (:class:`~.conditioning.ReplaceLatentFrames`), anywhere
+    else it becomes guide tokens (:class:`~.conditioning.KeyframeGuide`)."""
+    if pixel_frame == 0 and attention_strength is None and not as_guide:
+        return ReplaceLatentFrames(latent, 0, strength)
+    return KeyframeGuide(latent, pixel_frame, strength, attention_strength)
 
-    Mirrors ``ltx_pipelines.utils.helpers.combined_image_conditionings`` (frame 0 replaces the first latent frame,
-    other frames become guide tokens; see :func:`~.stage.prepare_tracks`).
+
+def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device) -> list[Conditioning]:
+    """The request's images as conditioning for a stage of ``size``: each image gets the H.264 CRF round trip
+    (``req.image_crf``), is resized to cover ``size`` and centre-cropped, and is encoded by the video VAE to a latent
+    ``(1, 128, 1, H/32, W/32)`` placed at its pixel frame (negative frames count from the end of ``size.frames``) by
+    :func:`image_conditioning`.
+
+    Mirrors ``ltx_pipelines.utils.helpers.combined_image_conditionings``.
 
     Raises:
         InputError: images are given but ``parts.video_vae`` is None, a frame lies outside the video, or an image is
@@ -81,7 +92,7 @@ def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, de
         pixels = image_to_pixels(guide.image, size.height, size.width, crf=req.image_crf, dtype=dtype, device=device)
         latent = vae.encode(pixels)
         # guide tokens sit on latent-frame boundaries of 8 pixel frames (the last frame is allowed)
-        out.append(LatentCondition(latent, frame, guide.strength, guide.attention, guide.as_guide))
+        out.append(image_conditioning(latent, frame, guide.strength, guide.attention, guide.as_guide))
     return out
 
 
@@ -143,6 +154,8 @@ def check_parts(parts: ModelParts, req: Request, *, has_contexts: bool) -> None:
         need(parts.prompt_encoder, "prompt_encoder", "Encoding the prompt")
     if req.audio is not None:
         need(parts.audio_vae, "audio_vae", "Conditioning on audio")
+    if req.reference_audio is not None:
+        need(parts.audio_vae, "audio_vae", "Reference audio (ID-LoRA)")
     if req.upscale:
         need(parts.upsampler, "upsampler", "The 2× upscale pass")
     if req.decode:

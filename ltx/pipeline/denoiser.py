@@ -1,8 +1,9 @@
 """x0 predictions of the transformer for a video (+ audio) track at one σ, with the official multimodal guidance.
 
-Per step up to four forwards: conditional; negative prompt (CFG); STG (each stream's self-attention skipped in its
-``stg_blocks``); modality isolation (audio↔video cross-attention skipped everywhere). Each is run only when a
-stream's guidance needs it; distilled runs are conditional-only.
+Per step up to five forwards: conditional; negative prompt (CFG); STG (each stream's self-attention skipped in its
+``stg_blocks``); modality isolation (audio↔video cross-attention skipped everywhere); identity guidance (the
+conditional pass without the audio track's ID-LoRA reference tokens). Each is run only when a stream's guidance needs
+it; distilled runs are conditional-only.
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ class Denoiser:
     Attributes:
         positive / negative: text contexts of the prompt and of the negative prompt (negative needed for CFG > 1).
         video_guidance / audio_guidance: guidance per stream (constant or σ-binned).
+        identity_guidance: scale ``s`` of ID-LoRA identity guidance (0 = off, no extra pass). When ``s ≠ 0``, the
+            audio track has reference tokens (``Track.reference``) and σ lies in the range below, one more
+            conditional pass runs on the same video track and the audio track without its reference tokens, and
+            after the multimodal guidance ``x0 += s · (cond − noref)`` on every video token and on every audio token
+            except those reference tokens (which get no identity term). Mirrors ComfyUI's ``LTXVReferenceAudio``
+            post-CFG function (``cfg_result + (cond_pred − pred_noref) · scale``, negative and perturbed passes keep
+            its reference tokens).
+        identity_start / identity_end: the part of the run where identity guidance is on, as fractions ``p`` of it
+            mapped to ``σ = 1 − p`` (:meth:`~.kdiffusion.FlowSampling.percent_to_sigma`): on while ``1 −
+            identity_end ≤ σ ≤ 1 − identity_start``. ComfyUI's ``start_percent`` / ``end_percent`` go through its
+            model sampling's shift instead (LTXAV's default 2.37: ``p = 0.5`` ↔ ``σ ≈ 0.91``); the defaults 0 and 1
+            (the whole run) mean the same in both.
     """
 
     model: LTXAVTransformer
@@ -46,6 +59,9 @@ class Denoiser:
     video_guidance: Guidance = field(default_factory=GuidanceParams)
     audio_guidance: Guidance = field(default_factory=GuidanceParams)
     options: RunOptions = field(default_factory=RunOptions)
+    identity_guidance: float = 0.0
+    identity_start: float = 0.0
+    identity_end: float = 1.0
     _last: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
 
     def _inputs(self, track: Track | None, sigma: torch.Tensor, context: torch.Tensor, enabled: bool = True):
@@ -91,14 +107,44 @@ class Denoiser:
         if audio is not None and (vg.needs_isolated or ag.needs_isolated):
             rules = [skip("skip_a2v_cross_attn"), skip("skip_v2a_cross_attn")]
             isolated = self._x0(video, audio, sigma, self.positive, Perturbations.same_for_batch(batch, rules))
+        identity = self._identity(video, audio, sigma, (not v_skip, not a_skip), cond_v, cond_a)
         last_v, last_a = self._last
         x0_v = last_v if v_skip and last_v is not None else guide(vg, cond_v, uncond[0], perturbed[0], isolated[0])
         x0_a = None
         if audio is not None:
             x0_a = last_a if a_skip and last_a is not None else guide(ag, cond_a, uncond[1], perturbed[1],
                                                                        isolated[1])
+        if identity is not None:
+            if not (v_skip and last_v is not None):
+                x0_v = x0_v + identity[0]
+            if not (a_skip and last_a is not None):
+                x0_a = x0_a + identity[1]
         self._last = (x0_v, x0_a)
         return video.blend_x0(x0_v), (None if audio is None else audio.blend_x0(x0_a))
+
+    def identity_active(self, audio: Track | None, sigma: float) -> bool:
+        """Whether identity guidance runs its extra pass at ``sigma``: a non-zero scale, an audio track with
+        reference tokens and ``1 − identity_end ≤ sigma ≤ 1 − identity_start``."""
+        if not self.identity_guidance or audio is None or audio.reference[1] <= audio.reference[0]:
+            return False
+        return 1.0 - self.identity_end <= sigma <= 1.0 - self.identity_start
+
+    def _identity(self, video: Track, audio: Track | None, sigma: torch.Tensor, enabled: tuple[bool, bool],
+                  cond_v: torch.Tensor, cond_a: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(s·(cond_v − noref_v), s·(cond_a − noref_a))`` shaped like the conditional x0 (zeros on the audio
+        reference tokens), or None when identity guidance is off at this σ."""
+        if not self.identity_active(audio, float(sigma)):
+            return None
+        noref_v, noref_a = self._x0(video, audio.without_reference(), sigma, self.positive, None, enabled)
+        s = self.identity_guidance
+        delta_v = s * (cond_v - noref_v) if enabled[0] else torch.zeros_like(cond_v)
+        delta_a = torch.zeros_like(cond_a)
+        if enabled[1]:
+            start, stop = audio.reference
+            delta_a[:, :start] = s * (cond_a[:, :start] - noref_a[:, :start])
+            delta_a[:, stop:] = s * (cond_a[:, stop:] - noref_a[:, start:])
+        return delta_v, delta_a
 
     def reset(self) -> None:
         """Forget the previous step's prediction (the one ``skip_step`` reuses), e.g. before another run."""

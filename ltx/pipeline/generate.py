@@ -13,19 +13,26 @@ from collections.abc import Callable
 
 from ..text.processor import TextContexts
 from .common import Result, conditioning_audio, image_conditions
+from .conditioning import Conditioning, FrozenAudio
 from .extend_clip import extend
+from .ic_lora import reference_conditions
+from .id_lora import reference_audio_conditions, reference_audio_latent
 from .latents import VideoSize
+from .preview import PreviewHook
 from .protocols import ModelParts
 from .request import Request
-from .run_setup import begin_run, finish_run, upsample_between_stages
+from .run_setup import begin_run, finish_run
+from .two_stage import run_stages
 
 __all__ = ["Result", "extend", "generate"]
 
 
 def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, TextContexts | None] | None = None,
              progress: Callable[[int, int], None] | None = None,
-             cancel: Callable[[], bool] | None = None) -> Result:
-    """Run a whole generation. ``contexts`` (positive, negative) skips prompt encoding when given.
+             cancel: Callable[[], bool] | None = None, preview: PreviewHook | None = None) -> Result:
+    """Run a whole generation. ``contexts`` (positive, negative) skips prompt encoding when given. ``preview(done,
+    total, image)`` gets a uint8 ``(H, W, 3)`` picture of every step's x0 (:mod:`.preview`; the map is fitted on
+    ``parts.video_vae`` once per VAE object; none with a multi-GPU stage runner or without a video VAE encoder).
 
     Returns latents ``(B, 128, F', H/32, W/32)`` (``F' = 1 + (req.frames − 1)/8`` latent frames) / ``(B, 8, T, 16)``
     (25 latent frames per second; None without sound) and, with ``req.decode``, uint8 frames
@@ -40,17 +47,18 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
         Cancelled: ``cancel()`` returned True.
     """
     run = begin_run(parts, req, VideoSize(req.frames, req.height, req.width, req.fps), contexts=contexts,
-                    progress=progress, cancel=cancel)
+                    progress=progress, cancel=cancel, preview=preview)
     audio_latent = conditioning_audio(parts, req, run.stage1)
     frozen = audio_latent is not None
-    shared = dict(channels=run.channels, audio_channels=run.audio_channels, seed=run.noise, sampler=req.sampler,
-                  sampler_options=run.sampler_options, with_audio=req.generate_audio or frozen, audio_frozen=frozen,
-                  dtype=run.dtype, device=run.device, progress=run.tick, cancel=cancel)
-    v, a = run.run_stage(run.denoiser(parts, req), run.stage1, run.sigmas, audio_latent=audio_latent,
-                         conditions=image_conditions(parts, req, run.stage1, run.dtype, run.device), **shared)
-    if req.upscale:
-        v = upsample_between_stages(parts, req, v)
-        v, a = run.run_stage(run.denoiser(parts, req, refine=True), run.full, run.sigmas2, video_latent=v,
-                             audio_latent=a, conditions=image_conditions(parts, req, run.full, run.dtype, run.device),
-                             noise_scale=float(run.sigmas2[0]), **shared)
+    voice = reference_audio_latent(parts, req)  # ID-LoRA reference speech, in both stages
+
+    def conditioning(size: VideoSize, stage: int) -> list[Conditioning]:
+        # IC-LoRA references after the images, in stage 1 only (ltx_pipelines.ic_lora.ICLoraPipeline)
+        references = reference_conditions(parts, req.reference_videos, size, run.dtype, run.device) if stage == 1 \
+            else []
+        return [*image_conditions(parts, req, size, run.dtype, run.device), *references,
+                *([FrozenAudio()] if frozen else []), *reference_audio_conditions(voice, run.dtype, run.device)]
+
+    v, a = run_stages(parts, req, run, conditioning, audio_latent=audio_latent,
+                      with_audio=req.generate_audio or frozen)
     return finish_run(parts, req, Result(v, a), cancel)

@@ -212,9 +212,12 @@ class KDiffusionModel:
 def sample_with(sampler: Callable[..., torch.Tensor], denoise: Denoise, video: Track, audio: Track | None,
                 sigmas: torch.Tensor, *, progress: Callable[[int, int], None] | None = None,
                 cancel: Callable[[], bool] | None = None, seed: int | None = None, model_sampling: Any = None,
-                name: str | None = None, **sampler_kwargs) -> tuple[Track, Track | None]:
+                name: str | None = None, preview: Callable[[int, int, torch.Tensor], None] | None = None,
+                **sampler_kwargs) -> tuple[Track, Track | None]:
     """Run a k-diffusion-style ``sampler(model, x, sigmas, extra_args, callback, disable, **kw)`` on the tracks
     (already noised for ``sigmas[0]``); ``seed`` goes to ``extra_args["seed"]`` for the sampler's own noise.
+    The sampler's ``callback(info)`` after each step drives ``progress(done, total)`` and then
+    ``preview(done, total, x0 video tokens (B, T_v, C))`` with the video part of ``info["denoised"]``.
 
     ``sigmas`` is the float ``(steps + 1,)`` schedule; the sampler sees the tracks packed into one float32 ``(B, N)``
     tensor. Returns the tracks with their latents ``(B, T, C)`` replaced (kept tokens exact, guides still attached).
@@ -230,8 +233,11 @@ def sample_with(sampler: Callable[..., torch.Tensor], denoise: Denoise, video: T
     total = len(sigmas) - 1
 
     def callback(info: dict) -> None:
+        done = min(int(info["i"]) + 1, total)
         if progress is not None:
-            progress(min(int(info["i"]) + 1, total), total)
+            progress(done, total)
+        if preview is not None and info.get("denoised") is not None:
+            preview(done, total, model.layout.unpack(info["denoised"])[0])
 
     x = model.layout.pack(video.latent.float(), None if audio is None else audio.latent.float())
     extra: dict[str, Any] = {"model_options": {}}
@@ -243,8 +249,9 @@ def sample_with(sampler: Callable[..., torch.Tensor], denoise: Denoise, video: T
 
 def sample_external(ext: ExternalSampler, denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor,
                     *, seed: int | None = None, progress: Callable[[int, int], None] | None = None,
-                    cancel: Callable[[], bool] | None = None) -> tuple[Track, Track | None]:
+                    cancel: Callable[[], bool] | None = None,
+                    preview: Callable[[int, int, torch.Tensor], None] | None = None) -> tuple[Track, Track | None]:
     """:func:`sample_with` for an :class:`ExternalSampler` (its options, name and model_sampling hook); ``sigmas``
-    ``(steps + 1,)``, tracks as there. Raises as :func:`sample_with`."""
+    ``(steps + 1,)``, tracks and ``progress`` / ``preview`` as there. Raises as :func:`sample_with`."""
     return sample_with(ext.fn, denoise, video, audio, sigmas, progress=progress, cancel=cancel, seed=seed,
-                       model_sampling=ext.model_sampling, name=ext.name, **dict(ext.options))
+                       model_sampling=ext.model_sampling, name=ext.name, preview=preview, **dict(ext.options))

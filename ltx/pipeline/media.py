@@ -1,5 +1,6 @@
 """Media I/O with PyAV (no PIL, torchvision or torchaudio): images, the H.264 CRF round trip applied to
-conditioning images, resize + centre crop, audio files, and MP4 output with an AAC audio track.
+conditioning images, resize + centre crop, audio files, MP4 output with an AAC audio track, and PNG images (live
+preview frames).
 
 Pixel conventions: uint8 frames ``(F, H, W, 3)`` RGB; model pixels ``(B, 3, F, H, W)`` in ``[-1, 1]``;
 waveforms ``(channels, samples)`` float in ``[-1, 1]``.
@@ -204,3 +205,22 @@ def _mux_audio(container, stream, audio: torch.Tensor, sample_rate: int) -> None
         pts += out.samples
         container.mux(stream.encode(out))
     container.mux(stream.encode())
+
+
+def write_png(path: str | os.PathLike, image: torch.Tensor | np.ndarray) -> Path:
+    """Write a uint8 RGB image ``(H, W, 3)`` as a PNG file (PyAV's ``png`` encoder, lossless), atomically. Returns
+    the path.
+
+    Raises:
+        InputError: ``image`` is not uint8 ``(H, W, 3)``.
+        OSError: the file cannot be written.
+    """
+    array = image.cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
+        raise InputError(f"write_png needs a uint8 image (H, W, 3); got {array.dtype} {tuple(array.shape)}")
+    with atomic_output(path) as file, av.open(file, "w", format="image2pipe") as container:
+        stream = container.add_stream("png")
+        stream.width, stream.height, stream.pix_fmt = array.shape[1], array.shape[0], "rgb24"
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")))
+        container.mux(stream.encode())
+    return Path(path)

@@ -8,12 +8,14 @@ encoder (Hugging Face folder, ComfyUI single file or GGUF) and an optional laten
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import InputError
 from ..loading import load_prompt_encoder, load_transformer, open_checkpoint
+from ..lora import LoraInput, LoraPatch, apply_loras, as_lora_spec
 from ..transformer import LTXAVTransformer
 from ..upsampler import LatentUpsampler, upsample_latent
 from ..video_vae import TilingConfig, VideoVAE
@@ -92,6 +94,7 @@ def load_model_parts(
     tiling: TilingConfig | None = DEFAULT_TILING,
     distilled: bool | None = None,
     transformer: LTXAVTransformer | None = None,
+    loras: Sequence[LoraInput] = (),
 ) -> ModelParts:
     """Load the transformer and whatever else is available.
 
@@ -108,11 +111,15 @@ def load_model_parts(
             ``model_version`` metadata.
         transformer: use this transformer instead of loading the checkpoint's (e.g. one without weights on the
             meta device when the stages run on workers that load it themselves, ``rs_ltxv.distributed``).
+        loras: LoRAs applied to the transformer this call loads, in order, right after it loads (``LoraSpec(path,
+            strength)``, ``(path, strength)`` or ready ``LoraPatch`` es; :func:`~rs_ltxv.ltx.lora.apply_loras`). Not
+            with ``transformer`` (apply them to yours, or put them in the workers' ``LoadRecipe``).
 
     Plays the part of ``ltx_pipelines.utils.model_ledger.ModelLedger`` (which loads each part when asked).
 
     Raises:
-        InputError: ``upsampler`` is given but no video VAE is available (its statistics are needed).
+        InputError: ``upsampler`` is given but no video VAE is available (its statistics are needed); a LoRA is
+            missing, not a plain LoRA or made for another model; ``loras`` with ``transformer``.
         CheckpointError: a file is missing, truncated, not what its argument expects, or lacks tensors.
         ConfigError: Gemma and the checkpoint's text projection do not fit together.
     """
@@ -120,8 +127,14 @@ def load_model_parts(
     from ..loading.upsampler import load_upsampler
     from ..loading.video_vae import load_video_vae
 
+    if loras and transformer is not None:
+        raise InputError("load_model_parts: loras= patch the transformer this call loads; with transformer= apply "
+                         "them yourself (rs_ltxv.ltx.lora.apply_loras) or give them to the workers' LoadRecipe.")
+    specs = [item if isinstance(item, LoraPatch) else as_lora_spec(item) for item in loras]  # before any loading
     ckpt = open_checkpoint(checkpoint)
     parts = ModelParts(transformer if transformer is not None else load_transformer(ckpt, dtype=dtype, device=device))
+    if specs:
+        apply_loras(parts.transformer, specs)
     vae_dtype = vae_dtype or dtype
     vae_source = video_vae or (checkpoint if "vae" in ckpt.components else components)
     if vae_source is not None:

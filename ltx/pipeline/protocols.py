@@ -65,10 +65,10 @@ class StageRunnerProtocol(Protocol):
     """Runs one denoising stage somewhere else (e.g. on Ray workers, :mod:`rs_ltxv.distributed`), called exactly like
     :func:`~.stage.run_stage` (``ltx_pipelines.utils.helpers.denoise_audio_video``) and returning the same."""
 
-    def __call__(self, denoise: Any, size: Any, sigmas: torch.Tensor, **kwargs: Any
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(video latent (B, C, F', H', W'), audio latent (B, 8, T, 16) | None)`` for ``sigmas`` ``(n + 1,)``;
-        ``denoise`` is a :class:`~.denoiser.Denoiser`, ``size`` a :class:`~.latents.VideoSize`."""
+    def __call__(self, denoise: Any, inputs: Any, callbacks: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(video latent (B, C, F', H', W'), audio latent (B, 8, T, 16) | None)`` of one stage; ``denoise`` is a
+        :class:`~.denoiser.Denoiser`, ``inputs`` a :class:`~.stage.StageInputs`, ``callbacks`` a
+        :class:`~.sampling.Callbacks` or None."""
 
 
 @dataclass

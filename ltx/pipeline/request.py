@@ -11,6 +11,7 @@ from ..errors import InputError
 from .checks import check_request
 from .guidance import GuidanceParams
 from .kdiffusion import ExternalSampler
+from .reference_guide import ReferenceVideoGuide
 
 DEFAULT_NEGATIVE_PROMPT = (
     "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, grainy "
@@ -82,10 +83,16 @@ class Request:
     audio_guidance: GuidanceParams = field(default_factory=lambda: GuidanceParams(
         cfg=7.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0))
     images: tuple[ImageGuide, ...] = ()
+    reference_videos: tuple[ReferenceVideoGuide, ...] = ()  # IC-LoRA control videos (stage 1 only)
     image_crf: float = 33
     audio: torch.Tensor | None = None  # (channels, samples) conditioning waveform, kept fixed
     audio_sample_rate: int | None = None
     generate_audio: bool = True
+    reference_audio: torch.Tensor | None = None  # (channels, samples) ID-LoRA reference speech (~5 s), all of it used
+    reference_audio_sample_rate: int | None = None
+    identity_guidance: float = 3.0  # Denoiser.identity_guidance: used only with reference_audio (0 = no extra pass)
+    identity_guidance_start: float = 0.0  # fractions of the run (σ = 1 − fraction) where identity guidance is on
+    identity_guidance_end: float = 1.0
     upscale: bool = False  # needs ModelParts.upsampler
     upscale_steps: int | None = None  # None or 0: the official stage-2 distilled sigmas
     upscale_guidance: GuidanceParams = field(default_factory=GuidanceParams)

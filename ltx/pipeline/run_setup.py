@@ -4,11 +4,13 @@ against the request, place the model, encode the prompt, build both stages' σ a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import CheckpointError
 from ..text.processor import TextContexts
 from ..transformer import RunOptions
 from .common import (
@@ -26,10 +28,13 @@ from .common import (
 )
 from .denoiser import Denoiser
 from .latents import AUDIO_MEL_BINS, VideoSize, offset_seed
+from .preview import PreviewHook, latent_preview_for
 from .protocols import ModelParts, StageRunnerProtocol
 from .request import Request
-from .sampling import SamplerOptions
-from .stage import run_stage
+from .sampling import Callbacks, SamplerOptions
+from .stage import StageInputs, run_stage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,28 +50,41 @@ class RunSetup:
     negative: TextContexts | None
     sigmas: torch.Tensor
     sigmas2: torch.Tensor | None
-    tick: Callable[[int, int], None]
     options: RunOptions
     channels: int
     audio_channels: int
     sampler_options: SamplerOptions
     noise: torch.Generator
+    #: progress over all stages of the run and the cancel check, as every stage gets them
+    callbacks: Callbacks = field(default_factory=Callbacks)
     #: :func:`~.stage.run_stage`, or the parts' :attr:`~.protocols.ModelParts.stage_runner` (multi-GPU)
     run_stage: StageRunnerProtocol = run_stage
 
     def denoiser(self, parts: ModelParts, req: Request, *, refine: bool = False) -> Denoiser:
-        """The stage-1 denoiser, or with ``refine`` the 2× pass's (its own guidance for both streams)."""
+        """The stage-1 denoiser, or with ``refine`` the 2× pass's (its own guidance for both streams); identity
+        guidance (``req.identity_guidance`` over its range) in both when the request has reference audio."""
         video_g, audio_g = ((req.upscale_guidance, req.upscale_guidance) if refine
                             else (req.video_guidance, req.audio_guidance))
-        return Denoiser(parts.transformer, self.positive, self.negative, video_g, audio_g, self.options)
+        identity = req.identity_guidance if req.reference_audio is not None else 0.0  # ID-LoRA: both stages
+        return Denoiser(parts.transformer, self.positive, self.negative, video_g, audio_g, self.options,
+                        identity_guidance=identity, identity_start=req.identity_guidance_start,
+                        identity_end=req.identity_guidance_end)
+
+    def stage_inputs(self, req: Request, size: VideoSize, sigmas: torch.Tensor, **fields) -> StageInputs:
+        """A :class:`~.stage.StageInputs` of this run for a stage of ``size`` over ``sigmas``: the run's noise stream,
+        sampler, latent channels, dtype and device, plus ``fields`` (conditioning, latents, with_audio, noise_scale)."""
+        return StageInputs(size=size, sigmas=sigmas, seed=self.noise, sampler=req.sampler,
+                           sampler_options=self.sampler_options, channels=self.channels,
+                           audio_channels=self.audio_channels, dtype=self.dtype, device=self.device, **fields)
 
 
 def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
               contexts: tuple[TextContexts, TextContexts | None] | None,
               progress: Callable[[int, int], None] | None,
-              cancel: Callable[[], bool] | None = None) -> RunSetup:
+              cancel: Callable[[], bool] | None = None, preview: PreviewHook | None = None) -> RunSetup:
     """Check, place and encode; ``full`` is the output size (pixels, pixel frames). Stage-1 σ are
-    ``(steps + 1,)``, stage-2 σ (2× pass only) those of :func:`~.common.stage2_sigmas`.
+    ``(steps + 1,)``, stage-2 σ (2× pass only) those of :func:`~.common.stage2_sigmas`. ``preview(done, total,
+    image)`` gets a uint8 ``(H, W, 3)`` picture of every step's x0 (:func:`run_callbacks`).
 
     Raises:
         InputError: before any step runs (see :func:`~.common.check_parts`, :func:`~.common.half_size`).
@@ -86,13 +104,35 @@ def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
     config = parts.transformer.config
     return RunSetup(
         dtype=dtype, device=device, full=full, stage1=stage1, positive=positive, negative=negative, sigmas=sigmas,
-        sigmas2=sigmas2, tick=StageProgress(steps, progress).tick,
+        sigmas2=sigmas2,
         options=RunOptions(attention_mode=req.attention_mode, ffn_chunks=max(1, req.ffn_chunks)),
         channels=config.in_channels, audio_channels=config.audio_in_channels // AUDIO_MEL_BINS,
         sampler_options=SamplerOptions(eta=req.eta, seed=offset_seed(req.seed, 1)),
-        noise=torch.Generator().manual_seed(req.seed),
+        noise=torch.Generator().manual_seed(req.seed), callbacks=run_callbacks(parts, steps, progress, cancel, preview),
         run_stage=parts.stage_runner or run_stage,
     )
+
+
+def run_callbacks(parts: ModelParts, steps: int, progress: Callable[[int, int], None] | None,
+                  cancel: Callable[[], bool] | None, preview: PreviewHook | None) -> Callbacks:
+    """The run's :class:`~.sampling.Callbacks`: ``progress(done, total)`` counted over all ``steps`` of all stages,
+    ``cancel``, and ``preview(done, total, image)`` with the same counts and a uint8 ``(H, W, 3)`` picture of the
+    step's x0 (the middle latent frame through :func:`~.preview.latent_preview_for` of ``parts.video_vae``, fitted
+    once per VAE object). No previews without a video VAE with an encoder, or with a stage runner (multi-GPU: the
+    workers report progress only)."""
+    counter = StageProgress(steps, progress)
+    if preview is None or parts.stage_runner is not None or parts.video_vae is None:
+        return Callbacks(counter.tick, cancel)
+    try:
+        latent_map = latent_preview_for(parts.video_vae)
+    except CheckpointError as exc:  # e.g. a VAE file without the encoder: generate without previews
+        log.warning("No live preview: %s", exc)
+        return Callbacks(counter.tick, cancel)
+
+    def show(_done: int, _total: int, latent: torch.Tensor) -> None:
+        preview(counter.done, counter.total, latent_map.image(latent))
+
+    return Callbacks(counter.tick, cancel, show)
 
 
 def upsample_between_stages(parts: ModelParts, req: Request, video: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """Sampling loops over σ schedules for a video (+ audio) track, driven by a :class:`Denoiser`.
 
 Samplers (table :data:`SAMPLERS`): ``euler`` (the official default), ``euler_ancestral`` (``eta``; 0 = Euler),
-``res_2s`` (the official HQ second-order SDE sampler). A ``progress(step, total)`` callback runs after every step and
-``cancel()`` is checked before every model call; it raises :class:`Cancelled`. The loops get both as one
+``res_2s`` (the official HQ second-order SDE sampler). A ``progress(step, total)`` callback runs after every step,
+then an optional ``preview(step, total, x0 video tokens)`` (for ``res_2s`` the x0 of the step's second model call),
+and ``cancel()`` is checked before every model call; it raises :class:`Cancelled`. The loops get them as one
 :class:`Callbacks`.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..errors import Cancelled, InputError
+from ..tokens import tokens_to_video
 from .latents import offset_seed
 from .res2s import res2s_coefficients
 from .steps import euler_ancestral_step, euler_step, res2s_sde_step
@@ -43,10 +45,16 @@ class SamplerOptions:
 @dataclass(frozen=True)
 class Callbacks:
     """How a sampling loop talks to its host: ``progress(done, total)`` after every step, ``cancel() -> bool``
-    before every model call (True stops the run with :class:`Cancelled`; a host may also raise its own interrupt)."""
+    before every model call (True stops the run with :class:`Cancelled`; a host may also raise its own interrupt),
+    and ``preview(done, total, x0)`` after every step (after ``progress``) with the step's video x0: with ``grid``
+    ``(F', H', W')`` set (:func:`~.stage.run_stage` sets the stage's) the video latent ``(B, C, F', H', W')`` — the
+    first ``F'·H'·W'`` tokens, guide tokens dropped — else the loop's tokens ``(B, T_v, C)`` as they are
+    (:mod:`.preview` turns a latent into a picture)."""
 
     progress: Callable[[int, int], None] | None = None
     cancel: Callable[[], bool] | None = None
+    preview: Callable[[int, int, torch.Tensor], None] | None = None
+    grid: tuple[int, int, int] | None = None
 
     def check_cancel(self) -> None:
         """Raises :class:`Cancelled` when ``cancel()`` says so."""
@@ -57,6 +65,21 @@ class Callbacks:
         """Tell the host that ``done`` of ``total`` steps are finished (nothing without ``progress``)."""
         if self.progress is not None:
             self.progress(done, total)
+
+    def show(self, done: int, total: int, x0_video: torch.Tensor) -> None:
+        """``preview(done, total, x0)`` for the step's video x0 tokens ``(B, T_v, C)``, as a latent
+        ``(B, C, F', H', W')`` when ``grid`` is set (nothing without ``preview``)."""
+        if self.preview is None:
+            return
+        if self.grid is not None:
+            f, h, w = self.grid
+            x0_video = tokens_to_video(x0_video[:, : f * h * w], f, h, w)
+        self.preview(done, total, x0_video)
+
+    def step_done(self, done: int, total: int, x0_video: torch.Tensor) -> None:
+        """:meth:`report`, then :meth:`show` the step's video x0 tokens ``(B, T_v, C)``."""
+        self.report(done, total)
+        self.show(done, total, x0_video)
 
 
 def _tracks(video: Track, audio: Track | None, v: torch.Tensor, a: torch.Tensor | None):
@@ -80,7 +103,7 @@ def sample_euler(denoise: Denoise, video: Track, audio: Track | None, sigmas: to
         v = euler_step(video.latent, x0_v, sigmas[i], sigmas[i + 1])
         a = None if audio is None else euler_step(audio.latent, x0_a, sigmas[i], sigmas[i + 1])
         video, audio = _tracks(video, audio, v, a)
-        callbacks.report(i + 1, n)
+        callbacks.step_done(i + 1, n, x0_v)
     return video, audio
 
 
@@ -115,7 +138,7 @@ def sample_euler_ancestral(denoise: Denoise, video: Track, audio: Track | None, 
         v = _ancestral(video, x0_v, s, s_next, opts, gen)
         a = None if audio is None else _ancestral(audio, x0_a, s, s_next, opts, gen)
         video, audio = _tracks(video, audio, v, a)
-        callbacks.report(i + 1, n)
+        callbacks.step_done(i + 1, n, x0_v)
     return video, audio
 
 
@@ -180,7 +203,7 @@ def sample_res2s(denoise: Denoise, video: Track, audio: Track | None, sigmas: to
             nxt = res2s_sde_step(anc, nxt, sigma, sigma_next, _res2s_noise(t.latent, gen_step))
             new.append(replace(t, latent=t.blend_x0(nxt).to(dtype)))
         tracks = new
-        callbacks.report(i + 1, n)
+        callbacks.step_done(i + 1, n, x0_2[0])
     if sigmas[-1] == 0:
         final = run(tracks, sigmas[n], n)
         tracks = [replace(t, latent=t.blend_x0(x).to(dtype)) for t, x in zip(tracks, final, strict=True)]
@@ -196,10 +219,12 @@ SAMPLERS: dict[str, Callable[..., tuple[Track, Track | None]]] = {
 
 def sample(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Tensor, sampler: str = "euler",
            options: SamplerOptions | None = None, progress: Callable[[int, int], None] | None = None,
-           cancel: Callable[[], bool] | None = None) -> tuple[Track, Track | None]:
+           cancel: Callable[[], bool] | None = None, *,
+           preview: Callable[[int, int, torch.Tensor], None] | None = None) -> tuple[Track, Track | None]:
     """Run the built-in ``sampler`` (a name of :data:`SAMPLERS`) over ``sigmas``, a float ``(steps + 1,)`` schedule
     from the tracks' current σ down (usually to 0); returns the final tracks, latents ``(B, T, C)`` with guides
-    still attached. ``progress(done, total)`` runs after every step.
+    still attached. ``progress(done, total)`` runs after every step, then ``preview(done, total, x0 video tokens
+    (B, T_v, C))`` (:class:`Callbacks`).
 
     Raises:
         InputError: ``sampler`` is not a built-in name.
@@ -208,4 +233,4 @@ def sample(denoise: Denoise, video: Track, audio: Track | None, sigmas: torch.Te
     if sampler not in SAMPLERS:
         raise InputError(f"Unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")
     return SAMPLERS[sampler](denoise, video, audio, sigmas, options or SamplerOptions(),
-                             Callbacks(progress, cancel))
+                             Callbacks(progress, cancel, preview))

@@ -1,17 +1,11 @@
-"""One denoising stage: build the video/audio tracks (with image/keyframe conditioning), noise them from a seed,
-sample, drop the guide tokens and return latents.
-
-Conditioning items are already-encoded latents (VAE encoding happens before): an item at pixel frame 0 replaces the
-first latent frame(s) (``ltx_core.conditioning.types.latent_cond.VideoConditionByLatentIndex``); any other frame is
-appended as guide tokens with its own positions
-(``ltx_core.conditioning.types.keyframe_cond.VideoConditionByKeyframeIndex``), optionally with an attention strength
-(``ltx_core.conditioning.types.attention_strength_wrapper.ConditioningItemAttentionStrengthWrapper``).
-Together this is ``ltx_pipelines.utils.helpers.denoise_audio_video``: noise, loop, drop the conditioning, unpatchify.
+"""One denoising stage: build the video/audio tracks, apply the stage's conditioning objects
+(:mod:`.conditioning`; latents are already encoded), noise them from a seed, sample, drop the guide tokens and return
+latents. Together this is ``ltx_pipelines.utils.helpers.denoise_audio_video``: noise, loop, drop the conditioning,
+unpatchify. A stage gets one :class:`StageInputs` bundle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -24,70 +18,74 @@ from ..tokens import (
     video_positions,
     video_to_tokens,
 )
+from .conditioning import Conditioning, StageState
 from .finite import finite_checked
 from .kdiffusion import ExternalSampler, sample_external
-from .latents import AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS, VideoSize, seeded_noise
-from .sampling import Denoise, SamplerOptions, sample
+from .latents import AUDIO_LATENT_CHANNELS, AUDIO_MEL_BINS, VIDEO_LATENT_CHANNELS, VideoSize, seeded_noise
+from .sampling import Callbacks, Denoise, SamplerOptions, sample
 from .track import Track
 
 
 @dataclass(frozen=True)
-class LatentCondition:
-    """An encoded image or clip ``(B, C, f, H', W')`` (f latent frames) placed at pixel frame ``pixel_frame``, kept
-    with denoise strength ``strength`` (1 = exactly); ``attention_strength`` in [0, 1] weights attention between its
-    guide tokens and the video (None: no mask)."""
+class StageInputs:
+    """Everything one denoising stage takes besides the denoiser and the callbacks.
 
-    latent: torch.Tensor
-    pixel_frame: int = 0
-    strength: float = 1.0
-    attention_strength: float | None = None
-    as_guide: bool = False  # append as guide tokens even at frame 0 (keyframe interpolation, extension overlap)
+    Attributes:
+        size: the stage's output size (pixel frames ``8k+1``, pixels, fps, batch).
+        sigmas: σ schedule ``(n + 1,)`` float.
+        seed: an int or the run's CPU generator (the stages of a run share one stream).
+        conditioning: :class:`~.conditioning.Conditioning` objects applied in order to the un-noised state.
+        video_latent / audio_latent: starting latents ``(B, C, F', H', W')`` / ``(B, 8, T, 16)``; None: zeros.
+        with_audio: build an audio track (sound is generated or kept).
+        noise_scale: < 1 re-noises the given latents partially (refinement stages start at their first σ).
+        channels / audio_channels: latent channels of the video (128) and of the audio (8) stream.
+        sampler: a built-in name (:data:`~.sampling.SAMPLERS`) or an :class:`~.kdiffusion.ExternalSampler`, which
+            gets the same noised tracks and ``sampler_options.seed`` as ``extra_args["seed"]``.
+        sampler_options: settings of the built-in samplers (None: defaults).
+        dtype / device: of the latents and activations.
+    """
+
+    size: VideoSize
+    sigmas: torch.Tensor
+    seed: int | torch.Generator = 0
+    conditioning: tuple[Conditioning, ...] = ()
+    video_latent: torch.Tensor | None = None
+    audio_latent: torch.Tensor | None = None
+    with_audio: bool = True
+    noise_scale: float = 1.0
+    channels: int = VIDEO_LATENT_CHANNELS
+    audio_channels: int = AUDIO_LATENT_CHANNELS
+    sampler: str | ExternalSampler = "euler"
+    sampler_options: SamplerOptions | None = None
+    dtype: torch.dtype = torch.float32
+    device: torch.device | str = "cpu"
 
 
-def prepare_tracks(
-    size: VideoSize,
-    *,
-    channels: int,
-    audio_channels: int = AUDIO_LATENT_CHANNELS,
-    conditions: Sequence[LatentCondition] = (),
-    video_latent: torch.Tensor | None = None,
-    audio_latent: torch.Tensor | None = None,
-    with_audio: bool = True,
-    audio_frozen: bool = False,
-    audio_prefix: tuple[torch.Tensor, float] | None = None,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str = "cpu",
-) -> tuple[Track, Track | None]:
-    """Un-noised tracks: zeros (or the given latents), conditioning applied, positions in the model dtype.
+def prepare_tracks(inputs: StageInputs) -> tuple[Track, Track | None]:
+    """Un-noised tracks of a stage: zeros (or the given latents) as tokens ``(B, F'·H'·W', C)`` / ``(B, T, 128)`` with
+    positions in the model dtype, then every conditioning applied in order. Mirrors
+    ``ltx_pipelines.utils.helpers.noise_video_state`` / ``noise_audio_state`` before their noiser.
 
-    ``video_latent`` ``(B, C, F', H', W')`` and ``audio_latent`` ``(B, 8, T, 16)`` default to zeros of ``size``;
-    the tracks hold them as tokens ``(B, F'·H'·W', C)`` / ``(B, T, 128)``. ``audio_frozen`` keeps the whole audio
-    fixed (mask 0: audio-to-video). Mirrors ``ltx_pipelines.utils.helpers.noise_video_state`` /
-    ``noise_audio_state`` before their noiser.
-
-    ``audio_prefix`` ``(latent (B, 8, n, 16), strength)`` keeps the first ``n`` audio latent frames (extension
-    overlap) with denoise mask ``1 − strength``."""
-    grid = size.latent_grid
+    Raises:
+        InputError: a conditioning does not fit the stage.
+    """
+    size, dtype, device = inputs.size, inputs.dtype, inputs.device
+    video_latent = inputs.video_latent
     if video_latent is None:
-        video_latent = torch.zeros(size.video_latent_shape(channels), dtype=dtype, device=device)
+        video_latent = torch.zeros(size.video_latent_shape(inputs.channels), dtype=dtype, device=device)
     video = Track.from_latent(video_to_tokens(video_latent).to(dtype),
-                              video_positions(size.batch, *grid, size.fps, device=device, dtype=dtype))
-    for cond in conditions:
-        if cond.pixel_frame == 0 and cond.attention_strength is None and not cond.as_guide:
-            video = video.replace_frames(cond.latent, 0, cond.strength, grid)
-        else:
-            video = video.append_guide(cond.latent, cond.pixel_frame, cond.strength, size.fps, cond.attention_strength)
+                              video_positions(size.batch, *size.latent_grid, size.fps, device=device, dtype=dtype))
     audio = None
-    if with_audio:
+    if inputs.with_audio:
+        audio_latent = inputs.audio_latent
         if audio_latent is None:
-            audio_latent = torch.zeros(size.audio_latent_shape(audio_channels), dtype=dtype, device=device)
+            audio_latent = torch.zeros(size.audio_latent_shape(inputs.audio_channels), dtype=dtype, device=device)
         positions = audio_positions(size.batch, audio_latent.shape[2], device=device, dtype=torch.float32)
         audio = Track.from_latent(audio_to_tokens(audio_latent).to(dtype), positions)
-        if audio_frozen:
-            audio = replace(audio, mask=torch.zeros_like(audio.mask))
-        if audio_prefix is not None:
-            audio = audio.replace_prefix(audio_to_tokens(audio_prefix[0]), audio_prefix[1])
-    return video, audio
+    state = StageState(video, audio, size)
+    for item in inputs.conditioning:
+        state = item.apply(state)
+    return state.video, state.audio
 
 
 def noise_tracks(video: Track, audio: Track | None, seed: int | torch.Generator, noise_scale: float = 1.0
@@ -102,54 +100,32 @@ def noise_tracks(video: Track, audio: Track | None, seed: int | torch.Generator,
     return video, audio
 
 
-def run_stage(
-    denoise: Denoise,
-    size: VideoSize,
-    sigmas: torch.Tensor,
-    *,
-    channels: int,
-    seed: int | torch.Generator,
-    audio_channels: int = AUDIO_LATENT_CHANNELS,
-    sampler: str | ExternalSampler = "euler",
-    sampler_options: SamplerOptions | None = None,
-    conditions: Sequence[LatentCondition] = (),
-    video_latent: torch.Tensor | None = None,
-    audio_latent: torch.Tensor | None = None,
-    with_audio: bool = True,
-    audio_frozen: bool = False,
-    audio_prefix: tuple[torch.Tensor, float] | None = None,
-    noise_scale: float = 1.0,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str = "cpu",
-    progress: Callable[[int, int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Denoise one stage and return ``(video latent (B, C, F', H', W'), audio latent (B, 8, T, 16) | None)``.
-
-    ``noise_scale`` < 1 re-noises given latents partially (refinement stages start at their first σ). ``sampler`` is
-    a built-in name (:data:`~.sampling.SAMPLERS`) or an :class:`~.kdiffusion.ExternalSampler`, which gets the same
-    noised tracks and ``sampler_options.seed`` as ``extra_args["seed"]``. ``sigmas`` ``(n + 1,)`` float.
+def run_stage(denoise: Denoise, inputs: StageInputs, callbacks: Callbacks | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Denoise one stage and return ``(video latent (B, C, F', H', W'), audio latent (B, 8, T, 16) | None)``, guide
+    tokens dropped. ``callbacks``: progress after every step, cancel before every model call, and ``preview(done,
+    total, x0 video latent (B, C, F', H', W'))`` after every step (the stage's grid, guide tokens dropped).
 
     Raises:
-        InputError: a conditioning latent does not fit the video, or an unknown sampler name / an external sampler
+        InputError: a conditioning does not fit the video, or an unknown sampler name / an external sampler
             needing what RS-LTXV does not offer.
         NonFiniteError: the model's prediction became NaN or infinite (:func:`~.finite.finite_checked`).
-        Cancelled: ``cancel()`` returned True.
+        Cancelled: ``callbacks.cancel()`` returned True.
     """
-    video, audio = prepare_tracks(size, channels=channels, audio_channels=audio_channels, conditions=conditions,
-                                  video_latent=video_latent,
-                                  audio_latent=audio_latent, with_audio=with_audio, audio_frozen=audio_frozen,
-                                  audio_prefix=audio_prefix, dtype=dtype, device=device)
-    video, audio = noise_tracks(video, audio, seed, noise_scale)
-    sigmas = sigmas.to(device)
+    callbacks = replace(callbacks or Callbacks(), grid=inputs.size.latent_grid)
+    preview = callbacks.show if callbacks.preview is not None else None  # x0 tokens → latent of this stage's grid
+    video, audio = noise_tracks(*prepare_tracks(inputs), inputs.seed, inputs.noise_scale)
+    sigmas = inputs.sigmas.to(inputs.device)
     denoise = finite_checked(denoise)
-    if isinstance(sampler, ExternalSampler):
-        seed_ = (sampler_options or SamplerOptions()).seed
-        video, audio = sample_external(sampler, denoise, video, audio, sigmas, seed=seed_, progress=progress,
-                                       cancel=cancel)
+    if isinstance(inputs.sampler, ExternalSampler):
+        seed_ = (inputs.sampler_options or SamplerOptions()).seed
+        video, audio = sample_external(inputs.sampler, denoise, video, audio, sigmas, seed=seed_,
+                                       progress=callbacks.progress, cancel=callbacks.cancel, preview=preview)
     else:
-        video, audio = sample(denoise, video, audio, sigmas, sampler, sampler_options, progress, cancel)
+        video, audio = sample(denoise, video, audio, sigmas, inputs.sampler, inputs.sampler_options,
+                              callbacks.progress, callbacks.cancel, preview=preview)
     video = video.without_guides()
-    v = tokens_to_video(video.latent, *size.latent_grid)
-    a = None if audio is None else tokens_to_audio(audio.latent, audio_channels, AUDIO_MEL_BINS)
+    audio = None if audio is None else audio.without_guides()  # reference audio tokens (ID-LoRA)
+    v = tokens_to_video(video.latent, *inputs.size.latent_grid)
+    a = None if audio is None else tokens_to_audio(audio.latent, inputs.audio_channels, AUDIO_MEL_BINS)
     return v, a

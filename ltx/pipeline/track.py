@@ -21,7 +21,9 @@ class Track:
     """One stream being denoised (module docstring for the fields' shapes); ``generated`` = tokens of the stream
     itself, before any guide tokens. Mirrors ``ltx_core.types.LatentState`` (``latent``, ``clean_latent``,
     ``denoise_mask``, ``positions``, ``attention_mask``) plus ``generated``, which ``LatentTools`` keep in their
-    target shape."""
+    target shape. ``reference`` ``[start, stop)``: the appended ID-LoRA reference tokens
+    (:class:`~.conditioning.reference_audio.ReferenceAudio`) that identity guidance leaves out of its extra pass;
+    ``(0, 0)`` without."""
 
     latent: torch.Tensor
     clean: torch.Tensor
@@ -29,6 +31,7 @@ class Track:
     positions: torch.Tensor
     attention: torch.Tensor | None
     generated: int
+    reference: tuple[int, int] = (0, 0)
 
     @staticmethod
     def from_latent(tokens: torch.Tensor, positions: torch.Tensor) -> Track:
@@ -60,6 +63,20 @@ class Track:
         attention = None if self.attention is None else self.attention[:, :n, :n]
         return Track(self.latent[:, :n], self.clean[:, :n], torch.ones_like(self.mask[:, :n]),
                      self.positions[:, :, :n], attention, n)
+
+    def without_reference(self) -> Track:
+        """This track without its reference tokens ``[start, stop)`` (latent, clean, mask, positions, attention rows
+        and columns); ``reference`` becomes ``(0, 0)``. The same track when it has none."""
+        start, stop = self.reference
+        if stop <= start:
+            return self
+
+        def cut(t: torch.Tensor, dim: int) -> torch.Tensor:
+            return torch.cat([t.narrow(dim, 0, start), t.narrow(dim, stop, t.shape[dim] - stop)], dim)
+
+        attention = None if self.attention is None else cut(cut(self.attention, 1), 2)
+        return Track(cut(self.latent, 1), cut(self.clean, 1), cut(self.mask, 1), cut(self.positions, 2), attention,
+                     self.generated)
 
     # -- conditioning ---------------------------------------------------------------------------------------------
     def replace_prefix(self, tokens: torch.Tensor, strength: float) -> Track:
@@ -119,4 +136,4 @@ class Track:
                 strength=1.0 if attention_strength is None else attention_strength, batch=b, device=tokens.device)
         return Track(torch.cat([self.latent, tokens], 1), torch.cat([self.clean, tokens], 1),
                      torch.cat([self.mask, mask], 1), torch.cat([self.positions, positions], 2), attention,
-                     self.generated)
+                     self.generated, self.reference)

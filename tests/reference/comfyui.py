@@ -69,6 +69,24 @@ def _split_as_gguf_and_vae_files(checkpoint: Path, models: Path) -> None:
                      models / "vae" / AUDIO_VAE.name)
 
 
+def write_example_video(path: Path, frames: int = 12, seed: int = 0) -> None:
+    """A 96 × 80 H.264 clip (written with PyAV) of a bright square sliding over a gradient, ``frames`` frames at
+    25 fps; ``seed`` moves the square's path (so two seeds are two different control videos)."""
+    import torch
+
+    from rs_ltxv.ltx.pipeline.media import write_mp4
+
+    h, w = 80, 96
+    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    video = torch.zeros(frames, h, w, 3, dtype=torch.uint8)
+    for t in range(frames):
+        video[t, ..., 0] = (x * 255 // w).to(torch.uint8)
+        video[t, ..., 2] = (y * 255 // h).to(torch.uint8)
+        top, left = (7 * seed + 3 * t) % (h - 24), (11 * seed + 6 * t) % (w - 24)
+        video[t, top:top + 24, left:left + 24] = 255
+    write_mp4(path, video, 25.0)
+
+
 LORA_TARGETS = ("transformer_blocks.0.attn1.to_q", "transformer_blocks.1.ff.net.0.proj", "audio_attn2.to_v")
 
 
@@ -101,7 +119,7 @@ def write_models(base: Path) -> None:
     """Under ``base/models`` the tiny set every example workflow can run from (``python -m rs_ltxv tiny --set``:
     :func:`rs_ltxv.ltx.tiny.write_tiny_set`) plus what only the tests use: the tiny Gemma as a Hugging Face folder
     (``tiny-gemma-3``), a LoRA and the checkpoint with that LoRA merged (``tiny-lora``, ``tiny-merged``); an example
-    image and sound under ``base/input``."""
+    image, sound and video under ``base/input``."""
     import av
     import torch
 
@@ -117,6 +135,7 @@ def write_models(base: Path) -> None:
     frame = av.VideoFrame.from_ndarray(image, format="rgb24")
     frame.to_image().save(base / "input" / "example.png")
     _write_wav(base / "input" / "example.wav")
+    write_example_video(base / "input" / "example.mp4")
 
 
 def serve(tmp_path_factory) -> Iterator[dict]:

@@ -17,12 +17,13 @@ import torch
 import torch.distributed as dist
 
 from rs_ltxv.ltx.config import TransformerConfig
+from rs_ltxv.ltx.pipeline.conditioning import KeyframeGuide, ReplaceLatentFrames
 from rs_ltxv.ltx.pipeline.denoiser import Denoiser
 from rs_ltxv.ltx.pipeline.guidance import GuidanceParams
 from rs_ltxv.ltx.pipeline.latents import VideoSize
 from rs_ltxv.ltx.pipeline.sampling import SamplerOptions
 from rs_ltxv.ltx.pipeline.schedules import linear_quadratic_sigmas
-from rs_ltxv.ltx.pipeline.stage import LatentCondition, run_stage
+from rs_ltxv.ltx.pipeline.stage import StageInputs, run_stage
 from rs_ltxv.ltx.text.processor import TextContexts
 from rs_ltxv.ltx.tiny import tiny_config
 from rs_ltxv.ltx.tokens import audio_positions, guide_attention_weights, video_positions
@@ -119,9 +120,9 @@ def stage_cases(model: LTXAVTransformer) -> dict[str, dict]:
         return TextContexts(torch.randn(1, 6, v_ctx, generator=g), torch.randn(1, 6, a_ctx, generator=g),
                             torch.ones(1, 6))
 
-    guide = LatentCondition(torch.randn(1, cfg.in_channels, 1, 3, 7, generator=g), pixel_frame=8,
-                            attention_strength=0.5)
-    first = LatentCondition(torch.randn(1, cfg.in_channels, 1, 3, 7, generator=g), pixel_frame=0)
+    guide = KeyframeGuide(torch.randn(1, cfg.in_channels, 1, 3, 7, generator=g), pixel_frame=8,
+                          attention_strength=0.5)
+    first = ReplaceLatentFrames(torch.randn(1, cfg.in_channels, 1, 3, 7, generator=g), latent_frame=0)
     guidance = GuidanceParams(cfg=3.0, stg=1.0, stg_blocks=(1,), rescale=0.7, modality=2.0)
     base = dict(positive=contexts(), negative=contexts(), guidance=guidance,
                 size=VideoSize(17, 96, 224, 24.0), sigmas=linear_quadratic_sigmas(4),
@@ -132,9 +133,10 @@ def stage_cases(model: LTXAVTransformer) -> dict[str, dict]:
 def run_stage_case(model: LTXAVTransformer, case: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run one :func:`stage_cases` entry with ``model`` (plain or under sequence parallelism)."""
     denoiser = Denoiser(model, case["positive"], case["negative"], case["guidance"], case["guidance"])
-    return run_stage(denoiser, case["size"], case["sigmas"], channels=model.config.in_channels,
-                     audio_channels=model.config.audio_in_channels // 16, seed=7, sampler=case["sampler"],
-                     sampler_options=SamplerOptions(eta=1.0, seed=8), conditions=case["conditions"])
+    return run_stage(denoiser, StageInputs(
+        case["size"], case["sigmas"], channels=model.config.in_channels,
+        audio_channels=model.config.audio_in_channels // 16, seed=7, sampler=case["sampler"],
+        sampler_options=SamplerOptions(eta=1.0, seed=8), conditioning=tuple(case["conditions"])))
 
 
 def make_bundle(version: str) -> dict:
