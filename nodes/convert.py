@@ -254,7 +254,7 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
         size = {}
     audio = v.get("audio")
     wave, rate = audio_to_waveform(audio) if audio is not None else (None, None)
-    voice = v.get("reference_audio")  # ID-LoRA (Generate only)
+    voice = v.get("reference_audio")  # ID-LoRA (Generate, Extend, Retake)
     voice_wave, voice_rate = audio_to_waveform(voice) if voice is not None else (None, None)
     return Request(
         **size,

@@ -48,7 +48,9 @@ from rs_ltxv.ltx.pipeline.guidance import GuidanceParams, SigmaBinnedGuidance
 from rs_ltxv.ltx.pipeline.kdiffusion import ExternalSampler
 from rs_ltxv.ltx.pipeline.latents import VideoSize
 from rs_ltxv.ltx.pipeline.protocols import ModelParts
+from rs_ltxv.ltx.pipeline.reference_guide import ReferenceVideoGuide
 from rs_ltxv.ltx.pipeline.request import ImageGuide, Request
+from rs_ltxv.ltx.pipeline.retake import retake
 from rs_ltxv.ltx.pipeline.sampling import SamplerOptions
 from rs_ltxv.ltx.pipeline.stage import StageInputs
 from rs_ltxv.ltx.text.processor import TextContexts
@@ -316,6 +318,26 @@ def test_generate_on_two_ray_workers_equals_one_process(ray_parts, tiny, sampler
     assert report[0]["digest"] == report[1]["digest"]  # both ranks ended with the same latents
     # each rank held half of the 32 video tokens (3×2×4 latent + 8 guide tokens) in the last forward
     assert [report[r]["shapes"]["x"][1] for r in (0, 1)] == [16, 16]
+
+
+def test_every_conditioning_kind_runs_on_two_ray_workers_as_in_one_process(ray_parts, tiny):
+    """IC-LoRA reference video (factor 2, attention 0.5), ID-LoRA reference audio with identity guidance, and a
+    retake of the result: the conditioning objects and the denoiser's identity settings travel to the workers."""
+    reference = np.random.default_rng(1).integers(0, 255, (9, 64, 96, 3), dtype=np.uint8)
+    voice = torch.randn(1, 16000, generator=torch.Generator().manual_seed(2)) * 0.1
+    req = _request("euler", steps=2, reference_videos=(ReferenceVideoGuide(reference, 1.0, 0.5, None, 2),),
+                   reference_audio=voice, reference_audio_sample_rate=16000, identity_guidance=2.0)
+    single, _ = _run(tiny.parts, tiny, req)
+    out, _ = _run(ray_parts, tiny, req)
+    redo = dict(start_time=0.3, end_time=0.6, contexts=(tiny.positive, tiny.negative))
+    retake_req = _request("euler", steps=2, images=(), reference_audio=voice, reference_audio_sample_rate=16000)
+    retakes = [retake(parts, retake_req, run.video_latent, run.audio_latent, **redo)
+               for parts, run in ((tiny.parts, single), (ray_parts, out))]
+    for ref, got in ((single, out), *[tuple(retakes)]):
+        for name in ("video_latent", "audio_latent"):
+            want, have = getattr(ref, name), getattr(got, name)
+            assert have.shape == want.shape
+            assert (have - want).abs().max().item() <= 1e-5 * max(1.0, want.abs().max().item()), name
 
 
 def test_load_parallel_parts_reads_no_transformer_weights_and_equals_one_process(ray_parts, tiny):

@@ -405,3 +405,24 @@ def test_retake_with_reference_audio_keeps_the_outside_and_uses_the_voice(tiny):
     assert torch.equal(voiced.audio_latent[:, :, ~inside], clip.audio_latent[:, :, ~inside])
     assert torch.equal(voiced.video_latent, clip.video_latent)
     assert not torch.equal(voiced.audio_latent[:, :, inside], plain.audio_latent[:, :, inside])
+
+
+def test_extend_and_retake_nodes_take_reference_audio(node_inputs):
+    from rs_ltxv.nodes.ltxv_extend import run_extend
+    from rs_ltxv.nodes.ltxv_generate import run_generate
+    from rs_ltxv.nodes.ltxv_retake import run_retake
+
+    small = dict(steps=2, seed=3, frame_rate=25.0, stg_blocks="1")
+    voice = {"waveform": _voice(0.6, 24000)[None], "sample_rate": 24000}
+    latent, audio_latent, _, _ = run_generate(None, **node_inputs, **small, width=64, height=64, num_frames=17)
+    clip = dict(node_inputs, latent=latent, audio_latent=audio_latent)
+    runs = {
+        "extend": lambda **kw: run_extend(None, **clip, **small, num_new_frames=8, overlap_frames=8, **kw),
+        "retake": lambda **kw: run_retake(None, **clip, **small, start_time=0.2, end_time=0.5,
+                                          regenerate_video=False, **kw),
+    }
+    for name, run in runs.items():
+        _, plain, _, _ = run()
+        _, voiced, _, _ = run(reference_audio=voice, identity_guidance=2.0)
+        assert voiced["samples"].shape == plain["samples"].shape, name
+        assert not torch.equal(voiced["samples"], plain["samples"]), name
