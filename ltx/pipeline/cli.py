@@ -307,6 +307,34 @@ def attach_workers(args: argparse.Namespace, ckpt: LTXCheckpoint, attach: Attach
     return attach(shell, parallel=parallel, recipe=recipe)
 
 
+def load_checked_parts(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Request,
+                       attach: AttachWorkers | None = None) -> ModelParts:
+    """The model parts of a ``generate`` / ``retake`` run, after the checks the checkpoint's header allows (STG blocks,
+    the parts the files hold, every ``--lora`` read against the model's layers): loaded here, or with ``--gpus`` N > 1
+    the VAEs and text encoder here and the denoising on Ray workers (:func:`attach_workers`; the driver's transformer
+    then has no weights and is never moved). ``args.upsampler`` is used when the command has it.
+
+    Raises:
+        InputError: STG blocks the model lacks, a part missing from the files, a LoRA for another model; what
+            :func:`attach_workers` raises.
+        CheckpointError / ConfigError: a model file cannot be used.
+    """
+    check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
+    check_parts_given(ckpt, args)
+    args.loras = read_lora_patches(args.loras, ckpt)
+    workers = attach_workers(args, ckpt, attach)
+    upsampler = getattr(args, "upsampler", None)
+    parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=upsampler, video_vae=args.vae,
+                             audio_vae=args.audio_vae, vocoder=args.vocoder, components=args.components,
+                             dtype=DTYPES[args.dtype], device=args.device,
+                             transformer=None if workers is None else workers.transformer,
+                             loras=args.loras if workers is None else ())
+    if workers is not None:  # the driver's transformer has no weights: never move it, compute as the workers do
+        parts.stage_runner, parts.device = workers.stage_runner, None
+        parts.compute_dtype, parts.compute_device = workers.compute_dtype, workers.compute_device
+    return parts
+
+
 def run_generate(args: argparse.Namespace, attach: AttachWorkers | None = None) -> Path:
     """``generate``: check every input (:func:`prepare_request`, then the transformer config from the checkpoint's
     header), load the models, run, and write ``--output`` and its latents. Returns the video's path. With ``--gpus``
@@ -322,18 +350,7 @@ def run_generate(args: argparse.Namespace, attach: AttachWorkers | None = None) 
     """
     req, saved = prepare_request(args)
     ckpt = open_checkpoint(args.checkpoint)
-    check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
-    check_parts_given(ckpt, args)
-    args.loras = read_lora_patches(args.loras, ckpt)
-    workers = attach_workers(args, ckpt, attach)
-    parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=args.upsampler,
-                             video_vae=args.vae, audio_vae=args.audio_vae, vocoder=args.vocoder,
-                             components=args.components, dtype=DTYPES[args.dtype], device=args.device,
-                             transformer=None if workers is None else workers.transformer,
-                             loras=args.loras if workers is None else ())
-    if workers is not None:  # the driver's transformer has no weights: never move it, compute as the workers do
-        parts.stage_runner, parts.device = workers.stage_runner, None
-        parts.compute_dtype, parts.compute_device = workers.compute_dtype, workers.compute_device
+    parts = load_checked_parts(args, ckpt, req, attach)
     progress, close = _progress()
     preview = None if args.preview_dir is None else png_writer(args.preview_dir)
     try:

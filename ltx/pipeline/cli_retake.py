@@ -15,19 +15,15 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..loading import open_checkpoint
-from .checks import check_stg_blocks
 from .cli import (
-    DTYPES,
     AttachWorkers,
     _progress,
     add_generate_arguments,
-    attach_workers,
+    load_checked_parts,
     prepare_request,
-    read_lora_patches,
     save_outputs,
 )
-from .cli_inputs import LATENTS_SUFFIX, SavedLatents, check_parts_given, read_latents
-from .parts import load_model_parts
+from .cli_inputs import LATENTS_SUFFIX, SavedLatents, read_latents
 from .preview import png_writer
 from .request import Request
 from .retake import check_latent_channels, check_retake, clip_seconds
@@ -105,18 +101,7 @@ def run_retake(args: argparse.Namespace, attach: AttachWorkers | None = None) ->
     req, saved = prepare_retake(args)
     ckpt = open_checkpoint(args.checkpoint)
     check_latent_channels(ckpt.config, saved.video, saved.audio)
-    check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
-    check_parts_given(ckpt, args)
-    args.loras = read_lora_patches(args.loras, ckpt)
-    workers = attach_workers(args, ckpt, attach)
-    parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, video_vae=args.vae,
-                             audio_vae=args.audio_vae, vocoder=args.vocoder, components=args.components,
-                             dtype=DTYPES[args.dtype], device=args.device,
-                             transformer=None if workers is None else workers.transformer,
-                             loras=args.loras if workers is None else ())
-    if workers is not None:  # the driver's transformer has no weights: never move it, compute as the workers do
-        parts.stage_runner, parts.device = workers.stage_runner, None
-        parts.compute_dtype, parts.compute_device = workers.compute_dtype, workers.compute_device
+    parts = load_checked_parts(args, ckpt, req, attach)
     progress, close = _progress()
     preview = None if args.preview_dir is None else png_writer(args.preview_dir)
     audio = saved.audio.to(args.device) if saved.audio is not None else None
