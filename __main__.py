@@ -9,6 +9,8 @@ Commands:
     retake --from OUT.latents.safetensors --start-time S --end-time S --prompt …   regenerate a time range of a
                                   clip (video, sound or both), keep the rest
     demo [-o OUT.mp4]             a short clip with sound from tiny random models (no downloads)
+    plan --checkpoint F --width W --height H --frames N [--vram 24GB] [--upscale]
+                                  predicted peak memory per stage; ffn_chunks / offload / VAE tiling that fit
     submit PROMPT.json [--server URL] [--set NODE.input=value] [-o DIR]
                                   queue an API-format prompt on a running ComfyUI, follow it, download the outputs
 """
@@ -95,6 +97,12 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from .ltx.plan.cli import run_plan
+
+    return run_plan(args)
+
+
 def _submit(args: argparse.Namespace) -> int:
     from .client.submit import run
 
@@ -138,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=768)
     p.add_argument("--height", type=int, default=512)
     p.set_defaults(func=_demo)
+    from .ltx.plan.cli import add_plan_arguments
+
+    p = sub.add_parser("plan", help="predict peak memory per stage and pick ffn_chunks / offload / VAE tiling for "
+                       "a VRAM budget (reads only the checkpoint header)")
+    add_plan_arguments(p)
+    p.set_defaults(func=_plan)
     from .client.submit import add_arguments as add_submit_arguments
 
     p = sub.add_parser("submit", help="queue an API-format prompt on a running ComfyUI and download its outputs")

@@ -19,8 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..gguf_loader.linear import GGUFLinear
 from ..ltx.errors import InputError
+from ..ltx.offload import enable_weight_casting
+from ..ltx.quant import QuantisedLayer, is_quantised
 from ..ltx.transformer import LTXAVTransformer, RunOptions
 
 #: the object-patch key (an attribute of :class:`LTXVModule`) carrying a run's :class:`RunOptions`
@@ -53,6 +54,7 @@ class LTXVModule(nn.Module):
     def __init__(self, transformer: LTXAVTransformer, *, distilled: bool = False,
                  source: str | Path | None = None) -> None:
         super().__init__()
+        enable_weight_casting(transformer)  # ComfyUI's low-VRAM mode may leave any layer offloaded (cast at use)
         self.diffusion_model = transformer
         self.distilled = distilled
         self.source = Path(source) if source is not None else None
@@ -60,10 +62,10 @@ class LTXVModule(nn.Module):
         self.model_config = _ModelConfig()
         self._register_state_dict_hook(_quantised_weight_keys)
 
-    def quantised_layers(self) -> dict[str, GGUFLinear]:
-        """``{"diffusion_model.<name>.weight": layer}`` for the GGUF-quantised Linear layers."""
-        return {f"diffusion_model.{n}.weight": m for n, m in self.diffusion_model.named_modules()
-                if isinstance(m, GGUFLinear)}
+    def quantised_layers(self) -> dict[str, QuantisedLayer]:
+        """``{"diffusion_model.<name>.weight": layer}`` for the quantised Linear layers (GGUF, FP8, INT8, NVFP4:
+        :func:`~rs_ltxv.ltx.quant.is_quantised`)."""
+        return {f"diffusion_model.{n}.weight": m for n, m in self.diffusion_model.named_modules() if is_quantised(m)}
 
     def get_dtype(self) -> torch.dtype:
         """The dtype of the floating-point weights (ComfyUI's ``ModelPatcher.model_dtype``)."""
@@ -89,8 +91,8 @@ def _quantised_weight_keys(module: LTXVModule, state: dict, prefix: str, _meta: 
 
 
 class _LoraDelta:
-    """A GGUFLinear patch: ``calculate_weight(patches, W) − W`` on the dequantised weight, each forward (the packed
-    weights stay packed; this is how LoRA works on quantised layers)."""
+    """A quantised layer's patch: ``calculate_weight(patches, W) − W`` on the dequantised weight ``(out, in)``, each
+    forward (the packed weights stay packed; this is how LoRA works on quantised layers)."""
 
     def __init__(self, patches: list, key: str) -> None:
         self.patches, self.key = patches, key
@@ -197,6 +199,8 @@ def prepare(model: Any, options: RunOptions, *, load: Any = None, what: str = "R
             if load is not None:  # applies the object patch: the options come back through the loaded model
                 load(patched)
                 options = getattr(patched.model, RUN_OPTIONS, options)
+            if getattr(ours, "model_lowvram", False):  # partly loaded: layers cast their weights to the GPU at use
+                return ReadyModel(ours.diffusion_model, ours.distilled, options, ours.get_dtype(), model.load_device)
         return ReadyModel(ours.diffusion_model, ours.distilled, options)
     from . import core_interop
 

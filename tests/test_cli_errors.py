@@ -47,11 +47,15 @@ def files(tmp_path_factory) -> dict[str, str]:
     (d / "a:b").mkdir()
     write_image(d / "a:b" / "colon.png", np.full((64, 96, 3), 50, np.uint8))
     write_image(d / "tiny.png", np.full((1, 1, 3), 9, np.uint8))
+    write_audio(d / "short.wav", np.zeros((1, 50), np.float32), 16000)  # 3 ms: below the mel front end's minimum
+    (d / "previews" / "step_0001.png").mkdir(parents=True)  # a sub-folder named like the first preview file
+    (d / "loras").mkdir()
     ckpt = write_tiny_checkpoint(d / "tiny.safetensors", "2.3")
     return {"dir": str(d), "png": str(d / "img.png"), "wav": str(d / "tone.wav"), "txt": str(d / "notes.txt"),
             "trunc": str(d / "trunc.safetensors"), "corrupt": str(d / "corrupt.latents.safetensors"),
             "colon_png": str(d / "a:b" / "colon.png"),
-            "tiny_png": str(d / "tiny.png"), "ckpt": str(ckpt), "missing": str(d / "missing.safetensors")}
+            "tiny_png": str(d / "tiny.png"), "ckpt": str(ckpt), "missing": str(d / "missing.safetensors"),
+            "short_wav": str(d / "short.wav"), "previews": str(d / "previews"), "lora_dir": str(d / "loras")}
 
 
 GEN = ["generate", "--checkpoint", "{ckpt}", "--text-encoder", "{dir}", "--prompt", "a fox",
@@ -84,6 +88,7 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--lora", "{ckpt}:abc"], "strength 'abc'"),
     (["--lora", "{ckpt}"], "holds no LoRA weights"),
     (["--lora", "{txt}"], "cannot read"),
+    (["--lora", "{lora_dir}"], "is a folder; give a LoRA .safetensors file"),
     (["--lora", "{trunc}:0.5"], "cannot read"),
     (["--reference-video", "{missing}"], "cannot read the video"),
     (["--reference-video", "{txt}"], "--reference-video"),
@@ -91,6 +96,7 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--reference-video", "{png}", "--reference-strength", "2"], "strength must be a number from 0 to 1"),
     (["--reference-video", "{png}", "--reference-downscale-factor", "3"], "multiple of 96"),
     (["--reference-video", "{png}", "--reference-downscale-factor", "0"], "whole number from 1 to 64"),
+    (["--reference-video", "{png}", "--reference-downscale-factor", "-2"], "--reference-downscale-factor -2: must be"),
     (["--image", "{png}:abc"], "frame"),
     (["--image", "{png}:0:abc"], "strength"),
     (["--image", "{png}:0:2.0"], "strength"),
@@ -99,9 +105,12 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--image", "{dir}/missing.png"], "image"),
     (["--image", "{dir}"], "image"),
     (["--audio", "{dir}/missing.wav"], "audio"),
-    (["--audio", "{txt}"], "audio"),
+    (["--audio", "{txt}"], "Give an audio file (WAV, MP3"),
+    (["--audio", "{short_wav}"], "--audio"),
+    (["--audio", "{short_wav}"], "audio is too short: 50 samples at 16000 Hz"),
     (["--reference-audio", "{dir}/missing.wav"], "--reference-audio"),
     (["--reference-audio", "{txt}"], "--reference-audio"),
+    (["--reference-audio", "{short_wav}"], "--reference-audio / --identity-guidance: reference_audio is too short"),
     (["--identity-guidance", "2"], "no effect without --reference-audio"),
     (["--reference-audio", "{wav}", "--identity-guidance", "-1"], "identity_guidance must be a finite number"),
     (["--reference-audio", "{wav}", "--identity-guidance", "nan"], "identity_guidance must be a finite number"),
@@ -117,6 +126,7 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--output", "{txt}/x.mp4"], "output"),
     (["--output", "{dir}"], "output"),
     (["--stg-block", "99"], "STG block"),
+    (["--stg-block", "99"], "or --stg-block N with N in 0…1 for this model, or --stg 0 to turn STG off"),
     (["--upsampler", "{missing}"], "missing.safetensors"),
     (["--device", "tpu"], "device"),
     (["--device", "meta"], "device"),
@@ -125,6 +135,8 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--output", "/proc/x.mp4"], "cannot be written"),
     (["--image", "{tiny_png}"], "2×2"),
     (["--preview-dir", "{txt}"], "--preview-dir"),
+    (["--preview-dir", ""], "--preview-dir is empty"),
+    (["--preview-dir", "{previews}"], "holds a sub-folder named like a preview file (step_0001.png); pick another"),
     (["--preview-dir", "/proc/previews"], "--preview-dir"),
     (["--preview-dir", "{dir}/previews", "--gpus", "2"], "--preview-dir has no effect with --gpus"),
     (["--server", "x"], "unrecognized"),
@@ -149,6 +161,17 @@ OTHER_CASES: list[tuple[list[str], str]] = [
     (["submit", "{dir}/missing.json", "-o", "{txt}"], "is a file"),
     (["tiny", "{ckpt}"], "--overwrite"),
     (["tiny", "{dir}/model.mp4"], ".safetensors"),
+    (["plan", "--checkpoint", "{ckpt}", "--width", "768", "--height", "512", "--frames", "121", "--vram", "abc"],
+     "--vram"),
+    (["plan", "--checkpoint", "{ckpt}", "--width", "768", "--height", "512", "--frames", "121", "--vram", "24 GX"],
+     "--vram"),
+    (["plan", "--checkpoint", "{ckpt}", "--width", "770", "--height", "512", "--frames", "121"], "multiple of 32"),
+    (["plan", "--checkpoint", "{ckpt}", "--width", "768", "--height", "512", "--frames", "120"], "8·k + 1"),
+    (["plan", "--checkpoint", "{missing}", "--width", "768", "--height", "512", "--frames", "121"],
+     "missing.safetensors"),
+    (["plan", "--checkpoint", "{txt}", "--width", "768", "--height", "512", "--frames", "121"], "notes.txt"),
+    (["plan", "--checkpoint", "{ckpt}", "--width", "768", "--height", "512", "--frames", "121", "--vram", "1MB"],
+     "does not fit"),
 ]
 
 
@@ -278,6 +301,9 @@ RETAKE_CASES: list[tuple[list[str], str]] = [
     (["--start-time", "0", "--end-time", "0.5", "--output", "{txt}/x.mp4"], "output"),
     (["--start-time", "0", "--end-time", "0.5", "--from", "{wide}"], "channels"),
     (["--start-time", "0"], "--end-time"),
+    (["--start-time", "0", "--end-time", "0.5", "--output", "{dir}/clip.mp4"], "over the --from file; pick another -o"),
+    (["--start-time", "0", "--end-time", "0.5", "--from", "{empty}"], "--from"),
+    (["--start-time", "0", "--end-time", "0.5", "--from", "{empty}"], "is empty (no latent frames"),
 ]
 
 
@@ -292,8 +318,9 @@ def retake_files(files) -> dict[str, str]:
     save_file({"video": torch.zeros(1, 128, 4, 2, 2)}, str(d / "silent.latents.safetensors"),
               metadata={"fps": "25.0"})
     save_file({"video": torch.zeros(1, 64, 4, 2, 2)}, str(d / "wide.latents.safetensors"), metadata={"fps": "25.0"})
+    save_file({"video": torch.zeros(1, 128, 0, 2, 2)}, str(d / "empty.latents.safetensors"), metadata={"fps": "25.0"})
     return {**files, "clip": str(d / "clip.latents.safetensors"), "silent": str(d / "silent.latents.safetensors"),
-            "wide": str(d / "wide.latents.safetensors")}
+            "wide": str(d / "wide.latents.safetensors"), "empty": str(d / "empty.latents.safetensors")}
 
 
 @pytest.mark.parametrize(("extra", "words"), RETAKE_CASES, ids=[" ".join(c[0]) for c in RETAKE_CASES])
@@ -305,3 +332,124 @@ def test_retake_bad_input_is_one_line(retake_files, capsys, extra, words):
     code, err = _run(argv + _fill(extra, retake_files), capsys)
     _assert_one_error_line(code, err, words)
     assert not (Path(retake_files["dir"]) / "out").exists()  # nothing written, no folder made
+
+
+def _tiny_loras(files) -> tuple[str, str]:
+    """A LoRA that fits the tiny checkpoint and one of the same layers made for a wider model."""
+    import torch
+    from safetensors.torch import load_file
+
+    from rs_ltxv.ltx.tiny_parts import write_tiny_lora
+
+    d = Path(files["dir"])
+    state = load_file(files["ckpt"])
+    good = write_tiny_lora(d / "good_lora.safetensors", state)
+    wide = {k: torch.zeros(v.shape[0] * 2, v.shape[1]) if v.ndim == 2 else v for k, v in state.items()}
+    other = write_tiny_lora(d / "other_model_lora.safetensors", wide)
+    return str(good), str(other)
+
+
+def test_a_lora_that_does_not_fit_is_named_among_several(files):
+    """The check against the checkpoint's layers (before any weight is read) names the --lora file that fails."""
+    from rs_ltxv.ltx.errors import InputError
+    from rs_ltxv.ltx.loading import open_checkpoint
+    from rs_ltxv.ltx.pipeline.cli import read_lora_patches
+    from rs_ltxv.ltx.pipeline.cli_inputs import parse_lora_spec
+
+    good, other = _tiny_loras(files)
+    ckpt = open_checkpoint(files["ckpt"])
+    assert len(read_lora_patches((parse_lora_spec(good),), ckpt)) == 5
+    with pytest.raises(InputError) as info:
+        read_lora_patches((parse_lora_spec(good), parse_lora_spec(other)), ckpt)
+    text = str(info.value)
+    assert text.startswith("--lora other_model_lora.safetensors: its patch for "), text
+    assert "does not fit the weight" in text
+    assert "good_lora" not in text
+    assert text.count("LoRA ") == 1
+
+
+def test_a_lora_error_names_the_file_once(files, capsys):
+    code, err = _run([*_fill(GEN, files), "--lora", files["txt"]], capsys)
+    _assert_one_error_line(code, err, "cannot read it as a .safetensors file")
+    assert err.count("notes.txt") == 1, err
+    assert "LoRA " not in err, err
+
+
+def test_progress_bar_ends_its_line(capsys):
+    """The output path (stdout) and "error: interrupted" come on a line of their own after the bar, whether the
+    run finished its steps or not."""
+    from rs_ltxv.ltx.pipeline.cli import _progress
+
+    for steps_done in (2, 1):
+        update, close = _progress()
+        for done in range(1, steps_done + 1):
+            update(done, 2)
+        close()
+        err = capsys.readouterr().err
+        assert f"{steps_done}/2" in err
+        assert err.endswith("\n"), repr(err[-80:])
+        assert not err.endswith("\n\n"), repr(err[-80:])
+
+
+def test_reference_flags_without_a_lora_warn_and_run_on(files, capsys):
+    """--reference-video / --reference-audio without --lora: one warning line each once every check passed (the
+    run goes on; here it stops later, at the STG block the tiny model lacks)."""
+    code, err = _run([*_fill(GEN, files), "--reference-video", files["png"], "--reference-audio", files["wav"],
+                      "--width", "64", "--height", "64", "--frames", "9"], capsys)
+    lines = err.strip().splitlines()
+    assert code != 0, err
+    assert lines[-1].startswith("error: "), err
+    assert "STG block" in lines[-1], err
+    assert lines[:-1] == [
+        "warning: --reference-video without --lora: the base model was not trained on reference tokens; load the "
+        "IC-LoRA with --lora (running anyway).",
+        "warning: --reference-audio without --lora: the base model was not trained on reference tokens; load the "
+        "ID-LoRA with --lora (running anyway)."], err
+
+
+def test_reference_downscale_factor_overrides_the_lora_metadata(files, capsys):
+    """The flag wins over the LoRA's reference_downscale_factor with one warning line (README: an override)."""
+    import argparse
+
+    from safetensors.torch import load_file
+
+    from rs_ltxv.ltx.pipeline.cli import add_generate_arguments, prepare_request
+    from rs_ltxv.ltx.tiny_parts import write_tiny_lora
+
+    ic = write_tiny_lora(Path(files["dir"]) / "ic.safetensors", load_file(files["ckpt"]),
+                         metadata={"reference_downscale_factor": "2"})
+    parser = argparse.ArgumentParser()
+    add_generate_arguments(parser)
+    base = [*_fill(GEN[1:], files), "--lora", str(ic), "--reference-video", files["png"], "--width", "192",
+            "--height", "192", "--frames", "9"]
+    req, _ = prepare_request(parser.parse_args([*base, "--reference-downscale-factor", "1"]))
+    assert req.reference_videos[0].downscale_factor == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "warning: --reference-downscale-factor 1 overrides the LoRA metadata (the --lora file records "
+        "reference_downscale_factor 2)."]
+    req, _ = prepare_request(parser.parse_args(base))
+    assert req.reference_videos[0].downscale_factor == 2
+    assert capsys.readouterr().err == ""
+
+
+def test_stg_block_message_names_the_request_fields():
+    """The library's message (a Request run on a model without block 28) names the fields to set."""
+    from rs_ltxv.ltx.errors import InputError
+    from rs_ltxv.ltx.pipeline.checks import check_stg_blocks
+    from rs_ltxv.ltx.pipeline.guidance import GuidanceParams
+
+    with pytest.raises(InputError, match=r"audio_guidance stg_blocks with blocks in 0…1 for this model \(e.g. "
+                       r"GuidanceParams\(stg_blocks=\(1,\)\)\), or stg=0 in audio_guidance to turn STG off"):
+        check_stg_blocks({"audio": GuidanceParams(cfg=3.0, stg=1.0, stg_blocks=(28,))}, 2)
+
+
+def test_audio_read_errors_say_what_to_give(files):
+    from rs_ltxv.ltx.errors import InputError
+    from rs_ltxv.ltx.pipeline.media import load_audio
+
+    with pytest.raises(InputError) as info:
+        load_audio(files["txt"])
+    text = str(info.value)
+    assert "Errno" not in text
+    assert "Invalid data found" in text
+    assert "Give an audio file (WAV, MP3, FLAC" in text

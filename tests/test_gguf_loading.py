@@ -157,12 +157,28 @@ def test_wrong_architecture(tmp_path):
         load_transformer(path)
 
 
-def test_ltx_tensors_under_another_architecture_string_are_named(tmp_path):
-    """Files from other GGUF tools label LTX weights with their own architecture string (e.g. 'pig'): say so."""
-    _, sd = _small_2_3()
-    path = write_gguf(tmp_path / "pig.gguf", sd, Q.F32, arch="pig")
-    with pytest.raises(CheckpointError, match=r"architecture 'pig'.* tensors are an LTX-2 transformer"):
-        open_checkpoint(path)
+def test_ltx_tensors_under_another_tools_architecture_string_load_by_names(tmp_path, capsys):
+    """Files from other GGUF tools label LTX weights 'pig' / 'cow' (ComfyUI-GGUF's compatibility mode): they load by
+    tensor names, equal to the same file labelled 'ltxv', and `info` says so; a 'pig' file of other tensors and an
+    LTX file labelled as another model are still refused."""
+    cfg, sd = _small_2_3()
+    meta = {"config": json.dumps({"transformer": cfg.to_dict()})}
+    pig = write_gguf(tmp_path / "pig.gguf", sd, _q8_for_linears, arch="pig", metadata=meta)
+    ltxv = write_gguf(tmp_path / "ltxv.gguf", sd, _q8_for_linears, metadata=meta)
+    ckpt = open_checkpoint(pig)
+    assert "'pig'" in ckpt.file.note
+    assert open_checkpoint(ltxv).file.note is None
+    a, b = load_transformer(ckpt), load_transformer(ltxv)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert main(["info", str(pig)]) == 0
+    out = capsys.readouterr().out
+    assert "loaded by its tensor names" in out
+    assert "LTX model:" in out
+    with pytest.raises(CheckpointError, match=r"architecture 'flux'.* tensors are an LTX-2 transformer"):
+        open_checkpoint(write_gguf(tmp_path / "flux.gguf", sd, Q.F32, arch="flux"))
+    other = write_gguf(tmp_path / "pig2.gguf", {"token_embd.weight": torch.zeros(8, 32)}, Q.F32, arch="pig")
+    with pytest.raises(CheckpointError, match=r"architecture 'pig'.* are not an LTX-2 transformer"):
+        open_checkpoint(other)
 
 
 def test_unsupported_quant_type_named(tmp_path):

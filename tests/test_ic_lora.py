@@ -366,5 +366,5 @@ def test_cli_generate_takes_the_factor_from_the_lora_metadata(tmp_path):
     factor_one = run("one", "--lora", str(plain))
     assert torch.equal(from_metadata, explicit)
     assert not torch.equal(from_metadata, factor_one)
-    assert main(["generate", *common, "--lora", str(ic), "--reference-downscale-factor", "1", "-o",
-                 str(tmp_path / "x.mp4")]) != 0  # disagreeing with the file is refused
+    # the flag overrides the file's metadata (with a warning line): the same as the LoRA without metadata
+    assert torch.equal(run("override", "--lora", str(ic), "--reference-downscale-factor", "1"), factor_one)

@@ -167,10 +167,11 @@ def test_unexpected_tensor(pair, tmp_path):
         load_transformer(path)
 
 
-def test_fp8_scaled_weights_are_named(pair, tmp_path):
+def test_scale_beside_a_float_weight_is_named(pair, tmp_path):
+    """FP8 files load (tests/test_quant_loading.py); a scale beside a weight stored in float is a damaged file."""
     path = _rewrite(pair.path, tmp_path / "f.safetensors",
                     add={"model.diffusion_model.transformer_blocks.0.attn1.to_q.weight_scale": torch.ones(())})
-    with pytest.raises(CheckpointError, match="FP8"):
+    with pytest.raises(CheckpointError, match=r"to_q has a quantisation scale but its weight is stored as F32"):
         load_transformer(path)
 
 

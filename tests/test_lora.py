@@ -283,6 +283,20 @@ def test_bad_specs_and_shapes(ckpt, tmp_path):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
 
 
+def test_errors_name_the_lora_file(ckpt, tmp_path):
+    """A folder is called a folder; factors that do not fit the model name the file they came from (several
+    LoRAs: which one)."""
+    model = load_transformer(ckpt, dtype=torch.float32)
+    with pytest.raises(InputError, match=r"is a folder; give a LoRA \.safetensors file"):
+        apply_loras(model, [tmp_path])
+    good = _write_lora(tmp_path / "good.safetensors", _factors(model), "official")
+    wide = {name: (down, up.repeat(2, 1), alpha) for name, (down, up, alpha) in _factors(model).items()}
+    other = _write_lora(tmp_path / "for_another_model.safetensors", wide, "official")
+    with pytest.raises(InputError, match=r"^LoRA for_another_model.safetensors: its patch for '.*': up .* does "
+                                         r"not fit"):
+        apply_loras(model, [good, other])
+
+
 def test_diffusers_and_kohya_spellings_of_every_layer(ckpt):
     """Our diffusers renames agree with the reference mapping (tests/reference/diffusers_ref.py, checked against
     diffusers' LTX2VideoTransformer3DModel by strict loading) for every LoRA-able layer, and every kohya spelling

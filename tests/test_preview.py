@@ -241,3 +241,44 @@ def test_cli_preview_dir_writes_one_png_per_step(files, tmp_path):
     assert sorted(p.name for p in previews.iterdir()) == ["step_0001.png", "step_0002.png", "step_0003.png"]
     with av.open(str(previews / "step_0003.png")) as c:
         assert next(c.decode(video=0)).to_ndarray(format="rgb24").shape == (64, 128, 3)
+
+
+class _PoolVAE:
+    """A stand-in video VAE whose encoder compresses ``cell``× in height and width (mean pool, then a fixed random
+    1×1 map to ``channels`` latent channels); ``bad`` makes the latent not a whole number of pixels per cell."""
+
+    def __init__(self, cell: int, channels: int = 8, bad: bool = False) -> None:
+        self.cell, self.bad = cell, bad
+        self.mix = torch.randn(channels, 3, generator=torch.Generator().manual_seed(1))
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.avg_pool2d(pixels[:, :, 0], self.cell)  # (b, 3, h, w)
+        if self.bad:
+            pooled = pooled[..., :-1, :]
+        return torch.einsum("oc,bchw->bohw", self.mix, pooled)[:, :, None]
+
+
+def test_fit_reads_the_cell_size_off_the_vae():
+    """A VAE that compresses 8× (the tiny ComfyUI-compatible file) fits without a shape error; its map knows the
+    cell size (the picture's cap) and keeps it through save / load."""
+    preview = fit_latent_preview(_PoolVAE(8))
+    assert preview.cell == 8
+    assert preview.error < 0.05  # a linear encoder: the map inverts it
+    assert preview.image(torch.randn(1, 8, 1, 2, 2)).shape == (16, 16, 3)  # at most 8 px per cell
+    assert fit_latent_preview(_PoolVAE(64)).cell == 64
+    with pytest.raises(InputError, match="not a whole number of pixels per cell"):
+        fit_latent_preview(_PoolVAE(8, bad=True))
+
+
+def test_save_load_keeps_the_cell_size(tmp_path):
+    preview = fit_latent_preview(_PoolVAE(16))
+    assert LatentPreview.load(preview.save(tmp_path / "m.safetensors")).cell == 16
+
+
+def test_a_vae_the_fit_cannot_read_means_no_preview_not_a_traceback(parts, caplog):
+    seen = []
+    with caplog.at_level("WARNING"):
+        callbacks = run_callbacks(replace(parts, video_vae=_PoolVAE(8, bad=True)), 3, None, None,
+                                  lambda d, t, im: seen.append(d))
+    assert callbacks.preview is None
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["No live preview"]

@@ -261,6 +261,14 @@ def test_requests_with_bad_reference_audio_are_refused(tiny):
         _req(reference_audio=torch.zeros(16000), reference_audio_sample_rate=16000)
     with pytest.raises(InputError, match="reference audio sample rate"):
         _req(reference_audio=_voice())
+    # shorter than the mel front end takes (more than 512 samples at 16 kHz): refused when the request is built
+    with pytest.raises(InputError, match="reference_audio is too short: 50 samples at 16000 Hz"):
+        _req(reference_audio=torch.zeros(1, 50), reference_audio_sample_rate=16000)
+    with pytest.raises(InputError, match="reference_audio is too short: 1400 samples at 44100 Hz"):
+        _req(reference_audio=torch.zeros(2, 1400), reference_audio_sample_rate=44100)
+    _req(reference_audio=torch.zeros(1, 513), reference_audio_sample_rate=16000)
+    with pytest.raises(InputError, match="audio is too short"):
+        _req(audio=torch.zeros(1, 100), audio_sample_rate=16000)
     with pytest.raises(InputError, match="generate_audio on"):
         _req(reference_audio=_voice(), reference_audio_sample_rate=16000, generate_audio=False)
     with pytest.raises(InputError, match="identity_guidance must"):

@@ -62,6 +62,18 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0
     return fb * (2.0 / (edges[2:] - edges[:-2]))[None, :]
 
 
+#: the mel front end of the released audio VAEs (LTX-2 / LTX-2.3: 16 kHz, ``n_fft`` 1024)
+MEL_SAMPLE_RATE = 16000
+MEL_N_FFT = 1024
+
+
+def min_audio_seconds(sample_rate: int = MEL_SAMPLE_RATE, n_fft: int = MEL_N_FFT) -> float:
+    """The shortest waveform the mel front end takes, in seconds: more than ``n_fft // 2`` samples at
+    ``sample_rate`` (what :class:`LogMelSpectrogram` refuses below; 513 samples at 16 kHz ≈ 32 ms). The request
+    checks a waveform against it at its own rate, before any model loads."""
+    return (n_fft // 2 + 1) / sample_rate
+
+
 class LogMelSpectrogram(nn.Module):
     """Waveform ``(B, C, samples)`` at ``sample_rate`` → log-mel ``(B, C, 1 + samples // hop, n_mels)`` (float32).
 

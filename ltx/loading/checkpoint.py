@@ -3,7 +3,9 @@
 Accepted files: the official single files (``ltx-2-19b-*.safetensors``, ``ltx-2.3-22b-*.safetensors``; config from
 ``__metadata__["config"]``) and transformer-only files such as ComfyUI's split diffusion-model files, with or
 without the ``model.diffusion_model.`` prefix (config inferred from names and shapes when there is no metadata).
-``.gguf`` files are accepted the same way (``gguf_checkpoint.py``); their quantised Linear weights stay quantised.
+``.gguf`` files are accepted the same way (``gguf_checkpoint.py``); their quantised Linear weights stay quantised, as do
+FP8 / INT8 / NVFP4 weights of ``.safetensors`` files (official FP8, ComfyUI ``scaled_fp8`` and ``comfy_quant``:
+``quant_plan.py``, ``ltx.quant``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .gguf_checkpoint import GGUFCheckpointFile
 from .infer import infer_connector, infer_gemma_states, infer_transformer, shape_of
 from .layout import check_is_ltx2, detect_version, split_components
 from .materialize import materialize
+from .quant_plan import logical_infos
 from .resolve import ConfigSource, resolve_config
 from .safetensors_file import SafetensorsFile
 from .source import TensorInfo
@@ -77,7 +80,7 @@ class LTXCheckpoint:
     def infos(self, component: str) -> dict[str, TensorInfo]:
         """Module name → :class:`~.source.TensorInfo` (stored dtype, shape) of ``component``'s tensors (a key of
         :attr:`components`: "transformer", "text_projection", "video_connector" …); empty when the file lacks it."""
-        return {name: self.file.tensors[key] for name, key in self.components.get(component, {}).items()}
+        return logical_infos({name: self.file.tensors[key] for name, key in self.components.get(component, {}).items()})
 
 
 def _with_connectors(raw: Mapping[str, Any], connectors: dict[str, dict[str, TensorInfo]]) -> TransformerConfig:
@@ -116,7 +119,7 @@ def open_checkpoint(path: str | os.PathLike, config: TransformerConfig | dict | 
     file = open_file(path)
     check_is_ltx2(path.name, file.tensors)
     components = split_components(file.tensors)
-    infos = {c: {n: file.tensors[k] for n, k in names.items()} for c, names in components.items()}
+    infos = {c: logical_infos({n: file.tensors[k] for n, k in names.items()}) for c, names in components.items()}
     connectors = {c: infos[c] for c in ("video_connector", "audio_connector") if c in infos}
     version = detect_version(components["transformer"])
     resolved = resolve_config(
@@ -142,7 +145,8 @@ def load_transformer(
     device: str | torch.device = "cpu",
 ) -> LTXAVTransformer:
     """Load the audio-video transformer in ``dtype`` (None: as stored) on ``device`` from a path or an opened
-    :class:`LTXCheckpoint`. GGUF files keep quantised Linear weights quantised (``GGUFLinear``).
+    :class:`LTXCheckpoint`. Quantised Linear weights stay quantised (``GGUFLinear`` for GGUF, ``QuantLinear`` for FP8 /
+    INT8 / NVFP4).
 
     Mirrors ``ltx_core.loader.single_gpu_model_builder.SingleGPUModelBuilder.build`` with
     ``ltx_core.model.transformer.model_configurator.LTXModelConfigurator``.

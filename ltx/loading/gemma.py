@@ -36,6 +36,7 @@ from .gemma_tensors import GemmaTensors, open_gemma_files
 from .infer import shape_of
 from .layout import count_blocks
 from .materialize import materialize
+from .quant_plan import logical_infos
 from .resolve import resolve_config
 from .safetensors_file import SafetensorsFile
 from .source import TensorSource, as_source
@@ -101,7 +102,7 @@ def infer_gemma_config(tensors: Mapping[str, torch.Tensor] | TensorSource) -> Ge
         CheckpointError: a tensor the inference reads is missing or of the wrong rank.
         ConfigError: the hidden width is not a known Gemma-3 size; the layer count is out of range.
     """
-    infos = as_source(tensors).tensors
+    infos = logical_infos(as_source(tensors).tensors)  # NVFP4 weights: their unpacked shapes
 
     def shape(name: str, rank: int = 2) -> tuple[int, ...]:
         if name not in infos:

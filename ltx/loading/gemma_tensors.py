@@ -5,9 +5,11 @@ Names are normalised to ``Gemma3TextModel``'s (``layers.0.self_attn.q_proj.weigh
 ``model.language_model.*`` (transformers ≥ 4.52), ``model.*`` (``Gemma3ForCausalLM`` and ComfyUI's single files)
 or bare names. Vision tower, projector and LM head tensors are ignored.
 
-ComfyUI's quantised files are dequantised on read: float8 ``<layer>.weight`` times its float32 ``<layer>.weight_scale``
-(comfy-kitchen layout, marked by ``<layer>.comfy_quant`` JSON) or ``<layer>.scale_weight`` (the older ``scaled_fp8``
-layout). Other quantisations (nvfp4 …) are refused with a message.
+ComfyUI's quantised files keep their decoder-layer Linear weights quantised: the scale / ``comfy_quant`` tensors of
+``layers.*`` weights are listed under their model names (``layers.0.mlp.up_proj.weight_scale`` …), so
+``quant_plan.plan_quantised`` makes those layers ``QuantLinear`` (float8, ``int8_tensorwise`` (+ ConvRot), ``nvfp4``,
+as for the transformer). The token embedding is dequantised on read: float8 ``embed_tokens.weight`` times its
+``weight_scale`` / ``scale_weight``; any other quantisation of it is refused with a message.
 
 The stored config (:meth:`GemmaTensors.config`) is a Hugging Face ``config.json`` lying next to the weights, else the
 ``__metadata__["config"]`` of a shard when it describes a Gemma-3.
@@ -37,6 +39,8 @@ _ANCHOR = "embed_tokens.weight"
 _SCALE_SUFFIXES = (".weight_scale", ".scale_weight")
 _IGNORED_SUFFIXES = (".comfy_quant", ".input_scale", ".scale_input")
 _FP8 = ("F8_E4M3", "F8_E5M2")
+#: quantisation tensors kept beside a decoder layer's Linear weight (read raw; ``quant_plan.py`` uses them)
+_LAYER_PARTS = (".weight_scale", ".scale_weight", ".weight_scale_2", ".input_scale", ".scale_input", ".comfy_quant")
 _NOT_WEIGHTS = ("spiece_model", "scaled_fp8")  # ComfyUI: the embedded tokenizer and the fp8 marker
 
 
@@ -75,9 +79,14 @@ class GemmaTensors(PlainWeights):
         self._names: dict[str, str] = {}
         self._scales: dict[str, str] = {}
         for key in self._where:
-            if not key.startswith(self.prefix) or key.endswith(_IGNORED_SUFFIXES):
+            if not key.startswith(self.prefix):
                 continue
             name = key[len(self.prefix):]
+            if name.startswith("layers.") and name.endswith(_LAYER_PARTS):
+                self._names[name] = key  # a decoder-layer Linear's quantisation tensors: kept (quant_plan.py)
+                continue
+            if key.endswith(_IGNORED_SUFFIXES):
+                continue
             if name in _NOT_WEIGHTS or name.startswith(("vision_tower.", "multi_modal_projector.", "lm_head.")):
                 continue
             scale = next((s for s in _SCALE_SUFFIXES if name.endswith(s)), None)
@@ -91,8 +100,8 @@ class GemmaTensors(PlainWeights):
     def _check_quantisation(self) -> None:
         formats = set()
         for key, (f, _) in self._where.items():
-            if key.endswith(".comfy_quant"):
-                formats.add(_quant_format(f, key))
+            if key.endswith(".comfy_quant") and not key[len(self.prefix):].startswith("layers."):
+                formats.add(_quant_format(f, key))  # decoder layers: formats checked by quant_plan.py
         unsupported = formats - {"float8_e4m3fn", "float8_e5m2", "?"}
         if unsupported:
             raise CheckpointError(f"{self.what} is quantised as {sorted(unsupported)}, which RS-LTXV cannot load. "
@@ -101,7 +110,8 @@ class GemmaTensors(PlainWeights):
             info = self._where[key][0].tensors[key]
             if info.dtype in _FP8 and name not in self._scales:
                 continue  # a plain float8 cast (no scale): read as is
-            if info.dtype not in DTYPES or (info.dtype in ("U8", "I8") and name.endswith(".weight")):
+            packed = info.dtype in ("U8", "I8") and name.endswith(".weight") and not name.startswith("layers.")
+            if info.dtype not in DTYPES or packed:
                 raise CheckpointError(f"{self.what}: tensor {key} has dtype {info.dtype}, a packed quantisation "
                                       "RS-LTXV cannot load. Use the bf16 or fp8 Gemma file, or a GGUF quantisation.")
 

@@ -25,6 +25,8 @@ from ..errors import CheckpointError
 from .config_json import parse_config_text
 from .source import TensorInfo, read_device
 
+#: architecture strings other GGUF tools write; their files load by tensor names (ComfyUI-GGUF's compatibility mode)
+COMPAT_ARCHITECTURES = ("pig", "cow")
 #: weights of these types load as ordinary tensors; every other type stays quantised in a GGUFLinear
 PLAIN_TYPES = (GGMLQuantizationType.F32, GGMLQuantizationType.F16)
 
@@ -35,18 +37,22 @@ class GGUFCheckpointFile:
     Mirrors ComfyUI-GGUF's ``loader.gguf_sd_loader`` (header, architecture check, ``comfy.gguf.orig_shape.*``), with
     names under ``model.diffusion_model.`` (which it strips) and without its ``GGMLTensor`` wrapper.
 
+    A file whose ``general.architecture`` is another tool's string (:data:`COMPAT_ARCHITECTURES`, e.g. ``'pig'``)
+    but whose tensors are an LTX-2 transformer loads by its tensor names, as ComfyUI-GGUF does; :attr:`note` says so.
+
     Raises:
-        CheckpointError: the file is missing, not GGUF, truncated, of another architecture, or holds one tensor
-            under two prefixes.
+        CheckpointError: the file is missing, not GGUF, truncated, of another architecture whose tensors are not an
+            LTX-2 transformer, or holds one tensor under two prefixes.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         try:
             self.gguf = GGUFFile(path)
             self.gguf.check_data()
-            self.gguf.require_architecture(*LTX_ARCHITECTURES, what="an LTX-2 / LTX-2.3 transformer")
         except GGUFError as exc:
-            raise CheckpointError(_with_found_tensors(str(exc), getattr(self, "gguf", None))) from exc
+            raise CheckpointError(str(exc)) from exc
+        #: why the file was accepted although its architecture string is not an LTX one (None: it is)
+        self.note: str | None = architecture_note(self.gguf)
         self.path, self.size, self.name = self.gguf.path, self.gguf.size, self.gguf.path.name
         self.metadata: dict[str, Any] = self.gguf.metadata
         self.keys: dict[str, str] = {}  # official name → GGUF key
@@ -121,15 +127,32 @@ class GGUFCheckpointFile:
         return {target: self.read_tensor(name, dtype=dtype, device=device) for target, name in names.items()}
 
 
-def _with_found_tensors(message: str, gguf: GGUFFile | None) -> str:
-    """Say what a GGUF of another architecture string actually holds: LTX transformer tensors (files written by
-    other GGUF tools label them e.g. 'pig') or something else, with a few of its tensor names."""
-    if gguf is None or "architecture" not in message:
-        return message
+def looks_ltx(gguf: GGUFFile) -> bool:
+    """Whether the file's tensor names hold an LTX-2 transformer (``patchify_proj`` and ``audio_patchify_proj``)."""
+    names = {ltx_key(k).removeprefix(DIFFUSION_PREFIX) for k in gguf.tensors}
+    return {"patchify_proj.weight", "audio_patchify_proj.weight"} <= names
+
+
+def architecture_note(gguf: GGUFFile) -> str | None:
+    """None for an LTX architecture string (or none); for a compatibility-mode string (:data:`COMPAT_ARCHITECTURES`:
+    files written by other GGUF tools) whose tensors are an LTX-2 transformer, a note that the file loads by its
+    tensor names (ComfyUI-GGUF ``loader.gguf_sd_loader`` accepts the same strings).
+
+    Raises:
+        CheckpointError: another architecture, or a compatibility string over tensors that are not an LTX-2
+            transformer; the message says what the tensors are (a few are named).
+    """
+    arch = gguf.architecture
+    if arch is None or arch in LTX_ARCHITECTURES:
+        return None
+    ltx = looks_ltx(gguf)
+    if ltx and arch in COMPAT_ARCHITECTURES:
+        return (f"general.architecture is '{arch}' (a file written by another GGUF tool), not "
+                f"{' / '.join(repr(a) for a in LTX_ARCHITECTURES)}; loaded by its tensor names, which are an LTX-2 "
+                "transformer.")
     names = [ltx_key(k).removeprefix(DIFFUSION_PREFIX) for k in gguf.tensors]
-    looks_ltx = {"patchify_proj.weight", "audio_patchify_proj.weight"} <= set(names)
-    found = (f"Its {len(names)} tensors are an LTX-2 transformer, but this loader accepts only files labelled "
-             f"{' / '.join(repr(a) for a in LTX_ARCHITECTURES)} so far; convert it with a current LTX GGUF tool or use "
-             "the .safetensors file." if looks_ltx else
+    found = (f"Its {len(names)} tensors are an LTX-2 transformer, but the label says another model; convert it "
+             "with a current LTX GGUF tool or use the .safetensors file." if ltx else
              f"Its tensors ({len(names)}, e.g. {', '.join(names[:3])}) are not an LTX-2 transformer.")
-    return f"{message} {found}"
+    raise CheckpointError(f"{gguf.path.name} is a GGUF of architecture '{arch}', not an LTX-2 / LTX-2.3 transformer "
+                          f"(expected {' or '.join(repr(a) for a in LTX_ARCHITECTURES)}). {found}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 from .checkpoint import open_checkpoint, open_file
+from .quant_plan import format_counts
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
@@ -43,6 +44,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "distilled": ckpt.is_distilled,
         "config_source": ckpt.config_source,
         "components": components,
+        "quantisation": format_counts(ckpt.file),
         "transformer_config": ckpt.config.summary(),
     }
 
@@ -71,7 +73,7 @@ def describe_parts_file(path: str | os.PathLike) -> dict[str, Any]:
     return {
         "file": str(path), "size_bytes": Path(path).stat().st_size, "version": None, "model_version": None,
         "distilled": None, "config_source": "metadata" if "config" in file.metadata else "none",
-        "holds": kind,
+        "holds": kind, "quantisation": format_counts(file),
         "components": {kind: {"tensors": len(infos), "parameters": sum(math.prod(i.shape) for i in infos),
                               "bytes": sum(i.nbytes for i in infos), "dtypes": dict(Counter(i.dtype for i in infos))}},
         "transformer_config": None,
@@ -88,12 +90,14 @@ def format_description(d: dict[str, Any]) -> str:
             f"holds:         {d['holds']} (no transformer: not a checkpoint for --checkpoint)",
             f"config:        {d['config_source']}",
             f"tensors:       {c['tensors']} ({c['parameters']:,} params, {c['bytes'] / 2**20:.1f} MiB) [{dtypes}]",
+            *_quantisation_lines(d),
         ])
     lines = [
         f"file:          {d['file']} ({d['size_bytes'] / 2**20:.1f} MiB)",
         f"version:       {d['version']}" + (f" (model_version {d['model_version']})" if d["model_version"] else "")
         + (", distilled" if d.get("distilled") else ""),
         f"config:        from {d['config_source']}",
+        *_quantisation_lines(d),
         "components:",
     ]
     for name, c in d["components"].items():
@@ -111,3 +115,13 @@ def format_description(d: dict[str, Any]) -> str:
         lines.append(f"  {name:<32} {c['num_layers']} layers, {c['num_attention_heads']}×{c['attention_head_dim']}, "
                      f"{c['num_learnable_registers']} registers, gated={c['apply_gated_attention']}")
     return "\n".join(lines)
+
+
+def _quantisation_lines(d: dict[str, Any]) -> list[str]:
+    """``quantised: <format>×<Linear weights>, …`` when the file keeps Linear weights quantised (FP8 / INT8 / NVFP4,
+    loaded as ``QuantLinear``), nothing otherwise."""
+    counts = d.get("quantisation") or {}
+    if not counts:
+        return []
+    return ["quantised:     " + ", ".join(f"{k}×{v}" for k, v in sorted(counts.items()))
+            + " Linear weights (kept quantised when loaded)"]

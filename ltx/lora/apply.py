@@ -4,8 +4,9 @@
   back to ``W``'s dtype (:func:`~.patch.add_deltas`, ComfyUI's math). The original tensor is kept (not re-derived:
   subtracting the delta again would not give ``W`` back bit for bit), so :meth:`AppliedLoras.remove` restores it
   exactly; that costs the memory of the patched weights while the LoRA is applied.
-* GGUF-quantised layers (``GGUFLinear``): the packed weight is never touched; a :class:`~.patch.QuantisedLoraDelta`
-  joins the layer's ``patches`` and adds the delta to the dequantised weight on every forward; removing takes it out.
+* Quantised layers (``GGUFLinear``, ``QuantLinear``: FP8 / INT8 / NVFP4): the packed weight is never touched; a
+  :class:`~.patch.QuantisedLoraDelta` joins the layer's ``patches`` and adds the delta to the dequantised weight on
+  every forward; removing takes it out.
 * Strength 0: the patch is skipped entirely (the file is still read and checked), so outputs stay bit-identical.
 * A file none of whose layers is in the model is an :class:`InputError` listing some of its keys and the layouts
   expected (:data:`~.keys.EXPECTED`); a file of which only some layers match is applied with a ``UserWarning``
@@ -28,6 +29,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from ..errors import InputError
+from ..quant.linear import is_quantised
 from .keys import EXPECTED, match_layers, parse_lora_keys
 from .patch import LoraPatch, QuantisedLoraDelta, add_deltas
 
@@ -63,6 +65,8 @@ def as_lora_spec(item: LoraSpec | tuple | str | os.PathLike) -> LoraSpec:
                          f"{type(item).__name__}.")
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not math.isfinite(strength):
         raise InputError(f"LoRA {path}: strength {strength!r} is not a finite number (1 = as trained, 0 = off).")
+    if Path(path).is_dir():
+        raise InputError(f"LoRA {path} is a folder; give a LoRA .safetensors file.")
     if not Path(path).is_file():
         raise InputError(f"LoRA {path}: no such file.")
     return LoraSpec(os.fspath(path), float(strength))
@@ -93,8 +97,9 @@ def read_lora(path: str | os.PathLike, model: nn.Module, strength: float = 1.0) 
     stored, on the CPU). ``model`` may be on the meta device (only its module names are read).
 
     Raises:
-        InputError: the file is unreadable or not a plain LoRA, or none of its layers is in ``model`` (the message
-            lists some of its keys and the layouts expected).
+        InputError: the file is unreadable or not a plain LoRA, none of its layers is in ``model`` (the message
+            lists some of its keys and the layouts expected), or a factor pair does not fit its weight (every
+            message starts with the file's name).
     Warns:
         UserWarning: some of its keys patch nothing in ``model`` (listed).
     """
@@ -119,6 +124,10 @@ def read_lora(path: str | os.PathLike, model: nn.Module, strength: float = 1.0) 
             alpha = None if pair.alpha is None else float(f.get_tensor(pair.alpha).float().reshape(-1)[0])
             patches.append(LoraPatch(f"{module}.weight", f.get_tensor(pair.up), f.get_tensor(pair.down), alpha,
                                      float(strength)))
+    try:  # shapes checked here, while the file is known: with several LoRAs the message names the one that fails
+        check_lora_patches(model, patches)
+    except InputError as exc:
+        raise InputError(f"LoRA {name}: its patch for {str(exc).removeprefix('LoRA patch for ')}") from exc
     return tuple(patches)
 
 
@@ -139,8 +148,8 @@ def read_loras(model: nn.Module, loras: Iterable[LoraInput]) -> tuple[LoraPatch,
 
 
 def _is_quantised(module: nn.Module | None) -> bool:
-    """A GGUF layer (``gguf_loader.linear.GGUFLinear``, recognised by its packed ``qweight`` and ``patches``)."""
-    return hasattr(module, "qweight") and isinstance(getattr(module, "patches", None), list)
+    """A quantised layer (``gguf_loader.GGUFLinear`` or ``ltx.quant.QuantLinear``: :func:`~..quant.is_quantised`)."""
+    return is_quantised(module)
 
 
 @dataclass

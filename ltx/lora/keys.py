@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..quant.linear import is_quantised
 
 #: (down suffix, up suffix) of one LoRA pair, as ComfyUI's ``comfy.weight_adapter.lora.LoRAAdapter.load`` reads them
 PAIR_SUFFIXES: tuple[tuple[str, str], ...] = (
@@ -153,9 +154,9 @@ def _few(keys: list[str], n: int = 5) -> str:
 
 
 def weight_shape(module: nn.Module) -> tuple[int, ...] | None:
-    """The shape of ``module.weight`` when a LoRA can patch it (a 2-D or larger float weight, or a GGUF-quantised
-    layer's logical ``(out, in)``), else None."""
-    if hasattr(module, "qweight") and isinstance(getattr(module, "patches", None), list):
+    """The shape of ``module.weight`` when a LoRA can patch it (a 2-D or larger float weight, or a quantised
+    layer's logical ``(out, in)``: ``GGUFLinear``, ``QuantLinear``), else None."""
+    if is_quantised(module):
         return tuple(module.weight_shape)
     weight = getattr(module, "weight", None)
     if isinstance(weight, torch.Tensor) and weight.ndim >= 2 and weight.is_floating_point():

@@ -86,11 +86,13 @@ def check_guidance(stream: str, params: Any) -> None:
         check_int(f"{stream} STG block", block, 0, 1000)
 
 
-def check_stg_blocks(guidances: dict[str, Any], num_layers: int) -> None:
+def check_stg_blocks(guidances: dict[str, Any], num_layers: int, *, cli: bool = False) -> None:
     """STG blocks must exist in the transformer (``0 … num_layers − 1``); run once the model config is known.
 
-    ``guidances`` maps a stream name (``"video"``, ``"audio"``) to its :class:`~.guidance.GuidanceParams`; streams
-    with STG off are skipped.
+    ``guidances`` maps a stream name (``"video"``, ``"audio"``, ``"upscale"``) to its
+    :class:`~.guidance.GuidanceParams`; streams with STG off are skipped. The message says what to set: the
+    ``Request`` fields (``video_guidance`` / ``audio_guidance`` … ``stg_blocks``, ``stg``), or with ``cli`` the
+    command-line flags (``--stg-block``, ``--stg``).
 
     Raises:
         InputError: a block index is out of range, or STG is on with no block given.
@@ -100,8 +102,12 @@ def check_stg_blocks(guidances: dict[str, Any], num_layers: int) -> None:
             continue
         bad = [b for b in params.stg_blocks if not 0 <= b < num_layers]
         if bad:
-            raise InputError(f"{stream} STG block(s) {bad} do not exist: this transformer has blocks "
-                             f"0…{num_layers - 1}. Use e.g. 28 for LTX-2.3 22B, 29 for LTX-2 19B.")
+            last = num_layers - 1
+            fix = (f"--stg-block N with N in 0…{last} for this model, or --stg 0 to turn STG off" if cli else
+                   f"{stream}_guidance stg_blocks with blocks in 0…{last} for this model (e.g. GuidanceParams("
+                   f"stg_blocks=({min(1, last)},))), or stg=0 in {stream}_guidance to turn STG off")
+            raise InputError(f"{stream} STG block(s) {bad} do not exist: this transformer has blocks 0…{last}. Use "
+                             f"e.g. 28 for LTX-2.3 22B, 29 for LTX-2 19B, or {fix}.")
         if not params.stg_blocks:
             raise InputError(f"{stream} STG is on (stg = {params.stg:g}) but no STG block is given.")
 
@@ -161,6 +167,19 @@ def _check_audio(audio: Any, sample_rate: Any) -> None:
         shape = tuple(getattr(audio, "shape", ()))
         raise InputError(f"audio must be a (channels, samples) waveform; got shape {shape}.")
     check_int("audio sample rate", sample_rate, 1000, 384_000)
+    _check_audio_length("audio", audio.shape[-1], sample_rate)
+
+
+def _check_audio_length(field: str, samples: int, sample_rate: int) -> None:
+    """At least what the audio VAE's mel front end takes (:func:`~..audio.mel.min_audio_seconds`), so a too-short
+    waveform is refused before any model loads."""
+    from ..audio.mel import min_audio_seconds
+
+    shortest = min_audio_seconds()
+    if samples < math.ceil(shortest * sample_rate):
+        raise InputError(f"{field} is too short: {samples} samples at {sample_rate} Hz "
+                         f"({1000 * samples / sample_rate:.1f} ms); the audio VAE's mel front end needs at least "
+                         f"{1000 * shortest:.0f} ms. Give a longer recording.")
 
 
 def _check_reference_audio(r: Any) -> None:
@@ -169,6 +188,7 @@ def _check_reference_audio(r: Any) -> None:
     if len(shape) != 2 or shape[-1] == 0:
         raise InputError(f"reference_audio must be a (channels, samples) waveform; got shape {shape}.")
     check_int("reference audio sample rate", r.reference_audio_sample_rate, 1000, 384_000)
+    _check_audio_length("reference_audio", shape[-1], r.reference_audio_sample_rate)
     if not r.generate_audio:
         raise InputError("reference_audio steers the generated voice; turn generate_audio on (or drop the "
                          "reference audio).")

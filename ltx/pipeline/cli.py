@@ -21,6 +21,7 @@ from safetensors.torch import save
 from ...ops.attention import check_attention_mode, resolve_backend
 from ..errors import InputError
 from ..loading import LTXCheckpoint, open_checkpoint
+from ..offload import check_offload_device
 from .checks import check_number, check_stg_blocks
 from .cli_id_lora import add_identity_arguments, apply_identity_arguments
 from .cli_inputs import (
@@ -30,6 +31,7 @@ from .cli_inputs import (
     check_model_file,
     check_parallel,
     check_parts_given,
+    lora_reason,
     parse_image_spec,
     parse_lora_spec,
     read_latents,
@@ -101,6 +103,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ffn-chunks", type=int, default=1, help="split the feed-forward layers into this many chunks "
                    "along the sequence (lower peak memory)")
     p.add_argument("--ff-chunks", dest="ffn_chunks", type=int, help=argparse.SUPPRESS)  # old spelling
+    p.add_argument("--offload", action="store_true", help="stream the transformer's blocks from CPU memory to the "
+                   "GPU one at a time, the next one prefetched (for models larger than free VRAM; same output, slower)")
     p.add_argument("--output", "-o", default="outputs/ltx.mp4")
     p.add_argument("--preview-dir", default=None, metavar="DIR", help="write a cheap preview of every sampling step "
                    "(a fitted latent-to-RGB map, no VAE decode) as DIR/step_0001.png, …")
@@ -136,8 +140,11 @@ def _progress():
         bar.refresh()
 
     def close() -> None:
+        # the bar is drawn by refresh(), which tqdm's close() does not count as shown (delay): it would leave the
+        # cursor on the bar's line, and the output path or "error: interrupted" would be printed after the bar
+        ends_line = getattr(bar, "last_print_t", 0) >= getattr(bar, "start_t", 0) + getattr(bar, "delay", 0)
         bar.close()
-        if bar.total and bar.n < bar.total:  # stopped early: tqdm leaves the cursor on the bar's line
+        if bar.total and not ends_line:
             print(file=sys.stderr)
 
     return update, close
@@ -207,6 +214,28 @@ def apply_defaults(args: argparse.Namespace, extending: bool) -> None:
         setattr(args, name, default)
 
 
+def check_preview_dir(folder: str) -> Path:
+    """``--preview-dir``: a folder name (not empty) where ``step_0001.png``, … can be written.
+
+    Raises:
+        InputError: an empty value, a sub-folder named like a preview file, or an unwritable place.
+    """
+    if not folder.strip():
+        raise InputError("--preview-dir is empty; give a folder for the preview pictures, e.g. --preview-dir "
+                         "previews.")
+    first = Path(folder) / "step_0001.png"
+    if first.is_dir():
+        raise InputError(f"--preview-dir {folder}: it holds a sub-folder named like a preview file ({first.name}); "
+                         "pick another folder.")
+    check_output_path(first, "--preview-dir")
+    return Path(folder)
+
+
+def warn(message: str) -> None:
+    """Print one ``warning: …`` line on stderr (the run goes on)."""
+    print(f"warning: {' '.join(message.split())}", file=sys.stderr)
+
+
 def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | None]:
     """Everything ``generate`` can check without a model, in order: settings, the output path, the
     ``--extend-from`` latents, images, audio and model paths. Raises :class:`InputError` on the first problem."""
@@ -228,7 +257,7 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     if args.preview_dir is not None:
         if args.gpus > 1:
             raise InputError("--preview-dir has no effect with --gpus (the workers report progress only); drop one.")
-        check_output_path(Path(args.preview_dir) / "step_0001.png", "--preview-dir")
+        check_preview_dir(args.preview_dir)
     saved = read_latents(args.extend_from) if extending else None
     if saved is not None:
         plan_extension(saved.video.shape[2], args.new_frames, args.overlap_frames, req.fps)  # overlap inside clip
@@ -240,14 +269,24 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
         req = replace(req, images=tuple(_image(s) for s in args.image))
     if args.audio:
         wave, rate = load_audio(args.audio)
-        req = replace(req, audio=wave, audio_sample_rate=rate)
+        try:
+            req = replace(req, audio=wave, audio_sample_rate=rate)
+        except InputError as exc:
+            raise InputError(f"--audio {args.audio}: {exc}") from exc
     for path, flag in ((args.checkpoint, "--checkpoint"), (args.text_encoder, "--text-encoder"),
                        (args.upsampler, "--upsampler"), (args.vae, "--vae"), (args.audio_vae, "--audio-vae"),
                        (args.vocoder, "--vocoder"), (args.components, "--components")):
         check_model_file(path, flag)
     args.loras = tuple(parse_lora_spec(spec) for spec in args.lora)
-    req = apply_reference_arguments(args, req)
+    notes: list[str] = []
+    req = apply_reference_arguments(args, req, notes)
     req = apply_identity_arguments(args, req)
+    for flag, lora in (("--reference-video", "IC-LoRA"), ("--reference-audio", "ID-LoRA")):
+        if getattr(args, flag[2:].replace("-", "_"), None) is not None and not args.loras:
+            notes.append(f"{flag} without --lora: the base model was not trained on reference tokens; load the "
+                         f"{lora} with --lora (running anyway).")
+    for note in notes:  # after every check: a refused run prints its one error line only
+        warn(note)
     return req, saved
 
 
@@ -269,9 +308,14 @@ def read_lora_patches(loras: tuple, ckpt: LTXCheckpoint) -> tuple:
 
     with torch.device("meta"):
         shell = LTXAVTransformer(ckpt.config)
-    patches = read_loras(shell, loras)
+    patches = []
+    for spec in loras:  # one at a time: an error names the --lora file it is about
+        try:
+            patches.extend(read_loras(shell, [spec]))
+        except InputError as exc:
+            raise InputError(f"--lora {Path(spec.path).name}: {lora_reason(exc, spec.path)}") from exc
     check_lora_patches(shell, patches)
-    return patches
+    return tuple(patches)
 
 
 def attach_workers(args: argparse.Namespace, ckpt: LTXCheckpoint, attach: AttachWorkers | None) -> ModelParts | None:
@@ -315,11 +359,17 @@ def load_checked_parts(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Reque
     then has no weights and is never moved). ``args.upsampler`` is used when the command has it.
 
     Raises:
-        InputError: STG blocks the model lacks, a part missing from the files, a LoRA for another model; what
-            :func:`attach_workers` raises.
+        InputError: STG blocks the model lacks, a part missing from the files, a LoRA for another model,
+            ``--offload`` with ``--gpus`` N > 1 or to a device it cannot stream to; what :func:`attach_workers` raises.
         CheckpointError / ConfigError: a model file cannot be used.
     """
-    check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers)
+    offload = getattr(args, "offload", False)
+    if offload and args.gpus > 1:
+        raise InputError("--offload streams the weights of this process's transformer; with --gpus N the workers load "
+                         "their own. Drop --offload or --gpus.")
+    if offload:
+        check_offload_device(args.device)
+    check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers, cli=True)
     check_parts_given(ckpt, args)
     args.loras = read_lora_patches(args.loras, ckpt)
     workers = attach_workers(args, ckpt, attach)
@@ -328,7 +378,7 @@ def load_checked_parts(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Reque
                              audio_vae=args.audio_vae, vocoder=args.vocoder, components=args.components,
                              dtype=DTYPES[args.dtype], device=args.device,
                              transformer=None if workers is None else workers.transformer,
-                             loras=args.loras if workers is None else ())
+                             loras=args.loras if workers is None else (), offload=offload)
     if workers is not None:  # the driver's transformer has no weights: never move it, compute as the workers do
         parts.stage_runner, parts.device = workers.stage_runner, None
         parts.compute_dtype, parts.compute_device = workers.compute_dtype, workers.compute_device

@@ -77,13 +77,23 @@ def parse_lora_spec(spec: str) -> LoraSpec:
         elif Path(head).is_file() or _looks_numeric(last):
             raise InputError(f"--lora {spec}: strength {last!r} is not a finite number (FILE[:STRENGTH], e.g. "
                              f"{head}:0.8).")
+    if Path(path).is_dir():
+        raise InputError(f"--lora {path} is a folder; give a LoRA .safetensors file.")
     if not Path(path).is_file():
         raise InputError(f"--lora {path}: no such file.")
     try:
         check_lora_file(path)
     except InputError as exc:
-        raise InputError(f"--lora {spec}: {exc}") from exc
+        raise InputError(f"--lora {spec}: {lora_reason(exc, path)}") from exc
     return LoraSpec(path, strength)
+
+
+def lora_reason(exc: Exception, path: str) -> str:
+    """The message of a LoRA error without its leading ``LoRA <path or file name>:`` (the flag names the file)."""
+    text = str(exc)
+    for prefix in (f"LoRA {path}: ", f"LoRA {Path(path).name}: "):
+        text = text.removeprefix(prefix)
+    return text
 
 
 def _looks_numeric(text: str) -> bool:
@@ -109,7 +119,8 @@ def read_latents(path: str | os.PathLike, flag: str = "--extend-from") -> SavedL
     """Read the latents file given to ``flag`` (``generate --extend-from``, ``retake --from``).
 
     Raises:
-        InputError: missing, unreadable, no 5-D ``video`` tensor, a malformed ``audio`` tensor or ``fps``.
+        InputError: missing, unreadable, no 5-D ``video`` tensor (or an empty one), a malformed ``audio`` tensor or
+            ``fps``.
     """
     name = f"{flag} {path}"
     try:
@@ -128,6 +139,9 @@ def read_latents(path: str | os.PathLike, flag: str = "--extend-from") -> SavedL
                          "file written next to a generated MP4.") from exc
     if video.ndim != 5 or video.shape[0] != 1 or not video.is_floating_point():
         raise InputError(f"{name}: 'video' must be a float latent (1, C, F, H, W); got {tuple(video.shape)}.")
+    if min(video.shape[2:]) < 1:
+        raise InputError(f"{name}: its 'video' latent {tuple(video.shape)} is empty (no latent frames or cells); use "
+                         f"the {LATENTS_SUFFIX} file written next to a generated MP4.")
     if audio is not None and (audio.ndim != 4 or audio.shape[0] != 1 or not audio.is_floating_point()):
         raise InputError(f"{name}: 'audio' must be a float latent (1, C, T, M); got {tuple(audio.shape)}.")
     fps = metadata.get("fps")

@@ -19,6 +19,7 @@ from .cli import (
     AttachWorkers,
     _progress,
     add_generate_arguments,
+    latents_path,
     load_checked_parts,
     prepare_request,
     save_outputs,
@@ -46,6 +47,9 @@ def add_retake_arguments(p: argparse.ArgumentParser) -> None:
             action.help = argparse.SUPPRESS
             refused.setdefault(action.dest, (action.option_strings[0], action.default))
     p.set_defaults(refused_flags=refused)
+    for action in p._actions:  # generate's --fps help speaks of --extend-from
+        if action.dest == "fps":
+            action.help = "frames per second of the output (default: the clip's own, from --from)"
     p.add_argument("--from", dest="retake_from", required=True, metavar="CLIP" + LATENTS_SUFFIX,
                    help=f"the {LATENTS_SUFFIX} file written next to a generated (or extended, or retaken) MP4")
     p.add_argument("--start-time", type=float, required=True, metavar="S",
@@ -69,6 +73,11 @@ def prepare_retake(args: argparse.Namespace) -> tuple[Request, SavedLatents]:
             raise InputError(f"{flag} has no effect with retake (a retake keeps the clip's size, its own sound and "
                              "the rest of the clip as the guide); drop it.")
     req, _ = prepare_request(args)
+    own = latents_path(args.output)
+    if own.resolve() == Path(args.retake_from).resolve():
+        out = Path(args.output)
+        raise InputError(f"--output {args.output} would write its latents ({own.name}) over the --from file; pick "
+                         f"another -o, e.g. {out.with_name(out.stem + '-retake' + out.suffix)}.")
     saved = read_latents(args.retake_from, "--from")
     fps = args.fps if args.fps is not None else saved.fps if saved.fps is not None else req.fps
     _b, _c, f, h, w = saved.video.shape

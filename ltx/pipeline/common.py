@@ -126,7 +126,10 @@ def free_memory(parts: ModelParts | None = None, *, transformer: bool = False, t
     if parts is not None and text and hasattr(parts.prompt_encoder, "free"):
         parts.prompt_encoder.free()
     if parts is not None and transformer and parts.device is not None and torch.device(parts.device).type != "cpu":
-        parts.transformer.to("cpu")
+        if parts.offload is not None:  # the blocks already live on the CPU
+            parts.offload.place("cpu")
+        else:
+            parts.transformer.to("cpu")
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -165,7 +168,10 @@ def check_parts(parts: ModelParts, req: Request, *, has_contexts: bool) -> None:
 def ready(parts: ModelParts) -> None:
     """Move the transformer back to ``parts.device`` if it was parked elsewhere (see :func:`free_memory`)."""
     if parts.device is not None and next(parts.transformer.parameters()).device != torch.device(parts.device):
-        parts.transformer.to(parts.device)
+        if parts.offload is not None:  # only the non-block weights live on the device
+            parts.offload.place(parts.device)
+        else:
+            parts.transformer.to(parts.device)
 
 
 def decode(parts: ModelParts, result: Result, cancel: Callable[[], bool] | None = None) -> Result:

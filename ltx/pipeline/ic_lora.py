@@ -24,7 +24,7 @@ from ..tokens import VIDEO_SCALE
 from .common import need
 from .conditioning import Conditioning, ReferenceVideo, reference_token_mask
 from .latents import VideoSize
-from .media import resize_and_center_crop
+from .media import av_reason, resize_and_center_crop
 from .protocols import ModelParts
 from .reference_guide import ReferenceVideoGuide
 
@@ -89,7 +89,8 @@ def load_video(path: str | os.PathLike, max_frames: int | None = None) -> np.nda
                 if max_frames is not None and len(frames) >= max_frames:
                     break
     except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(f"Cannot read the video {path}: {exc}. Give a video file (MP4, WebM, MOV, …).") from exc
+        raise InputError(f"Cannot read the video {path}: {av_reason(exc)}. Give a video file (MP4, WebM, MOV, …)."
+                         ) from exc
     if not frames:
         raise InputError(f"{path} has no decodable video frames.")
     return np.stack(frames)

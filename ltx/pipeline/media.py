@@ -129,6 +129,16 @@ def pixels_to_frames(pixels: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 4, 1)
 
 
+AUDIO_ADVICE = "give an audio file (WAV, MP3, FLAC, AAC, OGG, …) or a video with sound."
+
+
+def av_reason(exc: BaseException) -> str:
+    """What a PyAV / FFmpeg error says, without its ``[Errno N]`` code and the repeated file name (e.g. "Invalid data
+    found when processing input")."""
+    reason = getattr(exc, "strerror", None)
+    return str(reason) if reason else " ".join(str(exc).split())
+
+
 def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
     """Decode the first audio stream of a file → (waveform ``(channels, samples)`` float32, sample rate in Hz), at
     the file's own rate and channel layout (no resampling). Like ``ltx_pipelines.utils.media_io.decode_audio_from_file``
@@ -140,7 +150,7 @@ def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
-                raise InputError(f"{path} has no audio stream.")
+                raise InputError(f"{path} has no audio stream; {AUDIO_ADVICE}")
             stream = container.streams.audio[0]
             rate = stream.rate
             chunks = []
@@ -151,9 +161,10 @@ def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray())
     except av.error.FFmpegError as exc:
-        raise InputError(f"Cannot read audio from {path}: {exc}") from exc
+        advice = AUDIO_ADVICE[0].upper() + AUDIO_ADVICE[1:]
+        raise InputError(f"Cannot read audio from {path}: {av_reason(exc)}. {advice}") from exc
     if not chunks:
-        raise InputError(f"{path} has an empty audio stream.")
+        raise InputError(f"{path} has an empty audio stream; {AUDIO_ADVICE}")
     return torch.from_numpy(np.concatenate(chunks, axis=1).astype(np.float32)), int(rate)
 
 

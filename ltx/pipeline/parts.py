@@ -16,6 +16,7 @@ import torch
 from ..errors import InputError
 from ..loading import load_prompt_encoder, load_transformer, open_checkpoint
 from ..lora import LoraInput, LoraPatch, apply_loras, as_lora_spec
+from ..offload import BlockOffload, check_offload_device
 from ..transformer import LTXAVTransformer
 from ..upsampler import LatentUpsampler, upsample_latent
 from ..video_vae import TilingConfig, VideoVAE
@@ -95,6 +96,7 @@ def load_model_parts(
     distilled: bool | None = None,
     transformer: LTXAVTransformer | None = None,
     loras: Sequence[LoraInput] = (),
+    offload: bool = False,
 ) -> ModelParts:
     """Load the transformer and whatever else is available.
 
@@ -114,12 +116,17 @@ def load_model_parts(
         loras: LoRAs applied to the transformer this call loads, in order, right after it loads (``LoraSpec(path,
             strength)``, ``(path, strength)`` or ready ``LoraPatch`` es; :func:`~rs_ltxv.ltx.lora.apply_loras`). Not
             with ``transformer`` (apply them to yours, or put them in the workers' ``LoadRecipe``).
+        offload: keep the transformer's blocks in (pinned) CPU memory and stream them to ``device`` one block at a
+            time, the next one prefetched (:class:`~rs_ltxv.ltx.offload.BlockOffload`, ``ModelParts.offload``): at
+            most two blocks' weights on the device besides the small non-block ones; same outputs. Not with
+            ``transformer``.
 
     Plays the part of ``ltx_pipelines.utils.model_ledger.ModelLedger`` (which loads each part when asked).
 
     Raises:
         InputError: ``upsampler`` is given but no video VAE is available (its statistics are needed); a LoRA is
-            missing, not a plain LoRA or made for another model; ``loras`` with ``transformer``.
+            missing, not a plain LoRA or made for another model; ``loras`` or ``offload`` with ``transformer``;
+            ``offload`` to a CUDA device without CUDA.
         CheckpointError: a file is missing, truncated, not what its argument expects, or lacks tensors.
         ConfigError: Gemma and the checkpoint's text projection do not fit together.
     """
@@ -127,14 +134,22 @@ def load_model_parts(
     from ..loading.upsampler import load_upsampler
     from ..loading.video_vae import load_video_vae
 
+    if offload and transformer is not None:
+        raise InputError("load_model_parts: offload=True streams the transformer this call loads; with transformer= "
+                         "attach rs_ltxv.ltx.offload.BlockOffload to yours instead.")
+    if offload:
+        check_offload_device(device)
     if loras and transformer is not None:
         raise InputError("load_model_parts: loras= patch the transformer this call loads; with transformer= apply "
                          "them yourself (rs_ltxv.ltx.lora.apply_loras) or give them to the workers' LoadRecipe.")
     specs = [item if isinstance(item, LoraPatch) else as_lora_spec(item) for item in loras]  # before any loading
     ckpt = open_checkpoint(checkpoint)
-    parts = ModelParts(transformer if transformer is not None else load_transformer(ckpt, dtype=dtype, device=device))
+    parts = ModelParts(transformer if transformer is not None else
+                       load_transformer(ckpt, dtype=dtype, device="cpu" if offload else device))
     if specs:
         apply_loras(parts.transformer, specs)
+    if offload:
+        parts.offload = BlockOffload.attach(parts.transformer, device)
     vae_dtype = vae_dtype or dtype
     vae_source = video_vae or (checkpoint if "vae" in ckpt.components else components)
     if vae_source is not None:

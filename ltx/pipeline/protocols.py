@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ..offload import BlockOffload
 from ..text.processor import TextContexts
 from ..transformer import LTXAVTransformer
 
@@ -88,3 +89,6 @@ class ModelParts:
     compute_device: torch.device | None = None
     #: runs the denoising stages elsewhere (multi-GPU: :func:`rs_ltxv.distributed.attach`); None: in this process
     stage_runner: StageRunnerProtocol | None = None
+    #: streams the transformer's blocks from CPU memory to ``device`` (``load_model_parts(offload=True)``,
+    #: ``--offload``); the pipeline then places and parks only the non-block weights. None: fully resident
+    offload: BlockOffload | None = None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 from ..text.processor import TextContexts
 from ..transformer import RunOptions
 from .common import (
@@ -125,12 +125,21 @@ def run_callbacks(parts: ModelParts, steps: int, progress: Callable[[int, int], 
         return Callbacks(counter.tick, cancel)
     try:
         latent_map = latent_preview_for(parts.video_vae)
-    except CheckpointError as exc:  # e.g. a VAE file without the encoder: generate without previews
-        log.warning("No live preview: %s", exc)
+    except (CheckpointError, InputError, RuntimeError) as exc:  # e.g. a VAE without the encoder, or whose latent
+        log.warning("No live preview: %s", exc)  # the fit cannot read: generate without previews, one line
         return Callbacks(counter.tick, cancel)
+    failed: list[str] = []
 
     def show(_done: int, _total: int, latent: torch.Tensor) -> None:
-        preview(counter.done, counter.total, latent_map.image(latent))
+        if failed:
+            return
+        try:
+            image = latent_map.image(latent)
+        except InputError as exc:  # a latent the map does not fit: stop previewing, keep sampling
+            failed.append(str(exc))
+            log.warning("No live preview: %s", exc)
+            return
+        preview(counter.done, counter.total, image)
 
     return Callbacks(counter.tick, cancel, show)
 

@@ -1,0 +1,22 @@
+"""Memory planner: predicted peak device memory per stage, and ``ffn_chunks`` / offload / VAE tiling chosen to fit
+a budget (``python -m rs_ltxv plan``). See :mod:`.planner`; :mod:`.measure` measures live-tensor peaks."""
+
+from .activations import StageTokens, forward_phases
+from .budget import format_bytes, parse_memory_size
+from .planner import MemoryPlan, StagePlan, max_frames, plan_memory, require_fit
+from .weights import TransformerWeights, weights_from_config, weights_from_infos
+
+__all__ = [
+    "MemoryPlan",
+    "StagePlan",
+    "StageTokens",
+    "TransformerWeights",
+    "format_bytes",
+    "forward_phases",
+    "max_frames",
+    "parse_memory_size",
+    "plan_memory",
+    "require_fit",
+    "weights_from_config",
+    "weights_from_infos",
+]
