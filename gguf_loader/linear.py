@@ -48,12 +48,15 @@ class GGUFLinear(nn.Module):
         """The logical weight shape ``(out_features, in_features)``."""
         return (self.out_features, self.in_features)
 
-    def dequantized_weight(self, dtype: torch.dtype = torch.float32, *, patched: bool = True) -> torch.Tensor:
-        """The weight, shape ``(out, in)``, in ``dtype`` on the buffer's device, with the patches added when
-        ``patched``."""
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32, *, patched: bool = True,
+                           device: torch.device | None = None) -> torch.Tensor:
+        """The weight, shape ``(out, in)``, in ``dtype``, with the patches added when ``patched``; dequantised on
+        ``device`` (the packed bytes are copied there first: ComfyUI's low-VRAM casting) or, by default, the
+        buffer's device."""
+        qweight = self.qweight if device is None else self.qweight.to(device)
         if not patched or not self.patches:
-            return dequantize(self.qweight, self.qtype, self.weight_shape, dtype)
-        base = dequantize(self.qweight, self.qtype, self.weight_shape, torch.float32)
+            return dequantize(qweight, self.qtype, self.weight_shape, dtype)
+        base = dequantize(qweight, self.qtype, self.weight_shape, torch.float32)
         weight = base
         for patch in self.patches:  # callables see the unpatched weight, so the order of patches does not matter
             delta = patch(base) if callable(patch) else patch

@@ -20,7 +20,7 @@ from .v1 import make_node
 def _comfy_hooks() -> Hooks:
     progress, preview = comfy_env.progress_hooks()
     return Hooks(progress=progress, cancel=comfy_env.cancel_hook(), free=comfy_env.free_memory,
-                 load=comfy_env.load_model, preview=preview)
+                 load=comfy_env.load_model, preview=preview, free_bytes=comfy_env.free_bytes)
 
 
 def _with_comfy_hooks(run, **values):

@@ -4,7 +4,7 @@ each imported lazily, so this package imports (and its specs and conversions are
 Only long-lived ComfyUI names are used: ``folder_paths.get_filename_list / get_folder_paths / get_full_path``,
 ``comfy.utils.ProgressBar``, ``comfy.cli_args.args.{preview_method, preview_size}``, ``comfy.model_management.{
 get_torch_device, throw_exception_if_processing_interrupted, unload_all_models, soft_empty_cache, should_use_bf16,
-unet_offload_device, load_models_gpu}``.
+unet_offload_device, load_models_gpu, get_free_memory}``.
 """
 
 from __future__ import annotations
@@ -114,6 +114,11 @@ def free_memory() -> None:
     mm.unload_all_models()
     gc.collect()
     mm.soft_empty_cache()
+
+
+def free_bytes(on: torch.device) -> int:
+    """Free memory of ``on`` in bytes, as ComfyUI's memory manager counts it (``get_free_memory``)."""
+    return int(_mm().get_free_memory(on))
 
 
 def progress_hook() -> Callable[[int, int], None]:

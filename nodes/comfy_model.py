@@ -108,8 +108,9 @@ _PATCHER: list[type] = []
 
 
 def _patcher_class() -> type:
-    """ComfyUI's ModelPatcher, plus LoRA on GGUF layers: their weight patches are attached as on-the-fly deltas
-    when the model is loaded and removed when it is unpatched (ComfyUI only; built once)."""
+    """ComfyUI's ModelPatcher, plus LoRA on quantised layers (GGUF, FP8, INT8, NVFP4): their weight patches are
+    attached as on-the-fly deltas when the model is loaded (fully or in low-VRAM mode) and removed when it is
+    unpatched (ComfyUI only; built once)."""
     if _PATCHER:
         return _PATCHER[0]
     import comfy.model_patcher
@@ -119,6 +120,12 @@ def _patcher_class() -> type:
             out = super().load(*args, **kwargs)
             for key, layer in self.model.quantised_layers().items():
                 layer.patches = [_LoraDelta(self.patches[key], key)] if key in self.patches else []
+                # low-VRAM mode: core also attached the weight's patches as a LowVramPatch; the delta above is
+                # already that LoRA (and keeps partial and full loads bit-identical), so drop core's copy
+                functions = getattr(layer, "weight_function", None)
+                if functions:
+                    layer.weight_function = [f for f in functions if not (
+                        isinstance(f, comfy.model_patcher.LowVramPatch) and f.key == key)]
             return out
 
         def unpatch_model(self, *args: Any, **kwargs: Any) -> Any:

@@ -10,7 +10,7 @@ import torch
 
 from ..ltx.pipeline.extend_clip import extend
 from . import convert, specs
-from .ltxv_generate import Hooks, contexts, model_parts, outputs
+from .ltxv_generate import Hooks, contexts, latent_size, model_parts, outputs
 from .outputs_used import require_consumed
 
 
@@ -25,9 +25,10 @@ def run_extend(hooks: Hooks | None = None, **values: Any) -> tuple:
     audio = convert.audio_latent_from(values.get("audio_latent"))
     if hooks.free:
         hooks.free()
-    parts, req = model_parts(spec, values, replace(req, audio=None), hooks)
-    ctx = contexts(values)
     v = {**spec.defaults, **{k: x for k, x in values.items() if x is not None}}
+    size = latent_size(video, req.fps, int(v["overlap_frames"]) + int(v["num_new_frames"]) + 1)
+    parts, req = model_parts(spec, values, replace(req, audio=None), hooks, size)
+    ctx = contexts(values)
     with torch.inference_mode():
         result = extend(parts, req, video, audio, new_frames=int(v["num_new_frames"]),
                         overlap_frames=int(v["overlap_frames"]), overlap_strength=float(v["overlap_strength"]),

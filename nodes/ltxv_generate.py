@@ -15,8 +15,10 @@ import torch
 
 from ..ltx.errors import InputError
 from ..ltx.pipeline.generate import Result, generate
+from ..ltx.pipeline.latents import VideoSize
 from ..ltx.pipeline.protocols import ModelParts
 from ..ltx.pipeline.request import Request
+from ..ltx.plan.auto import AUTO_FFN_CHUNKS
 from ..ltx.text.processor import TextContexts
 from . import convert
 from .outputs_used import require_consumed, specs
@@ -29,13 +31,15 @@ class Hooks:
     """What a node run gets from its host: ``progress(done, total)`` and ``cancel() -> bool`` (or raises), handed
     to the pipeline (whose sampling loops see them as :class:`~rs_ltxv.ltx.pipeline.sampling.Callbacks`), plus
     ``free()`` before a run and ``load(patcher)`` to load a ComfyUI MODEL through ComfyUI's memory manager (None
-    outside ComfyUI), and ``preview(done, total, uint8 image (H, W, 3))`` for the live preview (None: off)."""
+    outside ComfyUI), ``preview(done, total, uint8 image (H, W, 3))`` for the live preview (None: off) and
+    ``free_bytes(device)``, the device's free memory for ``ffn_chunks`` auto (None: unlimited, as on the CPU)."""
 
     progress: Callable[[int, int], None] | None = None
     cancel: Callable[[], bool] | None = None
     free: Callable[[], None] | None = None
     load: Callable[[Any], None] | None = None
     preview: Callable[[int, int, torch.Tensor], None] | None = None
+    free_bytes: Callable[[torch.device], int] | None = None
 
 
 def _ours_or_core(value: Any, ours: Callable[[Any], bool], from_core: str) -> Any:
@@ -85,13 +89,45 @@ def _log_run_options(spec: specs.NodeSpec, ready: Any, req: Request, parallel: A
     log.info("%s: attention %s%s, feed-forward chunks %d", spec.display_name, name, note, req.ffn_chunks)
 
 
+def _free_bytes(hooks: Hooks, device: torch.device) -> int | None:
+    """The device's free memory for ``ffn_chunks`` auto: ``hooks.free_bytes`` on a GPU, None (unlimited) on the CPU or
+    without the hook."""
+    return None if device.type == "cpu" or hooks.free_bytes is None else hooks.free_bytes(device)
+
+
+def auto_ffn_chunks(spec: specs.NodeSpec, ready: Any, req: Request, hooks: Hooks, size: VideoSize) -> Request:
+    """``req`` with ``ffn_chunks`` chosen by :func:`~rs_ltxv.ltx.plan.auto_settings` for the loaded model (its weights
+    already on the device, so only what the run adds is planned) and the device's free memory."""
+    from ..ltx.plan import auto_settings, format_bytes
+
+    param = next(ready.transformer.parameters(), None)
+    device = torch.device(ready.compute_device or (param.device if param is not None else "cpu"))
+    dtype = ready.compute_dtype or (param.dtype if param is not None else torch.bfloat16)
+    free = _free_bytes(hooks, device)
+    auto = auto_settings(ready.transformer.config, size, free, weights_loaded=True, dtype=dtype,
+                         upscale=req.upscale, images=len(req.images))
+    if not auto.fits:
+        log.warning("%s: ffn_chunks auto: %s×%s×%d frames may not fit the %s free on %s even with %d chunks; "
+                    "trying anyway.", spec.display_name, size.width, size.height, size.frames, format_bytes(free),
+                    device, auto.ffn_chunks)
+    return replace(req, ffn_chunks=auto.ffn_chunks)
+
+
+def latent_size(video: torch.Tensor, fps: float, frames: int | None = None) -> VideoSize:
+    """The pixel size of a video latent ``(B, C, F, H, W)`` (``frames`` pixel frames instead of its own when given),
+    for :func:`auto_ffn_chunks`."""
+    b, _c, f, h, w = video.shape
+    return VideoSize(frames or 8 * (f - 1) + 1, 32 * h, 32 * w, fps, b)
+
+
 def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
-                hooks: Hooks | None = None) -> tuple[ModelParts, Request]:
+                hooks: Hooks | None = None, size: VideoSize | None = None) -> tuple[ModelParts, Request]:
     """Check the connected objects (ours or core's) and assemble :class:`ModelParts`; messages name the node's
     inputs. The MODEL is loaded through ``hooks.load`` with the run's attention / feed-forward options as an object
     patch on a clone; the request comes back with the options the loaded model carries. A MODEL carrying the
     ``parallel`` patch (RS LTXV Multi-GPU (Ray)) is not loaded: Ray workers load its file and LoRA and run the
-    denoising stages (``parts.stage_runner``, :func:`~.multi_gpu.parallel_parts`)."""
+    denoising stages (``parts.stage_runner``, :func:`~.multi_gpu.parallel_parts`). ``ffn_chunks`` 0 (auto) is resolved
+    by :func:`auto_ffn_chunks` for a video of ``size`` (default: the request's width × height × frames)."""
     from ..ltx.pipeline.parts import UpsamplerAdapter, vae_statistics
     from ..ltx.transformer import RunOptions
     from . import comfy_model
@@ -118,6 +154,8 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     ready = comfy_model.prepare(v.get("model"), options, load=hooks.load if parallel is None else None,
                                 what=spec.display_name)
     req = replace(req, attention_mode=ready.options.attention_mode, ffn_chunks=ready.options.ffn_chunks)
+    if parallel is None and int(v.get("ffn_chunks") or AUTO_FFN_CHUNKS) == AUTO_FFN_CHUNKS:
+        req = auto_ffn_chunks(spec, ready, req, hooks, size or VideoSize(req.frames, req.height, req.width, req.fps))
     _log_run_options(spec, ready, req, parallel)
     parts = ModelParts(ready.transformer, video_vae=vae, audio_vae=audio_vae, distilled=ready.distilled,
                        compute_dtype=ready.compute_dtype, compute_device=ready.compute_device)

@@ -11,7 +11,7 @@ import torch
 
 from ..ltx.pipeline.retake import retake
 from . import convert, specs
-from .ltxv_generate import Hooks, contexts, model_parts, outputs
+from .ltxv_generate import Hooks, contexts, latent_size, model_parts, outputs
 from .outputs_used import require_consumed
 
 
@@ -33,7 +33,7 @@ def run_retake(hooks: Hooks | None = None, **values: Any) -> tuple:
     v = {**spec.defaults, **{k: x for k, x in values.items() if x is not None}}
     if hooks.free:
         hooks.free()
-    parts, req = model_parts(spec, values, req, hooks)
+    parts, req = model_parts(spec, values, req, hooks, latent_size(video, req.fps))
     ctx = contexts(values)
     with torch.inference_mode():
         result = retake(parts, req, video, audio, start_time=float(v["start_time"]), end_time=float(v["end_time"]),

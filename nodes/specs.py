@@ -184,7 +184,9 @@ _EFFICIENCY = (
               "(sage, flash, PyTorch SDPA); default is PyTorch SDPA. Applied to this run only.", optional=True,
               options=ATTENTION_MODES, section="Efficiency"),
     _int("ffn_chunks", 0, 0, 64, 1, "Split the feed-forward layers into this many chunks along the sequence to "
-         "lower the VRAM peak (0 = off). Slower; may change results slightly with fp8 weights.", optional=True,
+         "lower the VRAM peak (1 = off). 0 = auto: after the model loads, the memory planner picks the fewest "
+         "chunks whose predicted peak fits the GPU's free memory (1 when it is plentiful, and always 1 on the CPU). "
+         "Slower; may change results slightly with fp8 weights.", optional=True,
          advanced=True, section="Efficiency"),
 )
 

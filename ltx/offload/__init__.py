@@ -7,7 +7,16 @@
 """
 
 from .blocks import BlockOffload, OffloadStats, check_offload_device
-from .cast import CastLinear, CastRMSNorm, CastWeights, cast_weight_bias, enable_weight_casting
+from .cast import (
+    CastGGUFLinear,
+    CastLinear,
+    CastQuantLinear,
+    CastRMSNorm,
+    CastWeights,
+    cast_quantised,
+    cast_weight_bias,
+    enable_weight_casting,
+)
 
-__all__ = ["BlockOffload", "CastLinear", "CastRMSNorm", "CastWeights", "OffloadStats", "cast_weight_bias",
-           "check_offload_device", "enable_weight_casting"]
+__all__ = ["BlockOffload", "CastGGUFLinear", "CastLinear", "CastQuantLinear", "CastRMSNorm", "CastWeights",
+           "OffloadStats", "cast_quantised", "cast_weight_bias", "check_offload_device", "enable_weight_casting"]

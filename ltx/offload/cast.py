@@ -5,12 +5,13 @@ the modules that fit onto the GPU and, for the others, leaves the weights on the
 ``comfy_cast_weights = True`` (and ``weight_function`` / ``bias_function``: LoRA patches computed at use,
 ``LowVramPatch``). It does this only for modules that carry those attributes — core's ``comfy.ops`` layers
 (``CastWeightBiasOp``). A module that lacks them is loaded whole or not at all, and a layer left on the CPU then
-fails on GPU inputs. :class:`CastLinear` and :class:`CastRMSNorm` carry the same three attributes and, when asked to,
-cast their weights to the input's device and dtype at every call and apply the functions — the contract of
-``comfy.ops.cast_bias_weight`` (without its pinned cast buffers and side streams). With the flags off and no
-functions they are plain ``nn.Linear`` / ``nn.RMSNorm`` (same parameters, same state dict, same results).
+fails on GPU inputs. :class:`CastLinear`, :class:`CastRMSNorm` and the quantised :class:`CastQuantLinear` /
+:class:`CastGGUFLinear` (packed tensors copied and dequantised at use, :func:`cast_quantised`) carry the same three
+attributes and, when asked to, cast their weights to the input's device and dtype at every call and apply the
+functions — the contract of ``comfy.ops.cast_bias_weight`` (without its pinned cast buffers and side streams). With
+the flags off and no functions they are the plain layers (same parameters, same state dict, same results).
 
-:func:`enable_weight_casting` turns the plain ``nn.Linear`` / ``nn.RMSNorm`` layers of a built model into these
+:func:`enable_weight_casting` turns the plain and quantised layers of a built model into these
 classes in place; the ComfyUI MODEL (``nodes/comfy_model.py`` ``LTXVModule``) does it for its transformer.
 """
 
@@ -21,6 +22,9 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+
+from ...gguf_loader.linear import GGUFLinear
+from ..quant.linear import QuantLinear
 
 
 class CastWeights:
@@ -80,13 +84,50 @@ class CastRMSNorm(nn.RMSNorm, CastWeights):
         return nn.functional.rms_norm(x, self.normalized_shape, weight, self.eps)
 
 
-_CLASSES: dict[type, type] = {nn.Linear: CastLinear, nn.RMSNorm: CastRMSNorm}
+def cast_quantised(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A quantised Linear (``QuantLinear`` / ``GGUFLinear``) with its stored tensors on another device: copy the
+    packed tensors and scales to ``x``'s device, dequantise there into ``x``'s dtype (with the layer's ``patches``:
+    LoRA deltas), apply ``weight_function`` / ``bias_function`` and run ``F.linear``. ``x (…, in)`` → ``(…, out)``.
+    The stored tensors are never changed; on one device the result equals the layer's own dequantise path bit for
+    bit."""
+    weight = layer.dequantized_weight(x.dtype, device=x.device)
+    for f in layer.weight_function:
+        weight = f(weight)
+    bias = layer.bias
+    if bias is not None:
+        bias = bias.to(device=x.device, copy=bool(layer.bias_function)).to(dtype=x.dtype)
+        for f in layer.bias_function:
+            bias = f(bias)
+    return nn.functional.linear(x, weight, bias)
+
+
+class CastQuantLinear(QuantLinear, CastWeights):
+    """:class:`~rs_ltxv.ltx.quant.QuantLinear` following ComfyUI's weight-casting protocol (:func:`cast_quantised`
+    when :meth:`casting`, its own kernels otherwise)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (…, in_features)`` → ``(…, out_features)`` on ``x``'s device."""
+        return cast_quantised(self, x) if self.casting() else super().forward(x)
+
+
+class CastGGUFLinear(GGUFLinear, CastWeights):
+    """``gguf_loader.GGUFLinear`` following ComfyUI's weight-casting protocol (:func:`cast_quantised` when
+    :meth:`casting`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (…, in_features)`` → ``(…, out_features)`` on ``x``'s device."""
+        return cast_quantised(self, x) if self.casting() else super().forward(x)
+
+
+_CLASSES: dict[type, type] = {nn.Linear: CastLinear, nn.RMSNorm: CastRMSNorm, QuantLinear: CastQuantLinear,
+                              GGUFLinear: CastGGUFLinear}
 
 
 def enable_weight_casting(model: nn.Module) -> int:
-    """Turn every plain ``nn.Linear`` / ``nn.RMSNorm`` in ``model`` into :class:`CastLinear` / :class:`CastRMSNorm`
-    in place (the instances keep their parameters; only the class changes). Other layers (e.g. quantised ones) are
-    left as they are. Returns the number of layers changed; calling it again changes none."""
+    """Turn every plain ``nn.Linear`` / ``nn.RMSNorm`` / ``QuantLinear`` / ``GGUFLinear`` in ``model`` into
+    :class:`CastLinear` / :class:`CastRMSNorm` / :class:`CastQuantLinear` / :class:`CastGGUFLinear` in place (the
+    instances keep their parameters and buffers; only the class changes). Other layers are left as they are.
+    Returns the number of layers changed; calling it again changes none."""
     changed = 0
     for module in model.modules():
         new = _CLASSES.get(type(module))

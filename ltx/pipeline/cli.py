@@ -22,6 +22,8 @@ from ...ops.attention import check_attention_mode, resolve_backend
 from ..errors import InputError
 from ..loading import LTXCheckpoint, open_checkpoint
 from ..offload import check_offload_device
+from ..plan.auto import AUTO
+from ..plan.budget import parse_memory_size
 from .checks import check_number, check_stg_blocks
 from .cli_id_lora import add_identity_arguments, apply_identity_arguments
 from .cli_inputs import (
@@ -40,6 +42,7 @@ from .cli_reference import add_reference_arguments, apply_reference_arguments
 from .extend import check_extension_frames, plan_extension
 from .generate import Result, extend, generate
 from .guidance import GuidanceParams
+from .latents import VideoSize
 from .media import load_audio, load_image, write_mp4
 from .output_file import atomic_output, check_output_path
 from .parts import load_model_parts
@@ -100,11 +103,16 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attention-mode", default="auto", help="attention kernel: auto | default (PyTorch SDPA; also "
                    "\"sdpa\") | sage | flash — the node input's choices")
     p.add_argument("--attention", dest="attention_mode", help=argparse.SUPPRESS)  # old spelling
-    p.add_argument("--ffn-chunks", type=int, default=1, help="split the feed-forward layers into this many chunks "
-                   "along the sequence (lower peak memory)")
-    p.add_argument("--ff-chunks", dest="ffn_chunks", type=int, help=argparse.SUPPRESS)  # old spelling
-    p.add_argument("--offload", action="store_true", help="stream the transformer's blocks from CPU memory to the "
-                   "GPU one at a time, the next one prefetched (for models larger than free VRAM; same output, slower)")
+    p.add_argument("--ffn-chunks", type=_ffn_chunks_arg, default=1, help="split the feed-forward layers into this "
+                   "many chunks along the sequence (lower peak memory; 1 = off), or auto: the fewest whose predicted "
+                   "peak fits --vram / the device's free memory (the memory planner, as `plan`; 1 on the CPU)")
+    p.add_argument("--ff-chunks", dest="ffn_chunks", type=_ffn_chunks_arg, help=argparse.SUPPRESS)  # old spelling
+    p.add_argument("--offload", nargs="?", const=True, default=False, type=_offload_arg, metavar="auto",
+                   help="stream the transformer's blocks from CPU memory to the GPU one at a time, the next one "
+                   "prefetched (for models larger than free VRAM; same output, slower); --offload auto: only when the "
+                   "memory planner predicts the model does not fit --vram / the device's free memory otherwise")
+    p.add_argument("--vram", default=None, metavar="SIZE", help="with --ffn-chunks auto / --offload auto: the device "
+                   "memory to plan for, e.g. 24GB (default: the CUDA device's free memory; unlimited on the CPU)")
     p.add_argument("--output", "-o", default="outputs/ltx.mp4")
     p.add_argument("--preview-dir", default=None, metavar="DIR", help="write a cheap preview of every sampling step "
                    "(a fitted latent-to-RGB map, no VAE decode) as DIR/step_0001.png, …")
@@ -118,6 +126,23 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    "it on a machine whose GPUs are busy)")
     p.add_argument("--comm-timeout", dest="comm_timeout_s", type=float, default=None, metavar="S",
                    help="with --gpus: seconds a worker waits for the others before the run fails (default 120)")
+
+
+def _ffn_chunks_arg(text: str) -> int | str:
+    """``--ffn-chunks``: a whole number or ``auto``."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of chunks (1 = off) or auto") from None
+
+
+def _offload_arg(text: str) -> str:
+    """``--offload`` takes no value (on) or ``auto``."""
+    if text.strip().lower() != AUTO:
+        raise argparse.ArgumentTypeError(f"{text!r}: --offload takes no value (stream the blocks) or auto")
+    return AUTO
 
 
 def _progress():
@@ -241,6 +266,7 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     ``--extend-from`` latents, images, audio and model paths. Raises :class:`InputError` on the first problem."""
     check_attention_mode(args.attention_mode)
     check_device(args.device)
+    check_auto_arguments(args)
     check_parallel(args.gpus, args.ray_address, args.comm_timeout_s)
     if args.gpus == 1 and args.backend != "auto":
         raise InputError("--backend has no effect with one GPU; add --gpus 2 (or more) or drop it.")
@@ -252,7 +278,8 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     req = Request(prompt=args.prompt, width=args.width, height=args.height, frames=args.frames,
                   fps=24.0 if args.fps is None else args.fps, seed=args.seed, steps=args.steps, sampler=args.sampler,
                   video_guidance=video_g, audio_guidance=audio_g, upscale=bool(args.upsampler),
-                  attention_mode=args.attention_mode, ffn_chunks=args.ffn_chunks, free_between_stages=True)
+                  attention_mode=args.attention_mode, ffn_chunks=1 if args.ffn_chunks == AUTO else args.ffn_chunks,
+                  free_between_stages=True)
     check_output_path(args.output, "--output", suffixes=(".mp4",))
     if args.preview_dir is not None:
         if args.gpus > 1:
@@ -288,6 +315,61 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     for note in notes:  # after every check: a refused run prints its one error line only
         warn(note)
     return req, saved
+
+
+def check_auto_arguments(args: argparse.Namespace) -> None:
+    """``--vram`` is a memory size and only given with ``--ffn-chunks auto`` / ``--offload auto``.
+
+    Raises:
+        InputError: ``--vram`` without an ``auto`` setting, or not a memory size.
+    """
+    vram = getattr(args, "vram", None)
+    if vram is None:
+        return
+    if AUTO not in (args.ffn_chunks, getattr(args, "offload", False)):
+        raise InputError("--vram is the budget of --ffn-chunks auto / --offload auto; add one of them or drop --vram.")
+    parse_memory_size(vram, "--vram")
+
+
+def planned_size(req: Request, saved: SavedLatents | None = None, new_frames: int = 0,
+                 overlap_frames: int = 0) -> VideoSize:
+    """The video a run denoises, for the memory planner: the request's size, or with ``saved`` latents (an
+    extension) their width and height and ``overlap_frames + new_frames + 1`` frames."""
+    if saved is None:
+        return VideoSize(req.frames, req.height, req.width, req.fps)
+    b, _c, _f, h, w = saved.video.shape
+    return VideoSize(overlap_frames + new_frames + 1, 32 * h, 32 * w, req.fps, b)
+
+
+def resolve_auto(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Request, size: VideoSize) -> Request:
+    """``--ffn-chunks auto`` / ``--offload auto`` → the settings :func:`~rs_ltxv.ltx.plan.auto_settings` picks for
+    ``size`` from the checkpoint's header (nothing loaded) and ``--vram`` or the device's free memory; ``args.offload``
+    becomes a bool, the request gets the chunks. A one-line note on stderr says what was chosen. ``--offload auto``
+    with ``--gpus`` N > 1 is left for :func:`load_checked_parts` to refuse.
+
+    Raises:
+        InputError: the job does not fit the budget even with the most frugal settings (:func:`require_fit`).
+    """
+    chunks_auto = args.ffn_chunks == AUTO
+    offload = getattr(args, "offload", False)
+    offload_auto = offload == AUTO and args.gpus <= 1
+    if not (chunks_auto or offload_auto):
+        return req
+    from ..plan import auto_settings, device_free_bytes, format_bytes, require_fit, weights_from_infos
+
+    vram = getattr(args, "vram", None)
+    budget = parse_memory_size(vram, "--vram") if vram is not None else device_free_bytes(args.device)
+    dtype = DTYPES[args.dtype]
+    auto = auto_settings(ckpt.config, size, budget, weights=weights_from_infos(ckpt.infos("transformer"), dtype),
+                         dtype=dtype, upscale=req.upscale, images=len(req.images),
+                         ffn_chunks=None if chunks_auto else req.ffn_chunks,
+                         offload=None if offload_auto else offload is True)
+    require_fit(auto.plan, size)
+    if offload_auto:
+        args.offload = auto.offload
+    print(f"auto: ffn_chunks {auto.ffn_chunks}, offload {'on' if auto.offload else 'off'} "
+          f"({'no memory limit' if budget is None else format_bytes(budget) + ' to plan for'})", file=sys.stderr)
+    return replace(req, ffn_chunks=auto.ffn_chunks) if chunks_auto else req
 
 
 def read_lora_patches(loras: tuple, ckpt: LTXCheckpoint) -> tuple:
@@ -400,6 +482,7 @@ def run_generate(args: argparse.Namespace, attach: AttachWorkers | None = None) 
     """
     req, saved = prepare_request(args)
     ckpt = open_checkpoint(args.checkpoint)
+    req = resolve_auto(args, ckpt, req, planned_size(req, saved, args.new_frames or 0, args.overlap_frames or 0))
     parts = load_checked_parts(args, ckpt, req, attach)
     progress, close = _progress()
     preview = None if args.preview_dir is None else png_writer(args.preview_dir)

@@ -21,7 +21,9 @@ from .cli import (
     add_generate_arguments,
     latents_path,
     load_checked_parts,
+    planned_size,
     prepare_request,
+    resolve_auto,
     save_outputs,
 )
 from .cli_inputs import LATENTS_SUFFIX, SavedLatents, read_latents
@@ -34,7 +36,8 @@ from .retake import check_latent_channels, check_retake, clip_seconds
 USED_GENERATE_FLAGS = frozenset({
     "help", "checkpoint", "text_encoder", "vae", "audio_vae", "vocoder", "components", "lora", "prompt",
     "negative_prompt", "fps", "steps", "cfg", "audio_cfg", "stg", "stg_block", "seed", "sampler", "dtype", "device",
-    "attention_mode", "ffn_chunks", "output", "preview_dir", "gpus", "ray_address", "backend", "comm_timeout_s"})
+    "attention_mode", "ffn_chunks", "vram", "output", "preview_dir", "gpus", "ray_address", "backend",
+    "comm_timeout_s"})
 
 
 def add_retake_arguments(p: argparse.ArgumentParser) -> None:
@@ -110,6 +113,7 @@ def run_retake(args: argparse.Namespace, attach: AttachWorkers | None = None) ->
     req, saved = prepare_retake(args)
     ckpt = open_checkpoint(args.checkpoint)
     check_latent_channels(ckpt.config, saved.video, saved.audio)
+    req = resolve_auto(args, ckpt, req, planned_size(req))
     parts = load_checked_parts(args, ckpt, req, attach)
     progress, close = _progress()
     preview = None if args.preview_dir is None else png_writer(args.preview_dir)

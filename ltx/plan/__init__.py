@@ -2,15 +2,21 @@
 a budget (``python -m rs_ltxv plan``). See :mod:`.planner`; :mod:`.measure` measures live-tensor peaks."""
 
 from .activations import StageTokens, forward_phases
+from .auto import AUTO, AUTO_FFN_CHUNKS, AutoSettings, auto_settings, device_free_bytes
 from .budget import format_bytes, parse_memory_size
 from .planner import MemoryPlan, StagePlan, max_frames, plan_memory, require_fit
 from .weights import TransformerWeights, weights_from_config, weights_from_infos
 
 __all__ = [
+    "AUTO",
+    "AUTO_FFN_CHUNKS",
+    "AutoSettings",
     "MemoryPlan",
     "StagePlan",
     "StageTokens",
     "TransformerWeights",
+    "auto_settings",
+    "device_free_bytes",
     "format_bytes",
     "forward_phases",
     "max_frames",

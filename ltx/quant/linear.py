@@ -39,8 +39,10 @@ class QuantisedLayer(Protocol):
         """``(out_features, in_features)``."""
         ...
 
-    def dequantized_weight(self, dtype: torch.dtype = torch.float32, *, patched: bool = True) -> torch.Tensor:
-        """The ``(out, in)`` weight in ``dtype``, with the patches added when ``patched``."""
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32, *, patched: bool = True,
+                           device: torch.device | None = None) -> torch.Tensor:
+        """The ``(out, in)`` weight in ``dtype``, with the patches added when ``patched``, dequantised on ``device``
+        (default: where the stored tensors are)."""
         ...
 
 
@@ -118,11 +120,16 @@ class QuantLinear(nn.Module):
         """Bytes of the stored tensors (bias not counted)."""
         return sum(t.numel() * t.element_size() for t in self.stored().values())
 
-    def dequantized_weight(self, dtype: torch.dtype = torch.float32, *, patched: bool = True) -> torch.Tensor:
-        """The weight ``(out, in)`` in ``dtype`` on the buffers' device, with the patches added when ``patched``."""
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32, *, patched: bool = True,
+                           device: torch.device | None = None) -> torch.Tensor:
+        """The weight ``(out, in)`` in ``dtype``, with the patches added when ``patched``; dequantised on ``device``
+        (the stored tensors are copied there first: ComfyUI's low-VRAM casting) or, by default, the buffers'."""
+        stored = self.stored()
+        if device is not None:
+            stored = {k: v.to(device) for k, v in stored.items()}
         if not patched or not self.patches:
-            return self.format.dequantize(self.stored(), self.params, self.weight_shape, dtype)
-        base = self.format.dequantize(self.stored(), self.params, self.weight_shape, torch.float32)
+            return self.format.dequantize(stored, self.params, self.weight_shape, dtype)
+        base = self.format.dequantize(stored, self.params, self.weight_shape, torch.float32)
         return add_patches(base, self.patches, dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
