@@ -4,6 +4,7 @@ Commands:
     info FILE [--json]            version, config, parameter counts and dtypes of an LTX-2 checkpoint
                                   (.gguf: also architecture, metadata, quant types and sizes)
     tiny OUT [--version 2.0|2.3]  write a tiny random-weight checkpoint in the official format
+    tiny OUT --quantise LAYOUT    the same with its Linear weights FP8 / INT8 / NVFP4 (comfy_fp8, comfy_nvfp4, …)
     tiny DIR --set [--overwrite]  write every model file the example workflows name, tiny, in ComfyUI's folders
     generate --checkpoint … --text-encoder … --prompt …   text/image/audio → MP4 with sound
     retake --from OUT.latents.safetensors --start-time S --end-time S --prompt …   regenerate a time range of a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -34,6 +36,10 @@ def _info(args: argparse.Namespace) -> int:
 
     d = describe(args.file)
     print(json.dumps(d, indent=2) if args.json else format_description(d))
+    if d.get("quantisation_error"):  # the loaders' check failed: generate would refuse this file
+        from .ltx.errors import CheckpointError
+
+        raise CheckpointError(f"{d['quantisation_error']} (generate refuses this file)")
     return 0
 
 
@@ -43,14 +49,40 @@ def _tiny(args: argparse.Namespace) -> int:
     from .ltx.tiny import write_tiny_checkpoint
 
     if args.set:
+        if args.quantise is not None:
+            raise InputError("tiny: --quantise writes one checkpoint; it does not apply to --set.")
         return _tiny_set(args)
     out = check_output_path(args.out, "tiny: output", "tiny.safetensors")
     if out.suffix.lower() != ".safetensors":
         raise InputError(f"tiny: {out} must end in .safetensors (or use --set DIR for the whole model set).")
     if out.exists() and not args.overwrite:
         raise InputError(f"tiny: {out} exists; it is not replaced unless you add --overwrite.")
-    print(write_tiny_checkpoint(out, args.version, seed=args.seed))
+    if args.quantise is None:
+        print(write_tiny_checkpoint(out, args.version, seed=args.seed))
+        return 0
+    print(_write_tiny_quantised(out, args))
     return 0
+
+
+def _write_tiny_quantised(out, args: argparse.Namespace) -> str:
+    """``tiny OUT --quantise LAYOUT``: the tiny checkpoint (float32) with its Linear weights in ``LAYOUT``."""
+    import tempfile
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from .ltx.quant.writers import quantise_state_dict
+    from .ltx.tiny import write_tiny_checkpoint
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        float_file = write_tiny_checkpoint(os.path.join(tmp, "float.safetensors"), args.version, seed=args.seed,
+                                           dtype=torch.float32)
+        with safe_open(float_file, framework="pt") as fh:
+            meta = fh.metadata() or {}
+        sd = quantise_state_dict(load_file(float_file), args.quantise)
+    save_file(sd, str(out), metadata=meta)
+    return str(out)
 
 
 def _tiny_set(args: argparse.Namespace) -> int:
@@ -127,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="store_true", help="write the tiny LTX-2.3 set the example workflows run from "
                    "(checkpoints/, text_encoders/, vae/, diffusion_models/, latent_upscale_models/, loras/)")
     p.add_argument("--overwrite", action="store_true", help="replace files of the same names")
+    from .ltx.quant.writers import LAYOUTS
+
+    p.add_argument("--quantise", metavar="LAYOUT", choices=sorted(LAYOUTS), default=None,
+                   help="store the Linear weights quantised, in one of the layouts the loader reads: "
+                   + ", ".join(sorted(LAYOUTS)) + " (the other tensors stay float32; without it the file is bfloat16)")
     p.set_defaults(func=_tiny)
     from .ltx.pipeline.cli import add_generate_arguments
 
@@ -196,6 +233,24 @@ def _raise_terminated(signum: int, _frame: object) -> None:
     raise _Terminated(signum)
 
 
+#: options whose value is a memory size: ``--vram -5GB`` is read as ``--vram=-5GB`` so that it is refused as a
+#: negative size (argparse would take ``-5GB`` for an option and say the value is missing)
+SIZE_OPTIONS = ("--vram",)
+
+
+def _join_negative_sizes(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in SIZE_OPTIONS and i + 1 < len(argv) and re.match(r"^-[0-9.]", argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors print ``error: …`` on one line and return 2, Ctrl-C 130, SIGTERM 143."""
     previous = signal.getsignal(signal.SIGTERM)
@@ -203,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if in_main_thread:
         signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_join_negative_sizes(sys.argv[1:] if argv is None else argv))
         return args.func(args)
     except KeyboardInterrupt:
         print("error: interrupted (Ctrl-C).", file=sys.stderr)

@@ -10,6 +10,8 @@ from rs_ltxv.ltx.config import TransformerConfig
 from rs_ltxv.ltx.errors import InputError
 from rs_ltxv.ltx.pipeline.latents import VideoSize
 from rs_ltxv.ltx.plan import (
+    MemoryPlan,
+    StagePlan,
     StageTokens,
     forward_phases,
     parse_memory_size,
@@ -20,6 +22,7 @@ from rs_ltxv.ltx.plan import (
 from rs_ltxv.ltx.plan.measure import peak_live_bytes
 from rs_ltxv.ltx.tokens import audio_positions, video_positions
 from rs_ltxv.ltx.transformer import LTXAVTransformer, RunOptions, StreamInput
+from rs_ltxv.ltx.video_vae.tiling import TilingConfig
 
 LTX23 = dict(cross_attention_adaln=True, apply_gated_attention=True, caption_proj_before_connector=True)
 DT = torch.bfloat16
@@ -109,9 +112,72 @@ def test_plan_refuses_what_cannot_fit(full):
         require_fit(plan, size)
 
 
+def _plan(stages: dict[str, dict[str, int]], budget: int, **kw) -> MemoryPlan:
+    return MemoryPlan(tuple(StagePlan(n, 1000, parts) for n, parts in stages.items()), 64, True,
+                      kw.pop("tiling", None), budget, reserve=1 << 30, **kw)
+
+
+def test_refusal_when_the_weights_alone_exceed_the_budget_names_the_minimum():
+    """Weights + reserve over the budget: no frame count or size helps, so none is suggested; the minimum is named."""
+    plan = _plan({"stage 1": {"weights": 6 << 30, "activations": 1 << 30}}, 4 << 30)
+    with pytest.raises(InputError) as err:
+        require_fit(plan, VideoSize(121, 512, 768), None, needed=8 << 30)
+    text = str(err.value)
+    assert "needs at least 8.00 GiB (--vram)" in text, text
+    assert "quantised" in text, text
+    for word in ("frames at this size", "fewer frames", "smaller", "GPUs", "ffn_chunks"):
+        assert word not in text, text
+
+
+def test_refusal_of_the_video_decode_does_not_cite_transformer_settings():
+    tiling = TilingConfig()
+    plan = _plan({"stage 1": {"weights": 1 << 30, "activations": 1 << 30},
+                  "video decode": {"weights": 1 << 28, "activations": 5 << 30}}, 4 << 30, tiling=tiling)
+    with pytest.raises(InputError) as err:
+        require_fit(plan, VideoSize(121, 512, 768), 49, needed=7 << 30)
+    text = str(err.value)
+    assert "video decode needs" in text, text
+    assert "smallest tiles" in text, text
+    assert "at most 49 frames" in text, text
+    assert "ffn_chunks" not in text, text
+    assert "offload" not in text, text
+    assert "GPUs" not in text, text
+
+
+def test_refusal_when_one_frame_does_not_fit_suggests_no_fewer_frames():
+    plan = _plan({"stage 1": {"weights": 1 << 30, "activations": 5 << 30}}, 4 << 30)
+    with pytest.raises(InputError) as err:
+        require_fit(plan, VideoSize(121, 512, 768), 0)
+    assert "fewer frames" not in str(err.value)
+    assert "smaller width/height" in str(err.value)
+
+
 def test_chunks_lower_the_feed_forward_phase(full):
     cfg, _ = full
     tokens = StageTokens(50_000, 500)
     one = forward_phases(cfg, tokens, 2, 1)["video feed-forward"]
     eight = forward_phases(cfg, tokens, 2, 8)["video feed-forward"]
     assert eight < one * 0.6
+
+
+def test_plan_without_a_vae_says_the_decode_is_not_planned(full):
+    cfg, weights = full
+    text = plan_memory(cfg, VideoSize(121, 512, 768), 80 << 30, weights=weights).format()
+    assert "VAE decode: not planned (give --vae)" in text, text
+    assert "untiled" not in text, text
+
+
+def test_readme_planner_snippet_runs(tmp_path, capsys):
+    """The README's library snippet, on a tiny checkpoint: its imports and calls are the real ones."""
+    import re
+    from pathlib import Path
+
+    from rs_ltxv.ltx.tiny import write_tiny_checkpoint
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "plan_memory" in b)
+    path = write_tiny_checkpoint(tmp_path / "tiny.safetensors", "2.3")
+    snippet = snippet.replace("ltx-2.3-22b-dev.safetensors", path).replace("frames=481, height=1088, width=1920",
+                                                                           "frames=9, height=64, width=64")
+    exec(compile(snippet, "README.md", "exec"), {})
+    assert "choices: ffn_chunks 1" in capsys.readouterr().out

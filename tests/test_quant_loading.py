@@ -179,6 +179,23 @@ def test_info_names_the_formats(float_file, tmp_path, capsys):
     assert "quantised:" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("layout", "fmt"), [("comfy_fp8", "float8_e4m3fn"), ("comfy_int8", "int8_tensorwise"),
+                                             ("comfy_nvfp4", "nvfp4"), ("official_fp8", "float8_e4m3fn")])
+def test_tiny_quantise_writes_a_file_that_loads_quantised(tmp_path, capsys, layout, fmt):
+    """``python -m rs_ltxv tiny OUT --quantise LAYOUT``: the README's way to make a quantised file to try."""
+    path = tmp_path / f"{layout}.safetensors"
+    assert main(["tiny", str(path), "--quantise", layout]) == 0
+    assert capsys.readouterr().out.strip() == str(path)
+    assert list(tmp_path.iterdir()) == [path]  # the float32 scratch file is gone
+    model = load_transformer(path, dtype=torch.float32)
+    assert {m.format.name for m in model.modules() if isinstance(m, QuantLinear)} == {fmt}
+
+
+def test_tiny_quantise_is_refused_with_set(tmp_path, capsys):
+    assert main(["tiny", str(tmp_path / "models"), "--set", "--quantise", "comfy_fp8"]) == 2
+    assert "--quantise" in capsys.readouterr().err
+
+
 # ---- errors --------------------------------------------------------------------------------------------------------
 
 LAYER = f"{DIFF}transformer_blocks.1.ff.net.0.proj"
@@ -219,6 +236,46 @@ def test_truncated_file_is_refused_before_loading(float_file, tmp_path):
     path.write_bytes(data[: len(data) - 1000])
     with pytest.raises(CheckpointError):
         load_transformer(path)
+
+
+def _bad_json(sd):
+    sd[f"{LAYER}.comfy_quant"] = torch.tensor(list(b"{not json"), dtype=torch.uint8)
+
+
+def _truncate(sd):
+    sd[f"{LAYER}.weight"] = sd[f"{LAYER}.weight"][:, : sd[f"{LAYER}.weight"].shape[1] // 2].contiguous()
+
+
+#: files ``generate`` refuses: (layout, edit, words of the refusal)
+BAD_FILES = {
+    "mxfp8": ("comfy_fp8", lambda sd: sd.__setitem__(f"{LAYER}.comfy_quant", comfy_quant_tensor({"format": "mxfp8"})),
+              "comfy_quant format 'mxfp8'"),
+    "bad json": ("comfy_fp8", _bad_json, "not valid JSON"),
+    "missing scale": ("official_fp8", lambda sd: sd.pop(f"{LAYER}.weight_scale"), "has no scale tensor"),
+    "wrong-shaped scale": ("comfy_int8", lambda sd: sd.__setitem__(f"{LAYER}.weight_scale", torch.ones(3, 1)),
+                           "weight_scale has shape"),
+    "truncated": ("comfy_nvfp4", _truncate, "truncated"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_plan_and_info_refuse_what_generate_refuses(float_file, tmp_path, capsys, case):
+    """``plan`` and ``info`` run the loader's header check: one ``error:`` line (``info`` after its table), exit 2."""
+    layout, edit, words = BAD_FILES[case]
+    path = _write(float_file, layout, tmp_path / "bad.safetensors", edit)
+    with pytest.raises(CheckpointError, match=words):
+        load_transformer(path)
+    assert main(["plan", "--checkpoint", str(path), "--width", "64", "--height", "64", "--frames", "9"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "", err
+    assert err.startswith("error: "), err
+    assert words in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert main(["info", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: "), err
+    assert words in err, err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 # ---- full-size LTX-2.3 FP8 layout on meta --------------------------------------------------------------------------

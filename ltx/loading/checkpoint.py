@@ -26,7 +26,7 @@ from .gguf_checkpoint import GGUFCheckpointFile
 from .infer import infer_connector, infer_gemma_states, infer_transformer, shape_of
 from .layout import check_is_ltx2, detect_version, split_components
 from .materialize import materialize
-from .quant_plan import logical_infos
+from .quant_plan import logical_infos, plan_quantised
 from .resolve import ConfigSource, resolve_config
 from .safetensors_file import SafetensorsFile
 from .source import TensorInfo
@@ -157,6 +157,29 @@ def load_transformer(
     ckpt = _as_checkpoint(source)
     return materialize(lambda: LTXAVTransformer(ckpt.config), ckpt.file, ckpt.components["transformer"],
                        what="transformer", dtype=dtype, device=device)
+
+
+def check_quantisation(source: str | os.PathLike | LTXCheckpoint) -> None:
+    """The loaders' check of the quantised layers (:func:`~.quant_plan.plan_quantised`: known ``comfy_quant``
+    formats, valid descriptions, every scale present, stored shapes that fit) on the transformer and, when the file
+    holds them, the text connectors, built on the meta device: no weight is read (only ``comfy_quant`` bytes). What
+    ``plan`` and ``info`` run, so they refuse the files ``generate`` refuses.
+
+    Raises:
+        CheckpointError: as :func:`~.quant_plan.plan_quantised`.
+    """
+    ckpt = _as_checkpoint(source)
+    with torch.device("meta"):
+        model = LTXAVTransformer(ckpt.config)
+    plan_quantised(model, ckpt.file, ckpt.components["transformer"])
+    if all(c in ckpt.components for c in ("text_projection", "video_connector", "audio_connector")):
+        states = infer_gemma_states(ckpt.infos("text_projection"), ckpt.config.caption_channels)
+        names = {f"feature_extractor.{k}": v for k, v in ckpt.components["text_projection"].items()}
+        for comp in ("video_connector", "audio_connector"):
+            names.update({f"{comp}.{k}": v for k, v in ckpt.components[comp].items()})
+        with torch.device("meta"):
+            connectors = TextConnectors(ckpt.config, states)
+        plan_quantised(connectors, ckpt.file, names)
 
 
 def load_text_connectors(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
-from .checkpoint import open_checkpoint, open_file
+from .checkpoint import check_quantisation, open_checkpoint, open_file
 from .quant_plan import format_counts
 
 
@@ -27,6 +27,11 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         if "not an LTX-2 / LTX-2.3 checkpoint" not in str(exc):
             raise
         return describe_parts_file(path)
+    try:
+        check_quantisation(ckpt)
+        problem = None
+    except CheckpointError as exc:
+        problem = str(exc)
     components: dict[str, Any] = {}
     for name, names in sorted(ckpt.components.items()):
         infos = [ckpt.file.tensors[k] for k in names.values()]
@@ -45,6 +50,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "config_source": ckpt.config_source,
         "components": components,
         "quantisation": format_counts(ckpt.file),
+        "quantisation_error": problem,
         "transformer_config": ckpt.config.summary(),
     }
 

@@ -41,6 +41,8 @@ class VideoSize:
             raise InputError(f"frames must be 8·k + 1 (1, 9, 17, …, 121, …); got {self.frames}. "
                              f"Use {lo} or {lo + t}.")
         for name, value in (("height", self.height), ("width", self.width)):
+            if value < 1:
+                raise InputError(f"{name} must be positive (a multiple of {s} pixels); got {value}. Use {s} or more.")
             if value < s or value % s:
                 lo = max(s, value // s * s)
                 raise InputError(f"{name} must be a multiple of {s} pixels; got {value}. Use {lo} or {lo + s}.")

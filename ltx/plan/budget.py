@@ -14,7 +14,7 @@ from ..errors import InputError
 UNITS: dict[str, int] = {"": 2**30, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20,
                          "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
 
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
+_SIZE = re.compile(r"^\s*([-+]?\s*(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*([a-zA-Z]*)\s*$")  # a sign: refused below
 
 
 def parse_memory_size(text: str | int | float, what: str = "--vram") -> int:
@@ -30,7 +30,7 @@ def parse_memory_size(text: str | int | float, what: str = "--vram") -> int:
         if match is None or match.group(2).lower() not in UNITS:
             raise InputError(f"{what} {text!r} is not a memory size; write a number and a unit, e.g. 24GB, "
                              "24 GiB, 16000MiB (GB = GiB = 2^30 bytes; a bare number is GiB).")
-        number, unit = float(match.group(1)), match.group(2).lower()
+        number, unit = float(match.group(1).replace(" ", "")), match.group(2).lower()
     if not math.isfinite(number) or number <= 0:
         raise InputError(f"{what} must be a positive size, e.g. 24GB; got {text!r}.")
     return int(number * UNITS[unit])

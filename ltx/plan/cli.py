@@ -38,9 +38,9 @@ def _vae(path: str | None, checkpoint: str):
 
     try:
         vae = open_video_vae(path or checkpoint)
-    except CheckpointError:
+    except CheckpointError as exc:
         if path:
-            raise
+            raise CheckpointError(f"--vae {path}: {exc}") from exc
         return None, 0
     weights = sum(vae.file.tensors[k].nbytes for n, k in vae.names.items() if n.startswith("decoder."))
     return vae.config, weights
@@ -53,9 +53,10 @@ def run_plan(args: argparse.Namespace) -> int:
         InputError: bad size / budget / count, or the job does not fit the budget (after the table is printed).
         CheckpointError: the checkpoint cannot be read.
     """
-    from ..loading.checkpoint import open_checkpoint
+    from ..loading.checkpoint import check_quantisation, open_checkpoint
+    from ..pipeline.cli_inputs import check_model_file
     from ..pipeline.latents import VideoSize
-    from . import max_frames, parse_memory_size, plan_memory, require_fit, weights_from_infos
+    from . import max_frames, min_budget, parse_memory_size, plan_memory, require_fit, weights_from_infos
 
     size = VideoSize(args.frames, args.height, args.width, args.fps)
     if args.upscale and (args.width % 64 or args.height % 64):
@@ -63,8 +64,11 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.images < 0:
         raise InputError(f"--images must be 0 or more; got {args.images}.")
     budget = None if args.vram is None else parse_memory_size(args.vram)
+    check_model_file(args.checkpoint, "--checkpoint")
+    check_model_file(args.vae, "--vae")
     dtype = DTYPES[args.dtype]
     ckpt = open_checkpoint(args.checkpoint)
+    check_quantisation(ckpt)  # refuse what generate refuses, before planning
     weights = weights_from_infos(ckpt.infos("transformer"), dtype)
     vae, vae_weights = _vae(args.vae, args.checkpoint)
     kw = dict(weights=weights, dtype=dtype, upscale=args.upscale, images=args.images, vae=vae,
@@ -79,5 +83,6 @@ def run_plan(args: argparse.Namespace) -> int:
     else:
         print(plan.format())
     if not plan.fits:
-        require_fit(plan, size, max_frames(ckpt.config, size, budget, **kw))
+        require_fit(plan, size, max_frames(ckpt.config, size, budget, **kw) or 0,
+                    needed=min_budget(ckpt.config, size, **kw))
     return 0

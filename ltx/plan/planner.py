@@ -78,12 +78,15 @@ class MemoryPlan:
             parts = ", ".join(f"{k} {format_bytes(v)}" for k, v in s.parts.items())
             phase = f" (peak in {s.phase})" if s.phase else ""
             lines.append(f"{s.name:<13} {s.tokens:>8} tokens  peak {format_bytes(s.peak):>11}{phase}: {parts}")
-        tiling = "untiled" if self.tiling is None else (
-            f"tiles {self.tiling.tile_pixels or 'full'} px / {self.tiling.tile_frames or 'all'} frames")
+        if not any(s.name == "video decode" for s in self.stages):
+            tiling = ": not planned (give --vae)"
+        else:
+            tiling = " untiled" if self.tiling is None else (
+                f" tiles {self.tiling.tile_pixels or 'full'} px / {self.tiling.tile_frames or 'all'} frames")
         budget = "no budget" if self.budget is None else (
             f"budget {format_bytes(self.budget)} (reserve {format_bytes(self.reserve)})")
         lines.append(f"choices: ffn_chunks {self.ffn_chunks}, offload {'on' if self.offload else 'off'}, "
-                     f"VAE decode {tiling}; {budget}: {'fits' if self.fits else 'DOES NOT FIT'}")
+                     f"VAE decode{tiling}; {budget}: {'fits' if self.fits else 'DOES NOT FIT'}")
         return "\n".join(lines + list(self.notes))
 
 
@@ -171,22 +174,54 @@ def plan_memory(config: TransformerConfig, size: VideoSize, budget: int | None =
     return MemoryPlan((*best, decode), chosen[0], chosen[1], tiling, budget, reserve)
 
 
-def require_fit(plan: MemoryPlan, size: VideoSize, fits_frames: int | None = None) -> MemoryPlan:
+def require_fit(plan: MemoryPlan, size: VideoSize, fits_frames: int | None = None, *,
+                needed: int | None = None) -> MemoryPlan:
     """``plan`` when it fits its budget.
 
+    Args:
+        fits_frames: the most frames that fit at this width and height (:func:`max_frames`; 0: not even 1;
+            None: unknown);
+        needed: the least budget this job fits in (:func:`min_budget`), named in the message when given.
+
     Raises:
-        InputError: it does not; the message names the stage, its peak, the budget and what to change (fewer
-            frames — ``fits_frames`` when known —, a smaller size, more GPUs).
+        InputError: it does not; the message names the stage, its peak, the budget and what to change: when even
+            the size-independent part (weights + reserve) exceeds the budget, only a larger budget or a quantised
+            file helps; otherwise fewer frames (``fits_frames`` when known), a smaller size or more GPUs.
     """
     if plan.fits:
         return plan
+    assert plan.budget is not None
     worst = max(plan.stages, key=lambda s: s.peak)
-    fewer = f"at most {fits_frames} frames" if fits_frames else "fewer frames"
-    raise InputError(
-        f"{size.width}×{size.height}×{size.frames} frames does not fit {format_bytes(plan.budget)}: {worst.name} "
-        f"needs {format_bytes(worst.peak)} + {format_bytes(plan.reserve)} reserve even with ffn_chunks "
-        f"{plan.ffn_chunks} and offload {'on' if plan.offload else 'off'}. Use {fewer} at this size, a smaller "
-        "width/height, or more GPUs (--gpus N splits the tokens).")
+    job = f"{size.width}×{size.height}×{size.frames} frames does not fit {format_bytes(plan.budget)}"
+    minimum = (f" This job needs at least {format_bytes(needed)} (--vram); a quantised checkpoint (FP8 / INT8 / "
+               "NVFP4, GGUF) lowers it." if needed is not None else
+               " A larger budget or a quantised checkpoint (FP8 / INT8 / NVFP4, GGUF) is needed.")
+    fixed = max(plan.stages, key=lambda s: s.parts.get("weights", 0) + s.parts.get("dequantised layer", 0))
+    fixed_bytes = fixed.parts.get("weights", 0) + fixed.parts.get("dequantised layer", 0)
+    if worst.name == "video decode":
+        settings = "VAE decode " + ("untiled" if plan.tiling is None else "with the smallest tiles")
+    else:
+        settings = f"ffn_chunks {plan.ffn_chunks} and offload {'on' if plan.offload else 'off'}"
+    if fixed_bytes + plan.reserve > plan.budget:
+        what = "video VAE" if fixed.name == "video decode" else "transformer"
+        raise InputError(f"{job}: the {what} weights alone ({fixed.name}) need {format_bytes(fixed_bytes)} + "
+                         f"{format_bytes(plan.reserve)} reserve, whatever the size or frame count.{minimum}")
+    gpus = "" if worst.name == "video decode" else ", or more GPUs (--gpus N splits the tokens)"
+    if fits_frames == 0:
+        advice = f"Even 1 frame does not fit at this size: use a smaller width/height{gpus}."
+    else:
+        fewer = f"at most {fits_frames} frames" if fits_frames else "fewer frames"
+        advice = f"Use {fewer} at this size, a smaller width/height{gpus}."
+    extra = "" if needed is None else f" This job needs at least {format_bytes(needed)} (--vram)."
+    raise InputError(f"{job}: {worst.name} needs {format_bytes(worst.peak)} + {format_bytes(plan.reserve)} reserve "
+                     f"even with {settings}. {advice}{extra}")
+
+
+def min_budget(config: TransformerConfig, size: VideoSize, **kwargs: object) -> int:
+    """The least budget (bytes, reserve included) the job fits in: its peak with the most frugal settings
+    (``ffn_chunks`` 64, offload on, the smallest VAE tiles); ``kwargs`` as :func:`plan_memory` (not ``budget``)."""
+    plan = plan_memory(config, size, 1, **kwargs)  # type: ignore[arg-type]
+    return plan.peak + plan.reserve
 
 
 def max_frames(config: TransformerConfig, size: VideoSize, budget: int, **kwargs: object) -> int | None:
