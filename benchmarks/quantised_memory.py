@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from gguf_memory import DIFF, DTYPES, bench_config  # the same model and constants as the GGUF benchmark
 from safetensors.torch import save_file
 
 from rs_ltxv.ltx import tokens as T
@@ -36,18 +37,6 @@ from rs_ltxv.ltx.quant import QuantLinear
 from rs_ltxv.ltx.quant.writers import LAYOUTS, quantise_state_dict
 from rs_ltxv.ltx.tiny import random_init
 from rs_ltxv.ltx.transformer import LTXAVTransformer, StreamInput
-
-DIFF = "model.diffusion_model."
-DTYPES = {"bf16": torch.bfloat16, "f32": torch.float32}
-
-
-def bench_config(layers: int) -> TransformerConfig:
-    """Video 8 heads × 64, audio 8 × 32, text 512 wide: every Linear width a multiple of 256 or 128."""
-    return TransformerConfig(
-        num_layers=layers, num_attention_heads=8, attention_head_dim=64, cross_attention_dim=512,
-        audio_num_attention_heads=8, audio_attention_head_dim=32, audio_cross_attention_dim=256, in_channels=128,
-        out_channels=128, audio_in_channels=128, audio_out_channels=128, caption_channels=512,
-        apply_gated_attention=True, cross_attention_adaln=True, caption_proj_before_connector=True)
 
 
 def inputs(cfg: TransformerConfig, tokens: int, dtype: torch.dtype) -> tuple[StreamInput, StreamInput]:
