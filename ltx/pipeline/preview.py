@@ -277,18 +277,6 @@ def latent_preview_for(video_vae: VideoVAEProtocol) -> LatentPreview:
     return preview
 
 
-def token_preview_hook(preview: LatentPreview, grid: tuple[int, int, int],
-                       show: Callable[[torch.Tensor], None]) -> Callable[[int, int, torch.Tensor], None]:
-    """A :class:`~.sampling.Callbacks` ``preview`` hook for one stage of latent grid ``grid`` ``(F', H', W')``:
-    ``hook(done, total, x0 video tokens (B, T_v, C))`` calls ``show(image)`` with the uint8 ``(H, W, 3)``
-    :meth:`LatentPreview.tokens_image` (the step counts are the stage's own and are not passed on)."""
-
-    def hook(_done: int, _total: int, tokens: torch.Tensor) -> None:
-        show(preview.tokens_image(tokens, grid))
-
-    return hook
-
-
 def png_writer(folder: str | os.PathLike) -> PreviewHook:
     """A ``preview(done, total, image)`` hook that writes each picture to ``folder/step_0001.png``, … (``done``
     numbered over all stages of a run, 4 digits), creating ``folder`` on the first write (PNG through PyAV:
