@@ -3,13 +3,14 @@
 Commands:
     info FILE [--json]            version, config, parameter counts and dtypes of an LTX-2 checkpoint
                                   (.gguf: also architecture, metadata, quant types and sizes)
-    tiny OUT [--version 2.0|2.3]  write a tiny random-weight checkpoint in the official format
+    tiny OUT [--version 2.0|2.3|2.5]  write a tiny random-weight checkpoint in the official format
     tiny OUT --quantise LAYOUT    the same with its Linear weights FP8 / INT8 / NVFP4 (comfy_fp8, comfy_nvfp4, …)
-    tiny DIR --set [--overwrite]  write every model file the example workflows name, tiny, in ComfyUI's folders
+    tiny DIR --set [--version 2.3|2.5] [--overwrite]  write every model file the example workflows name (or those of
+                                  one model version), tiny, in ComfyUI's folders
     generate --checkpoint … --text-encoder … --prompt …   text/image/audio → MP4 with sound
     retake --from OUT.latents.safetensors --start-time S --end-time S --prompt …   regenerate a time range of a
                                   clip (video, sound or both), keep the rest
-    demo [-o OUT.mp4]             a short clip with sound from tiny random models (no downloads)
+    demo [-o OUT.mp4] [--version 2.5]  a short clip with sound from tiny random models (no downloads)
     plan --checkpoint F --width W --height H --frames N [--vram 24GB] [--upscale]
                                   predicted peak memory per stage; ffn_chunks / offload / VAE tiling that fit
     submit PROMPT.json [--server URL] [--set NODE.input=value] [-o DIR]
@@ -58,7 +59,7 @@ def _tiny(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise InputError(f"tiny: {out} exists; it is not replaced unless you add --overwrite.")
     if args.quantise is None:
-        print(write_tiny_checkpoint(out, args.version, seed=args.seed))
+        print(write_tiny_checkpoint(out, args.version or "2.3", seed=args.seed))
         return 0
     print(_write_tiny_quantised(out, args))
     return 0
@@ -76,8 +77,8 @@ def _write_tiny_quantised(out, args: argparse.Namespace) -> str:
     from .ltx.tiny import write_tiny_checkpoint
 
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        float_file = write_tiny_checkpoint(os.path.join(tmp, "float.safetensors"), args.version, seed=args.seed,
-                                           dtype=torch.float32)
+        float_file = write_tiny_checkpoint(os.path.join(tmp, "float.safetensors"), args.version or "2.3",
+                                           seed=args.seed, dtype=torch.float32)
         with safe_open(float_file, framework="pt") as fh:
             meta = fh.metadata() or {}
         sd = quantise_state_dict(load_file(float_file), args.quantise)
@@ -87,12 +88,14 @@ def _write_tiny_quantised(out, args: argparse.Namespace) -> str:
 
 def _tiny_set(args: argparse.Namespace) -> int:
     from .ltx.errors import InputError
-    from .ltx.tiny import TINY_SET, write_tiny_set
+    from .ltx.tiny import TINY_SETS, write_tiny_set
 
-    if args.version != "2.3":
-        raise InputError("tiny --set writes the LTX-2.3 files the example workflows name; drop --version.")
-    paths = write_tiny_set(args.out, seed=args.seed, overwrite=args.overwrite)
-    for f, path in zip(TINY_SET, paths, strict=True):
+    version = args.version or "all"
+    if version not in TINY_SETS:
+        raise InputError(f"tiny --set writes the LTX-2.3 and LTX-2.5 files the example workflows name; --version "
+                         f"{version} has none (give 2.3, 2.5 or no --version for both).")
+    paths = write_tiny_set(args.out, seed=args.seed, overwrite=args.overwrite, version=version)
+    for f, path in zip(TINY_SETS[version], paths, strict=True):
         print(f"{path}  — {f.what}")
     print(f"tiny: wrote {len(paths)} files (random weights, float32) under {args.out}, laid out like ComfyUI/models "
           "and named as the example workflows name them.")
@@ -125,7 +128,8 @@ def _retake(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .ltx.pipeline.cli import run_demo
 
-    print(run_demo(args.output, seconds=args.seconds, steps=args.steps, width=args.width, height=args.height))
+    print(run_demo(args.output, seconds=args.seconds, steps=args.steps, width=args.width, height=args.height,
+                   version=args.version))
     return 0
 
 
@@ -142,22 +146,24 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m rs_ltxv", description="RS-LTXV: LTX-2 / LTX-2.3 video with sound")
+    parser = _Parser(prog="python -m rs_ltxv", description="RS-LTXV: LTX-2 / LTX-2.3 / LTX-2.5 video with sound")
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"rs-ltxv {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("info", help="describe an LTX-2 / LTX-2.3 checkpoint")
+    p = sub.add_parser("info", help="describe an LTX-2 / LTX-2.3 / LTX-2.5 checkpoint")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_info)
     p = sub.add_parser("tiny", help="write a tiny random-weight checkpoint (official single-file format), or with "
                        "--set every model file the example workflows name")
     p.add_argument("out", help="the .safetensors file to write; with --set a folder laid out like ComfyUI/models")
-    p.add_argument("--version", default="2.3", choices=["2.0", "2.3"])
+    p.add_argument("--version", default=None, choices=["2.0", "2.3", "2.5"], help="model version of the checkpoint "
+                   "(default 2.3), or with --set of the files written (default: every version's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="store_true", help="write the tiny LTX-2.3 set the example workflows run from "
-                   "(checkpoints/, text_encoders/, vae/, diffusion_models/, latent_upscale_models/, loras/)")
+    p.add_argument("--set", action="store_true", help="write the tiny LTX-2.3 and LTX-2.5 sets the example workflows "
+                   "run from (checkpoints/, text_encoders/, vae/, diffusion_models/, latent_upscale_models/, loras/, "
+                   "model_patches/)")
     p.add_argument("--overwrite", action="store_true", help="replace files of the same names")
     from .ltx.quant.writers import LAYOUTS
 
@@ -182,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--width", type=int, default=768)
     p.add_argument("--height", type=int, default=512)
+    p.add_argument("--version", default="2.3", choices=["2.3", "2.5"], help="the tiny model's architecture: LTX-2.3, "
+                   "or LTX-2.5 (Gemma-4 text encoder, diffusion video decoder)")
     p.set_defaults(func=_demo)
     from .ltx.plan.cli import add_plan_arguments
 

@@ -27,18 +27,20 @@ class RopeLayout(str, enum.Enum):
 class Version(str, enum.Enum):
     """Transformer layout. LTX-2: 6-parameter AdaLN, caption projections inside the transformer.
     LTX-2.3: gated attention, 9-parameter AdaLN with prompt AdaLN, text projection before the connectors.
+    LTX-2.5: the 2.3 layout with a bias-free video feed-forward and the keyframe absolute position embedding.
 
     No ltx-core counterpart: ltx-core reads each flag separately (``cross_attention_adaln``, ``apply_gated_attention``,
-    ``caption_proj_before_connector``).
+    ``caption_proj_before_connector``, ``ff_bias``, ``use_keyframes_abs_pos_embedding``).
     """
 
     LTX2 = "2.0"
     LTX23 = "2.3"
+    LTX25 = "2.5"
 
     @property
     def display(self) -> str:
-        """The model's name: "LTX-2" or "LTX-2.3"."""
-        return {"2.0": "LTX-2", "2.3": "LTX-2.3"}[self.value]
+        """The model's name: "LTX-2", "LTX-2.3" or "LTX-2.5"."""
+        return {"2.0": "LTX-2", "2.3": "LTX-2.3", "2.5": "LTX-2.5"}[self.value]
 
 
 # Keys every released checkpoint carries with exactly these values; anything else is a model we do not implement.
@@ -61,6 +63,13 @@ FIXED_TRANSFORMER_KEYS: dict[str, Any] = {
     "share_ff": False,
     "av_cross_ada_norm": True,
     "use_middle_indices_grid": True,
+}
+
+# Keys ltx-core 1.2.0 reads whose other values describe models RS-LTXV does not implement (checked when present, not
+# written: the released checkpoints omit them).
+SUPPORTED_ONLY_KEYS: dict[str, Any] = {
+    "audio_ff_bias": True,  # LTX-2.5 drops the video feed-forward biases only
+    "use_prompt_adaln_single": True,  # False: KV-cacheable checkpoints without the prompt AdaLN
 }
 
 # LTX-2.3 marks its text path with these four keys (projection before the connector, no extra linears).
@@ -129,6 +138,8 @@ class TransformerConfig:
     apply_gated_attention: bool = False
     cross_attention_adaln: bool = False
     caption_proj_before_connector: bool = False
+    ff_bias: bool = True
+    use_keyframes_abs_pos_embedding: bool = False
     video_connector: ConnectorConfig = field(default_factory=ConnectorConfig)
     audio_connector: ConnectorConfig = field(default_factory=ConnectorConfig)
 
@@ -144,7 +155,10 @@ class TransformerConfig:
 
     @property
     def version(self) -> Version:
-        """LTX-2.3 when ``cross_attention_adaln``, else LTX-2."""
+        """LTX-2.5 when the video feed-forward has no biases or the keyframe embedding is on, else LTX-2.3 when
+        ``cross_attention_adaln``, else LTX-2."""
+        if not self.ff_bias or self.use_keyframes_abs_pos_embedding:
+            return Version.LTX25
         return Version.LTX23 if self.cross_attention_adaln else Version.LTX2
 
     @property
@@ -186,6 +200,10 @@ class TransformerConfig:
                     f"This checkpoint's transformer config has {key}={cfg[key]!r}; LTX-2/2.3 models have "
                     f"{expected!r}. It is not a model RS-LTXV implements."
                 )
+        for key, expected in SUPPORTED_ONLY_KEYS.items():
+            if key in cfg and cfg[key] != expected:
+                raise ConfigError(f"This checkpoint's transformer config has {key}={cfg[key]!r}; RS-LTXV implements "
+                                  f"only {key}={expected!r} (LTX-2, 2.3 and 2.5 as released).")
         v2_present = cfg.keys() & V2_TEXT_KEYS.keys()
         if v2_present and (v2_present != V2_TEXT_KEYS.keys() or any(cfg[k] != V2_TEXT_KEYS[k] for k in v2_present)):
             found = {k: cfg.get(k, "<missing>") for k in V2_TEXT_KEYS}
@@ -223,6 +241,8 @@ class TransformerConfig:
             if f.name in ("video_connector", "audio_connector", "rope_layout", "double_precision_rope",
                           "caption_proj_before_connector"):
                 continue
+            if f.name in ("ff_bias", "use_keyframes_abs_pos_embedding") and value == getattr(TransformerConfig, f.name):
+                continue  # written only when set (LTX-2.5), as the released 2.0 / 2.3 configs lack them
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["rope_type"] = self.rope_layout.value
         out["frequencies_precision"] = "float64" if self.double_precision_rope else "float32"

@@ -1,4 +1,4 @@
-"""Tiny random-weight LTX-2 / LTX-2.3 checkpoints in the official single-file format (no downloads needed).
+"""Tiny random-weight LTX-2 / LTX-2.3 / LTX-2.5 checkpoints in the official single-file format (no downloads needed).
 
 Used by the README's first command, by ``python -m rs_ltxv tiny`` and by tests. Same architecture and key names as
 the released models, just narrow and shallow.
@@ -24,14 +24,15 @@ import torch
 
 from .config import ConnectorConfig, TransformerConfig, Version
 from .errors import CheckpointError, ConfigError, InputError
+from .loading.layout import GEMMA4_LTX_VERSION, GEMMA_SOURCE_KEY
 from .pipeline.output_file import save_safetensors
 from .random_weights import random_init
 from .text.processor import TextConnectors
 from .transformer.model import LTXAVTransformer
 
-__all__ = ["TINY_GEMMA_DIM", "TINY_GEMMA_STATES", "TINY_SET", "TinyFile", "random_init", "split_checkpoint",
-           "tiny_config", "tiny_state_dict", "write_core_compatible_checkpoint", "write_tiny_checkpoint",
-           "write_tiny_set"]
+__all__ = ["TINY_GEMMA_DIM", "TINY_GEMMA_STATES", "TINY_SET", "TINY_SETS", "TINY_SET_23", "TINY_SET_25", "TinyFile",
+           "random_init", "split_checkpoint", "tiny_config", "tiny_state_dict", "write_core_compatible_checkpoint",
+           "write_tiny_checkpoint", "write_tiny_set"]
 
 TINY_GEMMA_DIM = 24
 TINY_GEMMA_STATES = 3
@@ -40,23 +41,26 @@ TINY_GEMMA_STATES = 3
 def tiny_config(version: Version | str = Version.LTX23, *, layers: int = 2, latent_channels: int = 128,
                 audio_channels: int = 8) -> TransformerConfig:
     """A tiny config of the given layout: video 2×16, audio 2×8, text width 24; latent channels as given
-    (the real models: 128 video, 8 audio × 16 mel bins).
+    (the real models: 128 video, 8 audio × 16 mel bins). "2.5": the 2.3 layout with ``ff_bias`` off and the keyframe
+    embedding on.
 
     Raises:
-        ConfigError: ``version`` is not "2.0" / "2.3" (a :class:`Version`).
+        ConfigError: ``version`` is not "2.0" / "2.3" / "2.5" (a :class:`Version`).
     """
     try:
         version = Version(version)
     except ValueError:
         raise ConfigError(f"Unknown LTX version {version!r}; choose one of: "
                           f"{', '.join(v.value for v in Version)}.") from None
-    v23 = version is Version.LTX23
+    v23 = version in (Version.LTX23, Version.LTX25)  # the 2.3 layout, which 2.5 extends
+    v25 = version is Version.LTX25
     base = TransformerConfig(
         num_layers=layers, num_attention_heads=2, attention_head_dim=16, cross_attention_dim=32,
         audio_num_attention_heads=2, audio_attention_head_dim=8, audio_cross_attention_dim=16,
         in_channels=latent_channels, out_channels=latent_channels, audio_in_channels=audio_channels * 16,
         audio_out_channels=audio_channels * 16, caption_channels=TINY_GEMMA_DIM,
         apply_gated_attention=v23, cross_attention_adaln=v23, caption_proj_before_connector=v23,
+        ff_bias=not v25, use_keyframes_abs_pos_embedding=v25,
     )
     conn = ConnectorConfig(num_attention_heads=2, num_layers=2, num_learnable_registers=8, apply_gated_attention=v23)
     return replace(
@@ -86,6 +90,8 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: Version | str = Vers
                           dtype: torch.dtype = torch.bfloat16, *, full: bool = False) -> str:
     """Write a tiny official-format checkpoint and return its path: transformer + text connectors, and with
     ``full`` also the video VAE, audio VAE and vocoder (16 video / 1 audio latent channels so it runs fast).
+    Metadata: ``config`` and ``model_version`` ("2.0.0-tiny", "2.3.0-tiny"; "2.5.0" as the official LTX-2.5 file,
+    which also names its Gemma: ``gemma_source_checkpoint`` ``{"gemma_version": "gemma4-12b-ltx-v1"}``).
 
     Raises:
         ConfigError: as :func:`tiny_config`.
@@ -99,7 +105,10 @@ def write_tiny_checkpoint(path: str | os.PathLike, version: Version | str = Vers
         parts = tiny_component_config(latent_channels=16, audio_channels=1)
         config.update(parts)
         sd.update({k: v.to(dtype) for k, v in tiny_component_state(parts, seed + 10).items()})
-    meta = {"config": json.dumps(config), "model_version": f"{Version(version).value}.0-tiny"}
+    version = Version(version)
+    meta = {"config": json.dumps(config), "model_version": f"{version.value}.0-tiny"}
+    if version is Version.LTX25:
+        meta.update(model_version="2.5.0", **{GEMMA_SOURCE_KEY: json.dumps({"gemma_version": GEMMA4_LTX_VERSION})})
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     save_safetensors(sd, str(path), metadata=meta)
     return str(path)
@@ -210,9 +219,68 @@ IC_LORA = TinyFile("loras", "ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensor
 #: the ``reference_downscale_factor`` metadata :data:`IC_LORA` records (output size ÷ reference size)
 IC_LORA_FACTOR = 2
 
+#: LTX-2.5 as Lightricks publishes it (Lightricks/LTX-2.5: one file per component, ComfyUI's folder names)
+LTX25_TRANSFORMER = TinyFile("diffusion_models", "ltx-2.5-22b-distilled-transformer-bf16.safetensors",
+                             "LTX-2.5 distilled transformer + text connectors, float32")
+LTX25_GEMMA = TinyFile("text_encoders", "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors",
+                       "Gemma-4 text encoder bundled with its text projection, tokenizer inside")
+LTX25_VIDEO_VAE = TinyFile("vae", "ltx-2.5-video-vae-bf16.safetensors",
+                           "LTX-2.5 video VAE: encoder + diffusion decoder")
+LTX25_VIDEO_VAE_CONV = TinyFile("vae", "ltx-2.5-video-vae-conv-bf16.safetensors",
+                                "LTX-2.5 video VAE: encoder + convolutional decoder")
+LTX25_AUDIO_VAE = TinyFile("vae", "ltx-2.5-audio-vae-bf16.safetensors", "LTX-2.5 audio VAE and vocoder")
+LTX25_UPSAMPLER = TinyFile("latent_upscale_models", "ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors",
+                           "2x spatial latent upsampler")
+LTX25_DURATION_HEAD = TinyFile("model_patches", "ltx-2.5-duration-head-bf16.safetensors",
+                               "duration head (clip length from the prompt)")
+
+#: the LTX-2.3 files of the set (``tiny DIR --set --version 2.3``)
+TINY_SET_23: tuple[TinyFile, ...] = (CHECKPOINT, GEMMA, UPSAMPLER, GGUF, VIDEO_VAE, AUDIO_VAE, CORE_CHECKPOINT,
+                                     CORE_LORA, CORE_GEMMA, IC_LORA)
+#: the LTX-2.5 files of the set (``tiny DIR --set --version 2.5``)
+TINY_SET_25: tuple[TinyFile, ...] = (LTX25_TRANSFORMER, LTX25_GEMMA, LTX25_VIDEO_VAE, LTX25_VIDEO_VAE_CONV,
+                                     LTX25_AUDIO_VAE, LTX25_UPSAMPLER, LTX25_DURATION_HEAD)
 #: every file :func:`write_tiny_set` writes, in that order
-TINY_SET: tuple[TinyFile, ...] = (CHECKPOINT, GEMMA, UPSAMPLER, GGUF, VIDEO_VAE, AUDIO_VAE, CORE_CHECKPOINT, CORE_LORA,
-                                  CORE_GEMMA, IC_LORA)
+TINY_SET: tuple[TinyFile, ...] = TINY_SET_23 + TINY_SET_25
+#: ``version`` of :func:`write_tiny_set` → its files
+TINY_SETS: dict[str, tuple[TinyFile, ...]] = {"2.3": TINY_SET_23, "2.5": TINY_SET_25, "all": TINY_SET}
+
+
+def _write_set_25(root: Path, seed: int) -> None:
+    """The LTX-2.5 files: a full tiny 2.5 checkpoint split the way Lightricks ships 2.5 (transformer + connectors,
+    video VAE, audio VAE + vocoder; the text projection lives in the Gemma-4 file), the diffusion-decoder VAE, the
+    bundled Gemma-4, the spatial upsampler and the duration head, all for 16 latent channels. (The temporal
+    upsampler, which no example uses, is ``tiny_parts.write_tiny_temporal_upsampler``.)"""
+    from safetensors import safe_open
+
+    from .tiny_gemma4 import write_tiny_gemma4
+    from .tiny_parts import write_tiny_duration_head, write_tiny_upsampler
+    from .video_vae.diffusion.tiny import write_tiny_diffusion_decoder
+
+    at = {f.name: root / f.folder / f.name for f in TINY_SET_25}
+    whole = root / "ltx-2.5-full.safetensors"
+    write_tiny_checkpoint(whole, Version.LTX25, seed=seed, dtype=torch.float32, full=True)
+    with safe_open(str(whole), "pt") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    whole.unlink()
+    config = json.loads(meta["config"])
+    groups = {LTX25_VIDEO_VAE_CONV.name: (("vae.",), ("vae",)),
+              LTX25_AUDIO_VAE.name: (("audio_vae.", "vocoder."), ("audio_vae", "vocoder"))}
+    for name, (prefixes, sections) in groups.items():
+        part = {k: v for k, v in tensors.items() if k.startswith(prefixes)}
+        at[name].parent.mkdir(parents=True, exist_ok=True)
+        save_safetensors(part, str(at[name]), metadata={"config": json.dumps({s: config[s] for s in sections})})
+    skip = ("vae.", "audio_vae.", "vocoder.", "text_embedding_projection.")
+    transformer = {k: v for k, v in tensors.items() if not k.startswith(skip)}
+    at[LTX25_TRANSFORMER.name].parent.mkdir(parents=True, exist_ok=True)
+    save_safetensors(transformer, str(at[LTX25_TRANSFORMER.name]),
+                     metadata={**meta, "config": json.dumps({"transformer": config["transformer"]})})
+    write_tiny_gemma4(at[LTX25_GEMMA.name], seed=seed)
+    write_tiny_diffusion_decoder(at[LTX25_VIDEO_VAE.name], latent_channels=16, seed=seed + 3)
+    write_tiny_upsampler(at[LTX25_UPSAMPLER.name], channels=16, seed=seed + 5)
+    cfg = tiny_config(Version.LTX25)
+    write_tiny_duration_head(at[LTX25_DURATION_HEAD.name], video_dim=cfg.cross_attention_dim,
+                             audio_dim=cfg.audio_cross_attention_dim, seed=seed + 8)
 
 
 def _write_set(root: Path, seed: int) -> None:
@@ -220,7 +288,7 @@ def _write_set(root: Path, seed: int) -> None:
 
     from .tiny_parts import write_tiny_gemma_file, write_tiny_lora, write_tiny_upsampler
 
-    at = {f.name: root / f.folder / f.name for f in TINY_SET}
+    at = {f.name: root / f.folder / f.name for f in TINY_SET_23}
     write_tiny_checkpoint(at[CHECKPOINT.name], Version.LTX23, seed=seed, dtype=torch.float32, full=True)
     write_tiny_gemma_file(at[GEMMA.name], seed=seed)
     write_tiny_upsampler(at[UPSAMPLER.name], channels=16, seed=seed + 5)
@@ -232,24 +300,30 @@ def _write_set(root: Path, seed: int) -> None:
                     metadata={"reference_downscale_factor": str(IC_LORA_FACTOR)})
 
 
-def write_tiny_set(models: str | os.PathLike, seed: int = 0, *, overwrite: bool = False) -> list[Path]:
-    """Write :data:`TINY_SET` under ``models`` (laid out like ``ComfyUI/models``: ``checkpoints/``,
-    ``text_encoders/`` …), in float32, and return the paths written in :data:`TINY_SET` order. The parts fit
-    together: the Gemma width matches the checkpoints' text projection, the upsampler the checkpoint's latent
-    channels, the GGUF and VAE files are the checkpoint split, the LoRA targets the core-compatible checkpoint, the
-    IC-LoRA the distilled checkpoint.
+def write_tiny_set(models: str | os.PathLike, seed: int = 0, *, overwrite: bool = False,
+                   version: str = "all") -> list[Path]:
+    """Write :data:`TINY_SET` (``version`` "2.3" / "2.5": only :data:`TINY_SET_23` / :data:`TINY_SET_25`) under
+    ``models`` (laid out like ``ComfyUI/models``: ``checkpoints/``, ``text_encoders/`` …), in float32, and return the
+    paths written in that order. The parts fit together: the Gemma width matches the checkpoints' text projection,
+    the upsampler the checkpoint's latent channels, the GGUF and VAE files are the checkpoint split, the LoRA targets
+    the core-compatible checkpoint, the IC-LoRA the distilled checkpoint; the LTX-2.5 files are one tiny 2.5 model
+    split as Lightricks ships it, with its Gemma-4, diffusion decoder, upsamplers and duration head.
 
     The files are written into a hidden folder inside ``models`` first and moved into place when all are done, so
     an error or Ctrl-C leaves no partial file behind.
 
     Raises:
         InputError: ``models`` is a file; a file of the set already exists there and ``overwrite`` is False (so a
-            real model of the same name, e.g. in ``ComfyUI/models``, is never replaced by accident).
+            real model of the same name, e.g. in ``ComfyUI/models``, is never replaced by accident); an unknown
+            ``version``.
     """
+    if version not in TINY_SETS:
+        raise InputError(f"tiny --set: no tiny set for version {version!r}; choose 2.3 or 2.5 (or none: both).")
+    files = TINY_SETS[version]
     root = Path(models)
     if root.exists() and not root.is_dir():
         raise InputError(f"tiny --set: {root} is a file; give a folder (it gets ComfyUI's model folders).")
-    existing = [f.path for f in TINY_SET if (root / f.folder / f.name).exists()]
+    existing = [f.path for f in files if (root / f.folder / f.name).exists()]
     if existing and not overwrite:
         shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
         raise InputError(f"tiny --set: {shown} already exist under {root}; choose an empty folder, or pass "
@@ -257,10 +331,13 @@ def write_tiny_set(models: str | os.PathLike, seed: int = 0, *, overwrite: bool 
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".rs-ltxv-tiny-", dir=root))
     try:
-        _write_set(staging, seed)
-        for f in TINY_SET:
+        if any(f in TINY_SET_23 for f in files):
+            _write_set(staging, seed)
+        if any(f in TINY_SET_25 for f in files):
+            _write_set_25(staging, seed)
+        for f in files:
             (root / f.folder).mkdir(exist_ok=True)
             os.replace(staging / f.folder / f.name, root / f.folder / f.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return [root / f.folder / f.name for f in TINY_SET]
+    return [root / f.folder / f.name for f in files]

@@ -7,7 +7,9 @@
   whose tokenizer is a small SentencePiece BPE model trained on the spot; the Gemma width/depth match the tiny LTX
   checkpoint's text projection. :func:`write_tiny_gemma_file` — the same model as one file in ComfyUI's text-encoder
   layout (``model.*`` names, the tokenizer as the ``spiece_model`` tensor, the config in the metadata).
-* :func:`write_tiny_upsampler` — a 2× spatial latent upsampler in the official file layout.
+* :func:`write_tiny_upsampler` — a 2× spatial latent upsampler in the official file layout;
+  :func:`write_tiny_temporal_upsampler` — the temporal ×2 (optionally also spatial ×2) one.
+* :func:`write_tiny_duration_head` — an LTX-2.5 duration head (``duration_head.*`` tensors, ltx-core's metadata).
 * :func:`write_tiny_lora` — a LoRA (``diffusion_model.<layer>.lora_A/B.weight``) for a few Linear layers of a
   checkpoint's transformer.
 """
@@ -24,6 +26,7 @@ from typing import Any
 import torch
 
 from .audio import AudioDecoder, AudioEncoder, AudioVAEConfig, build_vocoder, vocoder_config_from_dict
+from .duration_head import DurationHead, DurationHeadConfig
 from .errors import CheckpointError
 from .pipeline.output_file import save_safetensors
 from .random_weights import random_init
@@ -141,15 +144,46 @@ def write_tiny_gemma_file(path: str | os.PathLike, hidden: int = 24, layers: int
     return out
 
 
-def write_tiny_upsampler(path: str | os.PathLike, channels: int = 16, seed: int = 5) -> Path:
-    """A tiny random 2× spatial latent upsampler for ``channels`` latent channels in the official file layout
-    (weights under their module names, the config in the metadata); returns its path."""
-    cfg = UpsamplerConfig(in_channels=channels, mid_channels=32, num_blocks_per_stage=1)
+def write_tiny_upsampler(path: str | os.PathLike, channels: int = 16, seed: int = 5, *,
+                         config: UpsamplerConfig | None = None) -> Path:
+    """A tiny random 2× spatial latent upsampler for ``channels`` latent channels (or the model of ``config``) in the
+    official file layout (weights under their module names, the config in the metadata); returns its path."""
+    cfg = config or UpsamplerConfig(in_channels=channels, mid_channels=32, num_blocks_per_stage=1)
     model = random_init(LatentUpsampler(cfg), seed=seed)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_safetensors({k: v.contiguous() for k, v in model.state_dict().items()}, str(out),
               metadata={"config": json.dumps(asdict(cfg))})
+    return out
+
+
+def write_tiny_temporal_upsampler(path: str | os.PathLike, channels: int = 16, seed: int = 6, *,
+                                  spatial: bool = False) -> Path:
+    """A tiny random temporal ×2 latent upsampler (``ltx-2.5-latent-temporal-upscaler-x2-*`` layout; with
+    ``spatial`` also ×2 in height and width) for ``channels`` latent channels; returns its path."""
+    cfg = UpsamplerConfig(in_channels=channels, mid_channels=32, num_blocks_per_stage=1, spatial_upsample=spatial,
+                          temporal_upsample=True)
+    return write_tiny_upsampler(path, seed=seed, config=cfg)
+
+
+def write_tiny_duration_head(path: str | os.PathLike, video_dim: int = 32, audio_dim: int = 16, seed: int = 8, *,
+                             config: DurationHeadConfig | None = None, metadata: bool = True) -> Path:
+    """A tiny random LTX-2.5 duration head for connector widths ``video_dim`` / ``audio_dim`` (the tiny transformer's
+    ``cross_attention_dim`` / ``audio_cross_attention_dim``; or the head of ``config``) as ``duration_head.*``
+    tensors, with ltx-core's ``config`` metadata (``transformer`` widths + ``duration_head`` section) unless
+    ``metadata`` is False; returns its path."""
+    cfg = config or DurationHeadConfig(video_cross_attention_dim=video_dim, audio_cross_attention_dim=audio_dim,
+                                       pooler_hidden_dim=16, num_pooler_heads=2, mlp_hidden=16)
+    with torch.device("meta"):
+        head = DurationHead(cfg)
+    state = {f"duration_head.{k}": v.contiguous() for k, v in _init(head, seed, std=0.2).items()}
+    meta = {"cross_attention_dim": cfg.video_cross_attention_dim,
+            "audio_cross_attention_dim": cfg.audio_cross_attention_dim}
+    section = {k: v for k, v in asdict(cfg).items() if not k.endswith("cross_attention_dim")}
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_safetensors(state, str(out), metadata={"config": json.dumps({"transformer": meta, "duration_head": section}),
+                                                "model_version": "2.5.0"} if metadata else None)
     return out
 
 

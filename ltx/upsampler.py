@@ -3,13 +3,19 @@
 The model works on *un-normalised* VAE latents; :func:`upsample_latent` wraps it with the video VAE's per-channel
 statistics (given as plain tensors). Config: the standalone file's ``__metadata__["config"]`` (flat keys). Variants:
 
-===================================  =======================================================================
-``spatial_scale 2, rational false``  Conv2d → pixel shuffle 2×2 per frame (LTX-2.3 x2)
-``spatial_scale 2, rational true``   Conv2d → pixel shuffle 2×2 → (identity blur, stride 1) (LTX-2 x2)
-``spatial_scale 1.5``                Conv2d → pixel shuffle 3×3 → 5×5 binomial blur, stride 2 (LTX-2.3 x1.5)
-``temporal_upsample``                Conv3d → pixel shuffle ×2 over time, first frame dropped: F → 2F − 1
-===================================  =======================================================================
+=========================================  =======================================================================
+``spatial_scale 2, rational false``        Conv2d → pixel shuffle 2×2 per frame (LTX-2.3 / LTX-2.5 x2)
+``spatial_scale 2, rational true``         Conv2d → pixel shuffle 2×2 → (identity blur, stride 1) (LTX-2 x2)
+``spatial_scale 1.5``                      Conv2d → pixel shuffle 3×3 → 5×5 binomial blur, stride 2 (LTX-2.3 x1.5)
+``temporal_upsample``                      Conv3d → pixel shuffle ×2 over time, first frame dropped: F → 2F − 1
+``temporal_upsample, spatial_upsample``    Conv3d → pixel shuffle 2×2×2, first frame dropped: (2F − 1, 2H, 2W)
+=========================================  =======================================================================
 
+The temporal kinds keep the causal grid: the first latent frame stands for one pixel frame, so ``n = 8(F − 1) + 1``
+pixel frames become ``2(n − 1) + 1`` at twice the frame rate (:meth:`UpsamplerConfig.frames_after`; ltx-pipelines
+1.2.0 ``DFRPipeline`` and diffusers ``LTX2DFRTemporalRefinePipeline`` double the fps). Released files:
+``ltx-2.5-latent-temporal-upscaler-x2-bf16-1.0.safetensors`` (ltx-core builds it from its ``config`` metadata, so
+that says ``temporal_upsample`` true, ``spatial_upsample`` false), ``ltx-2.3-temporal-upscaler-x2-*``.
 Module and parameter names are the official ones (the files have no prefix).
 """
 
@@ -76,6 +82,22 @@ class UpsamplerConfig:
             raise ConfigError(f"Latent upsampler config: mid_channels {cfg.mid_channels} is not a multiple of 32 "
                               "(GroupNorm with 32 groups).")
         return cfg
+
+    @property
+    def frame_rate_factor(self) -> int:
+        """2 for the temporal kinds (the frame rate doubles), else 1."""
+        return 2 if self.temporal_upsample else 1
+
+    def frames_after(self, frames: int) -> int:
+        """Frames after upsampling, latent or pixel (the same rule on the causal grid): ``2(frames − 1) + 1`` for the
+        temporal kinds, ``frames`` otherwise.
+
+        Raises:
+            InputError: ``frames`` is under 1.
+        """
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+            raise InputError(f"A frame count must be a positive integer, got {frames!r}.")
+        return 2 * (frames - 1) + 1 if self.temporal_upsample else frames
 
 
 def pixel_shuffle(x: torch.Tensor, factors: tuple[int, ...]) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 
 from ..ltx.errors import InputError
 from ..ltx.pipeline.checks import check_number
+from ..ltx.pipeline.defaults import AUTO_FRAMES
 from ..ltx.pipeline.guidance import GuidanceParams
 from ..ltx.pipeline.kdiffusion import ExternalSampler, FlowSampling
 from ..ltx.pipeline.request import ImageGuide, Request
@@ -247,6 +248,9 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
             raise InputError("sigmas: need at least two noise levels (start and end).")
     if spec.id == specs.GENERATE.id:
         frames = int(v["num_frames"])
+        if frames == AUTO_FRAMES and v.get("middle_image") is not None:
+            raise InputError("middle_image sits at the middle frame, which num_frames 0 (length from the duration "
+                             "head) does not fix; set num_frames or use first_image / last_image.")
         slots = (("first", 0), ("middle", middle_frame(frames)), ("last", -1))
         size = dict(width=int(v["width"]), height=int(v["height"]), frames=frames)
     else:
@@ -269,7 +273,7 @@ def build_request(spec: specs.NodeSpec, values: Mapping[str, Any]) -> Request:
         audio_guidance=GuidanceParams(cfg=float(v["audio_cfg"]), **shared),
         images=_guides(v, slots),
         reference_videos=reference_guides(v),
-        image_crf=int(v.get("crf", Request.image_crf)),  # nodes without frame injection / upscale (Retake)
+        image_crf=None if v.get("crf") is None else int(v["crf"]),  # Retake has no crf: the model's
         audio=wave,
         audio_sample_rate=rate,
         reference_audio=voice_wave,

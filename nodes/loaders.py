@@ -1,4 +1,5 @@
-"""Loader nodes: transformer, Gemma text encoder + text encode, video VAE, audio VAE, latent upsampler.
+"""Loader nodes: transformer, Gemma text encoder + text encode, video VAE, audio VAE, latent upsampler, duration
+head.
 
 Each loads with the library's own loaders (no ComfyUI LTX code) from ComfyUI's model folders, and returns the
 port's object behind one of our socket types (:mod:`.specs`). Each returns a one-element tuple (ComfyUI's node
@@ -9,6 +10,7 @@ port's object behind one of our socket types (:mod:`.specs`). Each returns a one
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..ltx.errors import InputError
 from ..ltx.loading import load_prompt_encoder, load_transformer, open_checkpoint
@@ -29,7 +31,7 @@ def load_model(ckpt_name: str, dtype: str = "auto", device: str = "default", dis
     The counterpart of core's ``UNETLoader`` / ``CheckpointLoaderSimple`` (MODEL output).
 
     Raises:
-        CheckpointError: ``ckpt_name`` is not in the model folders or is not an LTX-2 / LTX-2.3 checkpoint.
+        CheckpointError: ``ckpt_name`` is not in the model folders or is not an LTX-2 / 2.3 / 2.5 checkpoint.
     """
     path = comfy_env.model_path(specs.MODEL_LOADER.input("ckpt_name").folders, ckpt_name)
     ckpt = open_checkpoint(path)
@@ -71,20 +73,27 @@ def text_encode(text_encoder, text: str, cancel: Callable[[], bool] | None = Non
         return (convert.contexts_to_conditioning(text_encoder.encode(text)),)
 
 
-def load_video_vae(vae_name: str, dtype: str = "auto", device: str = "default", tile_size: int = 512):
-    """→ our video VAE (:class:`~rs_ltxv.ltx.pipeline.parts.VideoVAEAdapter`) decoding in spatial tiles of
-    ``tile_size`` pixels (0: untiled). The counterpart of core's ``VAELoader``.
+def load_video_vae(vae_name: str, dtype: str = "auto", device: str = "default", tile_size: int = 512,
+                   decoder: str = "auto"):
+    """→ our video VAE: the encoder and the chosen ``decoder`` (``vae``: the convolutional one,
+    :class:`~rs_ltxv.ltx.pipeline.parts.VideoVAEAdapter`, decoding in spatial tiles of ``tile_size`` pixels, 0:
+    untiled; ``diffusion``: LTX-2.5's diffusion decoder; ``auto``: the one the file holds). The counterpart of core's
+    ``VAELoader``.
 
     Raises:
         CheckpointError: ``vae_name`` is not in the model folders or holds no LTX-2 video VAE.
+        InputError: the file lacks the ``decoder`` asked for.
     """
-    from ..ltx.loading.video_vae import load_video_vae as load
-    from ..ltx.pipeline.parts import VideoVAEAdapter
+    from ..ltx.pipeline.decoders import choose_decoder
+    from ..ltx.pipeline.parts import load_video_vae_with_decoder
+    from ..ltx.video_vae.diffusion import DEFAULT_DIFFUSION_TILING
 
     path = comfy_env.model_path(specs.VAE_LOADER.input("vae_name").folders, vae_name)
     dt, dev = _placement(dtype, device)
-    tiling = TilingConfig(tile_pixels=int(tile_size)) if tile_size else None
-    return (VideoVAEAdapter(load(path, dtype=dt, device=dev), tiling),)
+    choice = choose_decoder(path, decoder, "diffusion")
+    base = DEFAULT_DIFFUSION_TILING if choice == "diffusion" else TilingConfig()
+    tiling = replace(base, tile_pixels=int(tile_size)) if tile_size else None
+    return (load_video_vae_with_decoder(path, choice, dtype=dt, device=dev, tiling=tiling),)
 
 
 def load_audio_vae(audio_vae_name: str, device: str = "default"):
@@ -116,6 +125,23 @@ def load_upscale_model(model_name: str, dtype: str = "auto", device: str = "defa
     return (load_upsampler(path, dtype=dt, device=dev),)
 
 
+def load_duration_head(head_name: str, device: str = "default"):
+    """→ the LTX-2.5 duration head (:class:`~rs_ltxv.ltx.pipeline.parts.DurationHeadAdapter`, float32) of
+    ``head_name`` (``ltx-2.5-duration-head-bf16.safetensors`` or a checkpoint carrying ``duration_head.*``). The
+    counterpart of core's ``ModelPatchLoader`` + ``LTXVDurationPredictor``.
+
+    Raises:
+        CheckpointError: ``head_name`` is not in the model folders or holds no duration head.
+    """
+    import torch
+
+    from ..ltx.loading.duration_head import load_duration_head as load
+    from ..ltx.pipeline.parts import DurationHeadAdapter
+
+    path = comfy_env.model_path(specs.DURATION_HEAD_LOADER.input("head_name").folders, head_name)
+    return (DurationHeadAdapter(load(path, dtype=torch.float32, device=comfy_env.device(device))),)
+
+
 RUNS = {
     specs.MODEL_LOADER.id: load_model,
     specs.TEXT_ENCODER_LOADER.id: load_text_encoder,
@@ -123,4 +149,5 @@ RUNS = {
     specs.VAE_LOADER.id: load_video_vae,
     specs.AUDIO_VAE_LOADER.id: load_audio_vae,
     specs.UPSCALE_LOADER.id: load_upscale_model,
+    specs.DURATION_HEAD_LOADER.id: load_duration_head,
 }

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..ltx.errors import InputError
+from ..ltx.pipeline.defaults import AUTO_FRAMES, planning_frames
 from ..ltx.pipeline.generate import Result, generate
 from ..ltx.pipeline.latents import VideoSize
 from ..ltx.pipeline.protocols import ModelParts
@@ -56,6 +57,25 @@ def _is_video_vae(v: Any) -> bool:
     from ..ltx.pipeline.parts import VideoVAEAdapter
 
     return isinstance(v, VideoVAEAdapter)
+
+
+def duration_head(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request) -> Any:
+    """The connected duration head (RS LTXV Duration Head Loader) for ``num_frames`` 0, else None.
+
+    Raises:
+        InputError: ``num_frames`` is 0 but no duration head is connected, or something else is connected there.
+    """
+    from ..ltx.pipeline.parts import DurationHeadAdapter
+
+    head = v.get("duration_head")
+    if head is not None and not isinstance(head, DurationHeadAdapter):
+        raise InputError(f"{spec.display_name}: duration_head must come from "
+                         f"{specs.DURATION_HEAD_LOADER.display_name}.")
+    if req.frames == AUTO_FRAMES and head is None:
+        raise InputError(f"{spec.display_name}: num_frames 0 predicts the clip's length with the LTX-2.5 duration "
+                         f"head; connect {specs.DURATION_HEAD_LOADER.display_name} (ltx-2.5-duration-head-bf16."
+                         "safetensors in models/model_patches) to duration_head, or set num_frames (8k + 1).")
+    return head
 
 
 def _is_audio_vae(v: Any) -> bool:
@@ -154,11 +174,13 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     ready = comfy_model.prepare(v.get("model"), options, load=hooks.load if parallel is None else None,
                                 what=spec.display_name)
     req = replace(req, attention_mode=ready.options.attention_mode, ffn_chunks=ready.options.ffn_chunks)
+    head = duration_head(spec, v, req)
     if parallel is None and int(v.get("ffn_chunks") or AUTO_FFN_CHUNKS) == AUTO_FFN_CHUNKS:
-        req = auto_ffn_chunks(spec, ready, req, hooks, size or VideoSize(req.frames, req.height, req.width, req.fps))
+        req = auto_ffn_chunks(spec, ready, req, hooks, size or VideoSize(planning_frames(req.frames, req.fps),
+                                                                        req.height, req.width, req.fps))
     _log_run_options(spec, ready, req, parallel)
     parts = ModelParts(ready.transformer, video_vae=vae, audio_vae=audio_vae, distilled=ready.distilled,
-                       compute_dtype=ready.compute_dtype, compute_device=ready.compute_device)
+                       compute_dtype=ready.compute_dtype, compute_device=ready.compute_device, duration_head=head)
     if parallel is not None:
         from .multi_gpu import parallel_parts
 

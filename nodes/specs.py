@@ -27,6 +27,7 @@ VIDEO_VAE_IN = f"{VIDEO_VAE},VAE"
 AUDIO_VAE_IN = f"{AUDIO_VAE},VAE"
 UPSCALE_MODEL_IN = f"{UPSCALE_MODEL},LATENT_UPSCALE_MODEL"
 TEXT_ENCODER = "RS_LTXV_TEXT_ENCODER"
+DURATION_HEAD = "RS_LTXV_DURATION_HEAD"
 
 WIDGET_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING", "COMBO")
 MAX_SEED = 0xFFFFFFFFFFFFFFFF
@@ -35,6 +36,7 @@ ATTENTION_MODES = ("auto", "default", "sage", "flash")
 SAMPLER_NAMES = ("euler_ancestral", "euler", "res_2s")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 DEVICES = ("default", "cpu")
+DECODERS = ("auto", "vae", "diffusion")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class InputSpec:
     section: str = ""
     control_after_generate: bool = False
     ui_extras: int = 0  # UI-only widget values that follow this one in a UI workflow (upload buttons, previews)
+    #: a value with a meaning of its own outside the stepped range (``num_frames`` 0 = predict the length); steps
+    #: then count from ``min`` + 1
+    auto_value: Any = None
 
     @property
     def is_widget(self) -> bool:
@@ -83,12 +88,15 @@ class InputSpec:
             return None
         else:
             return None
+        if self.auto_value is not None and value == self.auto_value:
+            return None
         if self.min is not None and value < self.min:
             return f"{self.name}: {value} is below the minimum {self.min}"
         if self.max is not None and value > self.max:
             return f"{self.name}: {value} is above the maximum {self.max}"
-        if t == "INT" and self.step and self.min is not None and (value - self.min) % self.step:
-            lo = int(self.min + (value - self.min) // self.step * self.step)
+        origin = None if self.min is None else self.min + (1 if self.auto_value == self.min else 0)
+        if t == "INT" and self.step and origin is not None and (value - origin) % self.step:
+            lo = int(origin + (value - origin) // self.step * self.step)
             return f"{self.name}: {value} is not on the step {self.step:g} from {self.min:g}; use {lo} or " \
                    f"{lo + int(self.step)}"
         if t == "FLOAT" and not math.isfinite(value):
@@ -145,8 +153,8 @@ def _socket(name, type_, tip="", optional=False, **kw) -> InputSpec:
 # ---------------------------------------------------------------------------------------------------- shared groups
 
 _CONDITIONING = (
-    _socket("model", MODEL, "The LTX-2 / LTX-2.3 transformer: RS LTXV Model Loader (LoRA loaders may sit between) or "
-            "core's Load Checkpoint with an LTX-2 file."),
+    _socket("model", MODEL, "The LTX-2 / LTX-2.3 / LTX-2.5 transformer: RS LTXV Model Loader (LoRA loaders may sit "
+            "between) or core's Load Checkpoint with an LTX-2 file."),
     _socket("positive", "CONDITIONING", "What the video (and its sound) should show: RS LTXV Text Encode, or core's "
             "CLIP Text Encode with the LTXV text encoder."),
     _socket("negative", "CONDITIONING", "What to avoid; used when cfg or audio_cfg is not 1."),
@@ -155,11 +163,13 @@ _CONDITIONING = (
 )
 
 _SAMPLING = (
-    _int("steps", 20, 1, 1000, 1, "Denoising steps of the first pass (distilled checkpoints: 8)."),
-    _float("cfg", 3.0, 0.0, 100.0, 0.1, "Classifier-free guidance of the video (1 = off: no negative pass)."),
+    _int("steps", 20, 1, 1000, 1, "Denoising steps of the first pass. The models' own: 30 (LTX-2.3 / 2.5 full), 8 "
+         "with the distilled sigmas (distilled checkpoints; LTX-2.5 distilled runs Euler-ancestral without guidance)."),
+    _float("cfg", 3.0, 0.0, 100.0, 0.1, "Classifier-free guidance of the video (1 = off: no negative pass). The "
+           "models' own: 3 for full checkpoints, 1 for distilled ones."),
     _int("seed", 0, 0, MAX_SEED, 1, "Noise seed.", control_after_generate=True),
     _float("frame_rate", 25.0, 1.0, 240.0, 0.01, "Frames per second: sets motion timing and the audio length "
-           "(Extend: a LATENT that carries its clip's frame rate keeps it)."),
+           "(Extend: a LATENT that carries its clip's frame rate keeps it). Lightricks' pipelines use 24."),
 )
 
 
@@ -173,7 +183,8 @@ def _frame_injection(images: tuple[str, ...]) -> tuple[InputSpec, ...]:
         _float("image_strength", 0.95, 0.0, 1.0, 0.01, "How much of each guide image is kept (1 = exact frame, "
                "lower lets the model change it).", optional=True, section="Frame injection"),
         _int("crf", 35, 0, 100, 1, "H.264 quality of the guide preprocessing (0 = lossless); LTX was trained on "
-             "compressed frames, so some compression avoids static results.", optional=True, advanced=True,
+             "compressed frames, so some compression avoids static results. The models' own: 33 for LTX-2 / 2.3, 18 "
+             "for LTX-2.5 (ltx-pipelines); 35 is ComfyUI's LTXVPreprocess default.", optional=True, advanced=True,
              section="Frame injection"),
     ]
     return tuple(out)
@@ -227,7 +238,9 @@ _SCHEDULER = (
     _float("base_shift", 0.95, 0.0, 100.0, 0.01, "Schedule shift for short sequences (ignored with sigmas).",
            optional=True, advanced=True, section="Scheduler"),
     InputSpec("sampler_name", "COMBO", "euler_ancestral", tooltip="Built-in sampler (ignored when a SAMPLER is "
-              "connected).", optional=True, advanced=True, options=SAMPLER_NAMES, section="Scheduler"),
+              "connected). Lightricks' pipelines: euler, and for LTX-2.5 distilled euler_ancestral (eta 1, its own "
+              "noise seeded seed + 10000).", optional=True, advanced=True, options=SAMPLER_NAMES,
+              section="Scheduler"),
 )
 
 _GUIDANCE = (
@@ -298,7 +311,9 @@ GENERATE = NodeSpec(
         *_CONDITIONING[:4],
         _int("width", 768, 64, 8192, 32, "Video width in pixels (multiple of 32; of 64 with upscale)."),
         _int("height", 512, 64, 8192, 32, "Video height in pixels (multiple of 32; of 64 with upscale)."),
-        _int("num_frames", 97, 9, 8193, 8, "Length in frames: 8k + 1 (9, 17, …, 97, 121)."),
+        InputSpec("num_frames", "INT", 97, 0, 8193, 8, "Length in frames: 8k + 1 (9, 17, …, 97, 121), or 0: "
+                  "predicted from the prompt (1–20 s) by the LTX-2.5 duration head connected to duration_head.",
+                  auto_value=0),
         *_SAMPLING,
         *_frame_injection(("first", "middle", "last")),
         *_AUDIO_IN,
@@ -310,6 +325,8 @@ GENERATE = NodeSpec(
         *_GUIDANCE,
         *_REFERENCE,
         *_ID_LORA,
+        _socket("duration_head", DURATION_HEAD, "LTX-2.5 duration head (RS LTXV Duration Head Loader): with "
+                "num_frames 0 it predicts the clip's length from the prompt.", True, section="Length"),
     ),
     outputs=_AV_OUTPUTS,
     hidden=GRAPH_INPUTS,
@@ -384,7 +401,7 @@ _DEVICE = InputSpec("device", "COMBO", "default", tooltip="Where the weights liv
 MODEL_LOADER = NodeSpec(
     id="RSLTXVModelLoader",
     display_name="RS LTXV Model Loader",
-    description="Loads the LTX-2 / LTX-2.3 transformer from an official single file, a ComfyUI split "
+    description="Loads the LTX-2 / LTX-2.3 / LTX-2.5 transformer from an official single file, a ComfyUI split "
                 "diffusion-model file or a GGUF file (no ComfyUI LTX code involved).",
     category=LOADER_CATEGORY,
     inputs=(
@@ -401,11 +418,13 @@ MODEL_LOADER = NodeSpec(
 TEXT_ENCODER_LOADER = NodeSpec(
     id="RSLTXVTextEncoderLoader",
     display_name="RS LTXV Text Encoder Loader",
-    description="Loads Gemma-3 (single file, Hugging Face folder or GGUF, from models/text_encoders) with the text "
-                "connectors of an LTX checkpoint.",
+    description="Loads the text encoder (Gemma-3 as a single file, Hugging Face folder or GGUF; LTX-2.5's bundled "
+                "Gemma-4 file) from models/text_encoders with the text connectors of an LTX checkpoint.",
     category=LOADER_CATEGORY,
     inputs=(
-        InputSpec("text_encoder", "COMBO", tooltip="Gemma-3 12B: a file or a Hugging Face folder.",
+        InputSpec("text_encoder", "COMBO", tooltip="Gemma-3 12B (LTX-2 / 2.3): a file or a Hugging Face folder; "
+                  "LTX-2.5: the Gemma-4 file bundled with its text projection (gemma4-12b-with-proj-ltx-2.5-…). A "
+                  "Gemma that does not belong to the checkpoint's model version is refused with a message.",
                   folders=("text_encoders",)),
         InputSpec("ckpt_name", "COMBO", tooltip="The LTX checkpoint whose text projection and connectors go with "
                   "the transformer.", folders=("checkpoints", "diffusion_models", "unet")),
@@ -413,7 +432,7 @@ TEXT_ENCODER_LOADER = NodeSpec(
         _DEVICE,
     ),
     outputs=(OutputSpec("text_encoder", TEXT_ENCODER,
-                        "Gemma-3 with the checkpoint's text connectors, for RS LTXV Text Encode."),),
+                        "Gemma with the checkpoint's text connectors, for RS LTXV Text Encode."),),
 )
 
 TEXT_ENCODE = NodeSpec(
@@ -432,15 +451,21 @@ TEXT_ENCODE = NodeSpec(
 VAE_LOADER = NodeSpec(
     id="RSLTXVVAELoader",
     display_name="RS LTXV Video VAE Loader",
-    description="Loads the video VAE from an official single file or a ComfyUI split VAE file.",
+    description="Loads the video VAE from an official single file or a ComfyUI split VAE file (LTX-2.5: with its "
+                "diffusion decoder or the convolutional one).",
     category=LOADER_CATEGORY,
     inputs=(
-        InputSpec("vae_name", "COMBO", tooltip="A file with the video VAE (models/vae or models/checkpoints).",
+        InputSpec("vae_name", "COMBO", tooltip="A file with the video VAE (models/vae or models/checkpoints); LTX-2.5: "
+                  "ltx-2.5-video-vae-bf16 (diffusion decoder) or ltx-2.5-video-vae-conv-bf16 (convolutional).",
                   folders=("vae", "checkpoints")),
         _DTYPE,
         _DEVICE,
         _int("tile_size", 512, 0, 4096, 64, "Spatial tile size of the decode in pixels (0 = untiled).",
              advanced=True),
+        InputSpec("decoder", "COMBO", "auto", tooltip="Which decoder turns latents into frames: vae (convolutional), "
+                  "diffusion (LTX-2.5's one-step diffusion decoder: sharper, slower, more memory) or auto: the one the "
+                  "file holds (diffusion in ltx-2.5-video-vae-bf16).", options=DECODERS, optional=True,
+                  advanced=True),
     ),
     outputs=(OutputSpec("vae", VIDEO_VAE, "The video VAE: encodes guide images, decodes the video latent to frames."),),
 )
@@ -474,6 +499,20 @@ UPSCALE_LOADER = NodeSpec(
     outputs=(OutputSpec("upscale_model", UPSCALE_MODEL, "The latent upsampler for the 2x upscale pass."),),
 )
 
+DURATION_HEAD_LOADER = NodeSpec(
+    id="RSLTXVDurationHeadLoader",
+    display_name="RS LTXV Duration Head Loader",
+    description="Loads the LTX-2.5 duration head (models/model_patches), which predicts a clip's length from the "
+                "prompt: RS LTXV Generate uses it when num_frames is 0.",
+    category=LOADER_CATEGORY,
+    inputs=(
+        InputSpec("head_name", "COMBO", tooltip="ltx-2.5-duration-head-bf16.safetensors, or a checkpoint that carries "
+                  "duration_head.* tensors.", folders=("model_patches", "checkpoints", "diffusion_models")),
+        _DEVICE,
+    ),
+    outputs=(OutputSpec("duration_head", DURATION_HEAD, "The duration head, for RS LTXV Generate's duration_head."),),
+)
+
 # -------------------------------------------------------------------------------------------------------- multi-GPU
 
 BACKENDS = ("auto", "nccl", "gloo")
@@ -504,5 +543,5 @@ MULTI_GPU = NodeSpec(
 )
 
 NODES: dict[str, NodeSpec] = {s.id: s for s in (
-    MODEL_LOADER, TEXT_ENCODER_LOADER, TEXT_ENCODE, VAE_LOADER, AUDIO_VAE_LOADER, UPSCALE_LOADER, GENERATE, EXTEND,
-    RETAKE, MULTI_GPU)}
+    MODEL_LOADER, TEXT_ENCODER_LOADER, TEXT_ENCODE, VAE_LOADER, AUDIO_VAE_LOADER, UPSCALE_LOADER, DURATION_HEAD_LOADER,
+    GENERATE, EXTEND, RETAKE, MULTI_GPU)}

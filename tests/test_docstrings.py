@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: the model code, then the folders whose docstrings are written in the same pass by another change
-FOLDERS = ("ltx/transformer", "ltx/text", "ltx/video_vae", "ltx/audio", "ltx/pipeline", "ltx/loading", "gguf_loader",
-           "ops", "distributed")
+FOLDERS = ("ltx/transformer", "ltx/text", "ltx/video_vae", "ltx/video_vae/diffusion", "ltx/audio", "ltx/pipeline",
+           "ltx/loading", "gguf_loader", "ops", "distributed")
 FILES = ("ltx/upsampler.py", "ltx/tokens.py", "ltx/config.py", "ltx/random_weights.py", "ltx/tiny.py",
-         "ltx/tiny_parts.py", "ltx/errors.py")
+         "ltx/tiny_parts.py", "ltx/errors.py", "ltx/duration_head.py", "ltx/tiny_gemma4.py")
 ERROR_MODULES = ("ltx/errors.py", "gguf_loader/errors.py")
 
 SHAPE = re.compile(r"\([^()]*,[^()]*\)|\bshape\b", re.IGNORECASE)

@@ -59,9 +59,11 @@ def test_extend_shares_the_generate_options():
 def test_steps_and_ranges_from_the_seed():
     g, e = specs.GENERATE, specs.EXTEND
     assert (g.input("width").step, g.input("height").step) == (32, 32)
-    assert (g.input("num_frames").step, g.input("num_frames").min) == (8, 9)
+    assert (g.input("num_frames").step, g.input("num_frames").min) == (8, 0)  # 0 = the LTX-2.5 duration head
     assert g.input("num_frames").check(97) is None
+    assert g.input("num_frames").check(0) is None
     assert g.input("num_frames").check(96)
+    assert g.input("num_frames").check(8)
     assert (e.input("num_new_frames").step, e.input("overlap_frames").step) == (8, 8)
     assert g.input("attention_mode").options[:3] == ("auto", "default", "sage")
     assert 16 <= g.input("ffn_chunks").max

@@ -15,8 +15,10 @@ import torch
 from rs_ltxv.__main__ import main
 from rs_ltxv.ltx.loading import SafetensorsFile, load_prompt_encoder, load_transformer
 from rs_ltxv.ltx.loading.audio import load_audio_vae
+from rs_ltxv.ltx.loading.duration_head import load_duration_head
 from rs_ltxv.ltx.loading.upsampler import load_upsampler
 from rs_ltxv.ltx.loading.video_vae import load_video_vae
+from rs_ltxv.ltx.pipeline.parts import load_video_vae_with_decoder
 from rs_ltxv.ltx.tiny import TINY_SET
 from rs_ltxv.nodes.workflows import MODEL_EXTENSIONS, all_specs, model_folders, model_widgets
 
@@ -84,7 +86,9 @@ LOADS = {
     "RSLTXVModelLoader": lambda f: load_transformer(f["ckpt_name"], dtype=F32),
     "RSLTXVTextEncoderLoader": lambda f: load_prompt_encoder(f["text_encoder"], f["ckpt_name"], dtype=F32)
     .encode("a fox in the snow"),
-    "RSLTXVVAELoader": lambda f: load_video_vae(f["vae_name"], dtype=F32),
+    "RSLTXVVAELoader": lambda f: load_video_vae_with_decoder(f["vae_name"], f.get("decoder", "auto"), "diffusion",
+                                                             dtype=F32),
+    "RSLTXVDurationHeadLoader": lambda f: load_duration_head(f["head_name"], dtype=F32),
     "RSLTXVAudioVAELoader": lambda f: load_audio_vae(f["audio_vae_name"], dtype=F32),
     "RSLTXVUpscaleModelLoader": lambda f: load_upsampler(f["model_name"], dtype=F32),
     "CheckpointLoaderSimple": lambda f: (load_transformer(f["ckpt_name"], dtype=F32),

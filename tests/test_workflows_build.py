@@ -102,6 +102,18 @@ MODELS = {
         _HF + "Comfy-Org/ltx-2/resolve/main/split_files/text_encoders/gemma_3_12B_it_fp4_mixed.safetensors"),
     IC_LORA: ("loras", _HF + f"Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control/resolve/main/{IC_LORA}"),
 }
+#: LTX-2.5 as Lightricks publishes it (Lightricks/LTX-2.5, one file per component; names and folders from its README
+#: "Full Model List", which Comfy-Org's video_ltx2_5_* templates use too)
+LTX25 = dict(transformer="ltx-2.5-22b-distilled-transformer-bf16.safetensors",
+             gemma="gemma4-12b-with-proj-ltx-2.5-bf16.safetensors", vae="ltx-2.5-video-vae-bf16.safetensors",
+             vae_conv="ltx-2.5-video-vae-conv-bf16.safetensors",
+             audio_vae="ltx-2.5-audio-vae-bf16.safetensors",
+             upsampler="ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors",
+             duration_head="ltx-2.5-duration-head-bf16.safetensors")
+_LTX25_FOLDERS = dict(transformer="diffusion_models", gemma="text_encoders", vae="vae", vae_conv="vae", audio_vae="vae",
+                      upsampler="latent_upscale_models", duration_head="model_patches")
+MODELS.update({name: (_LTX25_FOLDERS[k], _HF + f"Lightricks/LTX-2.5/resolve/main/{_LTX25_FOLDERS[k]}/{name}")
+               for k, name in LTX25.items()})
 PROMPT = ("A red fox trots through a snowy birch forest at dawn, its breath steaming in the cold air. The camera "
           "tracks it at eye level from the side, slowly pushing in. Soft golden light breaks through the trees. "
           "Sound: crunching snow under its paws, distant birdsong, a light wind in the branches.")
@@ -128,7 +140,7 @@ def loaders(g, upscale=False):
     n["model"] = g.add("RSLTXVModelLoader", (0, 0), (380, 130), [CKPT, "auto", "default", "auto"])
     n["te"] = g.add("RSLTXVTextEncoderLoader", (0, 180), (380, 130),
                     ["gemma_3_12B_it.safetensors", CKPT, "auto", "default"])
-    n["vae"] = g.add("RSLTXVVAELoader", (0, 360), (380, 130), [CKPT, "auto", "default", 512])
+    n["vae"] = g.add("RSLTXVVAELoader", (0, 360), (380, 130), [CKPT, "auto", "default", 512, "auto"])
     n["avae"] = g.add("RSLTXVAudioVAELoader", (0, 540), (380, 80), [CKPT, "default"])
     if upscale:
         n["up"] = g.add("RSLTXVUpscaleModelLoader", (0, 670), (380, 110),
@@ -152,8 +164,8 @@ def wire(g, n, node, pos, neg):
     g.link(n["avae"], "audio_vae", node, "audio_vae")
 
 
-def save(g, node, prefix, x=1370):
-    create = g.add("CreateVideo", (x, 0), (280, 80), [25.0])
+def save(g, node, prefix, x=1370, fps=25.0):
+    create = g.add("CreateVideo", (x, 0), (280, 80), [fps])
     out = g.add("SaveVideo", (x, 130), (600, 500), [prefix, "auto", "auto"])
     g.link(node, "images", create, "images")
     g.link(node, "audio", create, "audio")
@@ -300,6 +312,66 @@ def ic_lora():
     return g.workflow()
 
 
+#: LTX-2.5 distilled as Lightricks' DistilledPipeline runs it: 8 distilled steps without guidance, Euler-ancestral,
+#: 24 fps, guide images re-compressed at CRF 18, the 2x pass with the official refinement sigmas
+LTX25_DISTILLED = dict(steps=8, cfg=1.0, stg_scale=0.0, audio_cfg=1.0, modality_scale=1.0, rescale=0.0,
+                       sampler_name="euler_ancestral", frame_rate=24.0, seed=42, decode=True, crf=18, upscale=True,
+                       upscale_steps=0, upscale_cfg=1.0)
+LTX25_PROMPT = ("A close-up of an arctic fox at the edge of an ice floe, its breath steaming, ears turning towards a "
+                "sound. The camera slowly pulls back to reveal the frozen sea under a pale sky, seabirds wheeling "
+                "overhead. Sound: wind over the ice, distant cracking, a seabird's call.")
+
+
+def ltx25_loaders(g, vae="vae", head=True):
+    """Lightricks' LTX-2.5 files: the distilled transformer (its text connectors too), the Gemma-4 file bundled with
+    the text projection, the video VAE (``vae``: with the diffusion decoder; ``vae_conv``: the convolutional one),
+    the audio VAE, the spatial upsampler and (``head``) the duration head."""
+    m = dict(LTX25, vae=LTX25[vae])
+    n = {
+        "model": g.add("RSLTXVModelLoader", (0, 0), (380, 130), [m["transformer"], "auto", "default", "auto"]),
+        "te": g.add("RSLTXVTextEncoderLoader", (0, 180), (380, 130), [m["gemma"], m["transformer"], "auto",
+                                                                      "default"]),
+        "vae": g.add("RSLTXVVAELoader", (0, 360), (380, 130), [m["vae"], "auto", "default", 512, "auto"]),
+        "avae": g.add("RSLTXVAudioVAELoader", (0, 540), (380, 80), [m["audio_vae"], "default"]),
+        "up": g.add("RSLTXVUpscaleModelLoader", (0, 670), (380, 110), [m["upsampler"], "auto", "default"]),
+    }
+    if head:
+        n["head"] = g.add("RSLTXVDurationHeadLoader", (0, 830), (380, 80), [m["duration_head"], "default"])
+    return n
+
+
+def ltx25_t2v():
+    """Text to video with LTX-2.5 distilled; num_frames 0: the duration head picks the length from the prompt."""
+    g = Graph()
+    n = ltx25_loaders(g)
+    pos, neg = prompts(g, n, LTX25_PROMPT)
+    gen = g.add("RSLTXVGenerate", (920, 0), (400, 900), widgets_for(
+        specs.GENERATE, width=1280, height=704, num_frames=0, **LTX25_DISTILLED))
+    wire(g, n, gen, pos, neg)
+    g.link(n["up"], "upscale_model", gen, "upscale_model")
+    g.link(n["head"], "duration_head", gen, "duration_head")
+    save(g, gen, "video/rs_ltxv_ltx25_t2v", fps=24.0)
+    return g.workflow()
+
+
+def ltx25_i2v():
+    """Image to video with LTX-2.5 distilled: the image is the first frame, 121 frames (5 s at 24 fps), decoded with
+    the lighter convolutional decoder (the text-to-video example uses the diffusion decoder)."""
+    g = Graph()
+    n = ltx25_loaders(g, vae="vae_conv", head=False)
+    text = ("The woman in the picture turns her head towards the camera and smiles, wind moving her hair. Slow "
+            "push-in. Sound: a quiet street, footsteps and distant traffic.")
+    pos, neg = prompts(g, n, text)
+    image = g.add("LoadImage", (430, 460), (440, 400), ["example.png", "image"], title="First frame")
+    gen = g.add("RSLTXVGenerate", (920, 0), (400, 900), widgets_for(
+        specs.GENERATE, width=1280, height=704, num_frames=121, image_strength=1.0, **LTX25_DISTILLED))
+    wire(g, n, gen, pos, neg)
+    g.link(n["up"], "upscale_model", gen, "upscale_model")
+    g.link(image, "IMAGE", gen, "first_image")
+    save(g, gen, "video/rs_ltxv_ltx25_i2v", fps=24.0)
+    return g.workflow()
+
+
 def gguf():
     g = Graph()
     quant = "ltx-2.3-22b-distilled-Q8_0.gguf"
@@ -308,7 +380,7 @@ def gguf():
         "te": g.add("RSLTXVTextEncoderLoader", (0, 180), (380, 130),
                     ["gemma_3_12B_it.safetensors", quant, "auto", "default"]),
         "vae": g.add("RSLTXVVAELoader", (0, 360), (380, 130),
-                     ["LTX23_video_vae_bf16.safetensors", "auto", "default", 512]),
+                     ["LTX23_video_vae_bf16.safetensors", "auto", "default", 512, "auto"]),
         "avae": g.add("RSLTXVAudioVAELoader", (0, 540), (380, 80), ["LTX23_audio_vae_bf16.safetensors", "default"]),
     }
     pos, neg = prompts(g, n, PROMPT)
@@ -400,6 +472,10 @@ WORKFLOWS = {
                                                     "a control video steers the motion", (110, 140, 60)),
     "LTX-2.3 multi-GPU (Ray)": (multi_gpu, "LTX-2.3 multi-GPU (Ray)", "every step shared by 2 GPUs, 2x upscale",
                                 (60, 170, 170)),
+    "LTX-2.5 text to video (RS LTXV Generate)": (ltx25_t2v, "LTX-2.5 text to video",
+                                                  "distilled, length from the prompt, 2x upscale", (210, 90, 40)),
+    "LTX-2.5 image to video (RS LTXV Generate)": (ltx25_i2v, "LTX-2.5 image to video",
+                                                   "first frame from an image, conv decoder", (40, 110, 200)),
 }
 
 

@@ -1,6 +1,7 @@
-"""Open an LTX-2 / LTX-2.3 checkpoint and load its transformer and text connectors.
+"""Open an LTX-2 / LTX-2.3 / LTX-2.5 checkpoint and load its transformer and text connectors.
 
-Accepted files: the official single files (``ltx-2-19b-*.safetensors``, ``ltx-2.3-22b-*.safetensors``; config from
+Accepted files: the official single files (``ltx-2-19b-*.safetensors``, ``ltx-2.3-22b-*.safetensors``,
+``ltx-2.5-22b-*.safetensors``; config from
 ``__metadata__["config"]``) and transformer-only files such as ComfyUI's split diffusion-model files, with or
 without the ``model.diffusion_model.`` prefix (config inferred from names and shapes when there is no metadata).
 ``.gguf`` files are accepted the same way (``gguf_checkpoint.py``); their quantised Linear weights stay quantised, as do
@@ -24,7 +25,15 @@ from ..text.processor import TextConnectors
 from ..transformer.model import LTXAVTransformer
 from .gguf_checkpoint import GGUFCheckpointFile
 from .infer import infer_connector, infer_gemma_states, infer_transformer, shape_of
-from .layout import check_is_ltx2, detect_version, split_components
+from .layout import (
+    KEYFRAME_EMBEDDING,
+    ModelVersion,
+    check_is_ltx2,
+    detect_version,
+    read_model_version,
+    split_components,
+    video_ff_bias_absent,
+)
 from .materialize import materialize
 from .quant_plan import logical_infos, plan_quantised
 from .resolve import ConfigSource, resolve_config
@@ -73,6 +82,15 @@ class LTXCheckpoint:
         return self.file.metadata.get("model_version")
 
     @property
+    def model_version_info(self) -> ModelVersion:
+        """:func:`~.layout.read_model_version` of the file: ``model_version`` and the Gemma version it expects.
+
+        Raises:
+            CheckpointError: a malformed ``gemma_source_checkpoint`` entry.
+        """
+        return read_model_version(self.file.metadata)
+
+    @property
     def is_distilled(self) -> bool:
         """:func:`is_distilled` of the file name and ``model_version`` metadata."""
         return is_distilled(self.path, self.model_version)
@@ -102,6 +120,32 @@ def _with_connectors(raw: Mapping[str, Any], connectors: dict[str, dict[str, Ten
     return cfg
 
 
+def check_keyframe_embedding(name: str, transformer: Mapping[str, str], cfg: TransformerConfig,
+                             stamp: ModelVersion) -> None:
+    """An LTX-2.5 transformer must hold ``keyframes_abs_pos_embedding``: refuse a file that is 2.5 by its config
+    (``use_keyframes_abs_pos_embedding`` or ``ff_bias`` false), its ``model_version`` (2.5 or later) or its tensors
+    (video feed-forward without biases) but lacks it. ltx-core 1.2.0 would leave the parameter on the meta device
+    and fail at the first step; diffusers would load it as zeros.
+
+    Raises:
+        CheckpointError: the tensor is missing; the message names it and the reason the file counts as LTX-2.5.
+    """
+    if KEYFRAME_EMBEDDING in transformer:
+        return
+    reasons = []
+    if cfg.use_keyframes_abs_pos_embedding:
+        reasons.append("its config sets use_keyframes_abs_pos_embedding")
+    if stamp.is_ltx25:
+        reasons.append(f"its model_version is {stamp.model_version}")
+    if not cfg.ff_bias or video_ff_bias_absent(transformer):
+        reasons.append("its video feed-forward has no biases")
+    if reasons:
+        raise CheckpointError(
+            f"{name} is an LTX-2.5 checkpoint ({'; '.join(reasons)}) but has no '{KEYFRAME_EMBEDDING}' tensor "
+            f"([1, {cfg.inner_dim}], model.diffusion_model.{KEYFRAME_EMBEDDING} in official files). The file is "
+            "incomplete or was converted by a tool that dropped it; download the official file or convert it again.")
+
+
 def open_checkpoint(path: str | os.PathLike, config: TransformerConfig | dict | None = None) -> LTXCheckpoint:
     """Validate ``path`` (``.safetensors`` or ``.gguf``) and work out the transformer config: ``config`` when given
     (a :class:`TransformerConfig` or its dict), else ``__metadata__["config"]["transformer"]``, else inferred from
@@ -112,8 +156,9 @@ def open_checkpoint(path: str | os.PathLike, config: TransformerConfig | dict | 
     prefix), plus the inference ltx-core does not have.
 
     Raises:
-        CheckpointError: the file is missing, truncated, not LTX-2 / LTX-2.3, or its config is invalid, cannot be
-            inferred, or describes the other LTX version.
+        CheckpointError: the file is missing, truncated, not LTX-2 / 2.3 / 2.5, or its config is invalid, cannot be
+            inferred, or describes another LTX version; an LTX-2.5 file without ``keyframes_abs_pos_embedding``
+            (:func:`check_keyframe_embedding`).
     """
     path = Path(path)
     file = open_file(path)
@@ -127,6 +172,9 @@ def open_checkpoint(path: str | os.PathLike, config: TransformerConfig | dict | 
         parse=lambda raw: _with_connectors(raw, connectors),
         infer=lambda: infer_transformer(infos["transformer"], connectors, infos.get("text_projection")))
     cfg = resolved.config
+    stated = file.metadata.get("model_version")  # the Gemma entry is not needed here: B's loaders check it
+    check_keyframe_embedding(path.name, components["transformer"], cfg,
+                             ModelVersion(None if stated is None else str(stated), None))
     if cfg.version is not version:
         raise CheckpointError(f"{path.name}: the config describes an LTX-{cfg.version.value} transformer but the "
                               f"tensors are LTX-{version.value}. Pass a matching config or none.")

@@ -38,6 +38,8 @@ TRANSFORMER: Schema = {
                           "av_ca_timestep_scale_multiplier")},
     "positional_embedding_max_pos": "ints", "audio_positional_embedding_max_pos": "ints",
     "apply_gated_attention": "bool", "cross_attention_adaln": "bool", "rope_type": "str",
+    "ff_bias": "bool", "audio_ff_bias": "bool", "use_keyframes_abs_pos_embedding": "bool",
+    "use_prompt_adaln_single": "bool",
     "frequencies_precision": "str",
     **{f"connector_{k}": v for k, v in _CONNECTOR.items()},
     **{f"audio_connector_{k}": v for k, v in _CONNECTOR.items() if k != "apply_gated_attention"},

@@ -27,10 +27,13 @@ import torch
 
 from ..errors import CheckpointError, ConfigError
 from ..text.gemma import GemmaTextModel
+from ..text.gemma4 import Gemma4TextModel
+from ..text.gemma4_config import Gemma4Config
 from ..text.gemma_config import KNOWN_SIZES, GemmaConfig, RopeSpec, default_layer_types
 from ..text.tokenizer import GemmaTokenizer
 from .config_json import read_config_file
 from .config_limits import check_int
+from .gemma4 import is_gemma4, load_gemma4, load_gemma4_tokenizer
 from .gemma_gguf import GemmaGGUFTensors, gguf_tokenizer_bytes, open_gemma_gguf
 from .gemma_tensors import GemmaTensors, open_gemma_files
 from .infer import shape_of
@@ -153,9 +156,12 @@ def build_gemma(config: GemmaConfig, tensors: Mapping[str, torch.Tensor] | Tenso
 
 
 def load_gemma(path: str | os.PathLike, *, dtype: torch.dtype = torch.bfloat16, device: torch.device | str = "cpu",
-               config: GemmaConfig | None = None, dequantize: bool = False) -> GemmaTextModel:
+               config: GemmaConfig | Gemma4Config | None = None,
+               dequantize: bool = False) -> GemmaTextModel | Gemma4TextModel:
     """Gemma-3 text model from a Hugging Face folder, a (ComfyUI) single ``.safetensors`` file or a llama.cpp
-    Gemma-3 ``.gguf`` (quantised Linear weights kept quantised unless ``dequantize``).
+    Gemma-3 ``.gguf`` (quantised Linear weights kept quantised unless ``dequantize``); LTX-2.5's Gemma-4 (the
+    bundled file or a Gemma-4 folder, told by content: :func:`~.gemma4.is_gemma4`) through
+    :func:`~.gemma4.load_gemma4`.
 
     The config: ``config`` when given; else a GGUF's ``gemma3.*`` metadata, a ``config.json`` next to the weights
     or a shard's ``__metadata__["config"]``; else inferred from the shapes (:func:`infer_gemma_config`).
@@ -166,6 +172,8 @@ def load_gemma(path: str | os.PathLike, *, dtype: torch.dtype = torch.bfloat16, 
     Raises:
         CheckpointError: see :func:`open_gemma` and :func:`build_gemma`; the config is invalid or cannot be inferred.
     """
+    if is_gemma4(path):
+        return load_gemma4(path, dtype=dtype, device=device, config=config, dequantize=dequantize)
     source = open_gemma(path)
     resolved = resolve_config(source.name, config, source.config, key=None, config_type=GemmaConfig,
                               parse=GemmaConfig.from_hf_dict, infer=lambda: infer_gemma_config(source))
@@ -175,7 +183,9 @@ def load_gemma(path: str | os.PathLike, *, dtype: torch.dtype = torch.bfloat16, 
 def load_gemma_tokenizer(path: str | os.PathLike, **kw) -> GemmaTokenizer:
     """The tokenizer of a Gemma folder (``tokenizer.model`` / ``tokenizer.json``), a tokenizer file, the
     ``spiece_model`` tensor embedded in ComfyUI's Gemma ``.safetensors`` file (or a tokenizer file next to it), or
-    the ``tokenizer.ggml.*`` vocabulary of a Gemma-3 ``.gguf``. ``kw`` goes to :class:`GemmaTokenizer`.
+    the ``tokenizer.ggml.*`` vocabulary of a Gemma-3 ``.gguf``. ``kw`` goes to :class:`GemmaTokenizer`. LTX-2.5's
+    Gemma-4 file or folder gives a :class:`~rs_ltxv.ltx.text.gemma4_tokenizer.Gemma4Tokenizer`
+    (:func:`~.gemma4.load_gemma4_tokenizer`).
 
     Mirrors ``ltx_core.text_encoders.gemma.tokenizer.LTXVGemmaTokenizer`` (which reads a Hugging Face folder only).
 
@@ -183,6 +193,8 @@ def load_gemma_tokenizer(path: str | os.PathLike, **kw) -> GemmaTokenizer:
         CheckpointError: no tokenizer is found, or the file holding it is unreadable.
     """
     path = Path(path)
+    if is_gemma4(path):
+        return load_gemma4_tokenizer(path, **kw)
     if path.is_dir() or path.suffix in (".model", ".json"):
         return GemmaTokenizer.from_file(path, **kw)
     if path.suffix.lower() == ".gguf":

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import ConnectorConfig, TransformerConfig
 from ..errors import CheckpointError
-from .layout import count_blocks
+from .layout import KEYFRAME_EMBEDDING, count_blocks, video_ff_bias_absent
 from .source import TensorInfo
 
 DEFAULT_HEAD_DIM = {"video": 128, "audio": 64, "connector": 128}
@@ -75,9 +75,11 @@ def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, 
                       projection: dict[str, TensorInfo] | None) -> TransformerConfig:
     """A :class:`TransformerConfig` matching the tensor shapes of a transformer (+ connectors, + text projection);
     names without the ``model.diffusion_model.`` prefix. Widths come from ``patchify_proj.weight`` ``(D, C_in)``,
-    ``proj_out.weight`` ``(C_out, D)`` and the first block's cross-attention keys ``(D, D_context)``. ltx-core has no
-    inference: ``ltx_core.model.transformer.model_configurator.LTXModelConfigurator.from_config`` reads the
-    ``config`` metadata only.
+    ``proj_out.weight`` ``(C_out, D)`` and the first block's cross-attention keys ``(D, D_context)``; LTX-2.5's
+    ``ff_bias`` from the video feed-forward biases (absent: False) and ``use_keyframes_abs_pos_embedding`` from the
+    ``keyframes_abs_pos_embedding`` tensor. ltx-core has no inference:
+    ``ltx_core.model.transformer.model_configurator.LTXModelConfigurator.from_config`` reads the ``config`` metadata
+    only.
 
     Raises:
         CheckpointError: a tensor the widths are read from is missing or not 2-D; the attention heads cannot be
@@ -105,6 +107,7 @@ def infer_transformer(transformer: dict[str, TensorInfo], connectors: dict[str, 
         in_channels=in_ch, out_channels=s["proj_out.weight"][0], audio_in_channels=audio_in,
         audio_out_channels=s["audio_proj_out.weight"][0], apply_gated_attention=gated, cross_attention_adaln=adaln,
         caption_proj_before_connector="caption_projection.linear_1.weight" not in s,
+        ff_bias=not video_ff_bias_absent(s), use_keyframes_abs_pos_embedding=KEYFRAME_EMBEDDING in s,
     )
     if "caption_projection.linear_1.weight" in s:
         kw["caption_channels"] = s["caption_projection.linear_1.weight"][1]

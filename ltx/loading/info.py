@@ -14,8 +14,9 @@ from .quant_plan import format_counts
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
-    """A JSON-able description of an LTX-2 checkpoint (``.safetensors`` or ``.gguf``): file, size, version,
-    ``model_version``, whether it is distilled, where the config came from, per-component tensor/parameter/byte
+    """A JSON-able description of an LTX-2 checkpoint (``.safetensors`` or ``.gguf``): file, size, version
+    (LTX-2 / 2.3 / 2.5), ``model_version``, the Gemma version it expects (``gemma_source_checkpoint``; None when the
+    file does not say), whether it is distilled, where the config came from, per-component tensor/parameter/byte
     counts and dtypes, and the transformer config.
 
     Raises:
@@ -32,6 +33,10 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         problem = None
     except CheckpointError as exc:
         problem = str(exc)
+    try:
+        gemma_version = ckpt.model_version_info.gemma_version
+    except CheckpointError as exc:
+        gemma_version = f"unreadable: {exc}"
     components: dict[str, Any] = {}
     for name, names in sorted(ckpt.components.items()):
         infos = [ckpt.file.tensors[k] for k in names.values()]
@@ -46,6 +51,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "size_bytes": ckpt.file.size,
         "version": ckpt.version.display,
         "model_version": ckpt.model_version,
+        "gemma_version": gemma_version,
         "distilled": ckpt.is_distilled,
         "config_source": ckpt.config_source,
         "components": components,
@@ -102,6 +108,7 @@ def format_description(d: dict[str, Any]) -> str:
         f"file:          {d['file']} ({d['size_bytes'] / 2**20:.1f} MiB)",
         f"version:       {d['version']}" + (f" (model_version {d['model_version']})" if d["model_version"] else "")
         + (", distilled" if d.get("distilled") else ""),
+        *([f"text encoder:  Gemma {d['gemma_version']}"] if d.get("gemma_version") else []),
         f"config:        from {d['config_source']}",
         *_quantisation_lines(d),
         "components:",
@@ -114,7 +121,8 @@ def format_description(d: dict[str, Any]) -> str:
     lines.append("transformer:")
     keys = ("num_layers", "num_attention_heads", "attention_head_dim", "audio_num_attention_heads",
             "audio_attention_head_dim", "in_channels", "audio_in_channels", "caption_channels", "rope_layout",
-            "double_precision_rope", "apply_gated_attention", "cross_attention_adaln", "caption_proj_before_connector")
+            "double_precision_rope", "apply_gated_attention", "cross_attention_adaln", "caption_proj_before_connector",
+            "ff_bias", "use_keyframes_abs_pos_embedding")
     lines.extend(f"  {k:<32} {cfg[k]}" for k in keys)
     for name in ("video_connector", "audio_connector"):
         c = cfg[name]

@@ -1,6 +1,8 @@
 """Load a standalone latent upsampler file (``ltx-2-spatial-upscaler-x2-*.safetensors``,
-``ltx-2.3-spatial-upscaler-x1.5-*``, ``ltx-2.3-temporal-upscaler-x2-*`` …): tensors without prefix, config in
-``__metadata__["config"]`` (flat keys). Without metadata the config is inferred from names and shapes; a
+``ltx-2.3-spatial-upscaler-x1.5-*``, ``ltx-2.3-temporal-upscaler-x2-*``, ``ltx-2.5-latent-spatial-upscaler-x2-*``,
+``ltx-2.5-latent-temporal-upscaler-x2-*`` …): tensors without prefix, config in ``__metadata__["config"]`` (flat keys,
+as ``ltx_core.model.upsampler.model_configurator.LatentUpsamplerConfigurator`` reads them).
+Without metadata the config is inferred from names and shapes; a
 pixel-shuffle factor of 3 is read as the released ×1.5 (a ×0.75 model would need its config).
 """
 

@@ -5,7 +5,9 @@ Accepted files:
 * the official single files (``vae.encoder.*``, ``vae.decoder.*``, ``vae.per_channel_statistics.*``; config from
   ``__metadata__["config"]["vae"]``) — a transformer is not required;
 * ComfyUI's split VAE files (the same names without ``vae.``); config from metadata when present, otherwise inferred
-  from names and shapes (:mod:`.video_vae_infer`).
+  from names and shapes (:mod:`.video_vae_infer`);
+* LTX-2.5's ``CausalDiffusionVAE`` files: the conv encoder from the nested ``vae.encoder`` section, the diffusion
+  decoder through :mod:`.diffusion_decoder`.
 
 Only ``mean-of-means`` and ``std-of-means`` of the statistics are used (the files also carry ``channel`` and
 ``mean-of-stds``). Both halves read the same statistics tensors.
@@ -19,11 +21,13 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 from ..video_vae.config import VideoVAEConfig
 from ..video_vae.decoder import VideoDecoder
+from ..video_vae.diffusion.config import encoder_vae_config, is_diffusion_vae_section
 from ..video_vae.encoder import VideoEncoder
 from ..video_vae.vae import VideoVAE
+from .diffusion_decoder import diffusion_decoder_prefix, load_diffusion_decoder
 from .layout import FOREIGN_HINTS, strip_diffusion_prefix
 from .materialize import materialize
 from .resolve import ConfigSource, resolve_config
@@ -31,6 +35,7 @@ from .safetensors_file import SafetensorsFile
 from .video_vae_infer import infer_video_vae
 
 PARTS = ("encoder", "decoder")
+DECODER_KINDS = ("auto", "vae", "diffusion")
 STATS = ("mean-of-means", "std-of-means")
 _STATS_PREFIX = "per_channel_statistics."
 
@@ -71,7 +76,7 @@ def _vae_names(path: Path, keys: list[str]) -> dict[str, str]:
     if any(k.startswith("vae.") for k in keys):
         return {k[len("vae."):]: k for k in keys if k.startswith("vae.")}
     split = {k: k for k in keys if k.startswith(("encoder.", "decoder.", _STATS_PREFIX))}
-    if any(k.startswith(("decoder.up_blocks.", "encoder.down_blocks.")) for k in split):
+    if any(k.startswith(("decoder.up_blocks.", "encoder.down_blocks.", "decoder.det_stages.")) for k in split):
         return split
     names = {strip_diffusion_prefix(k) for k in keys}
     if "patchify_proj.weight" in names:
@@ -105,12 +110,24 @@ def open_video_vae(path: str | os.PathLike, config: VideoVAEConfig | dict | None
         raise CheckpointError(f"{path.name} is a GGUF file; the video VAE is loaded from .safetensors files.")
     file = SafetensorsFile(path)
     all_names = _vae_names(path, list(file.tensors))
-    names = {k: v for k, v in all_names.items()
-             if not k.startswith(_STATS_PREFIX) or k[len(_STATS_PREFIX):] in STATS}
+    diffusion = diffusion_decoder_prefix(list(file.tensors)) is not None  # LTX-2.5: load_diffusion_decoder's part
+    names = {k: v for k, v in all_names.items() if (not k.startswith(_STATS_PREFIX) or k[len(_STATS_PREFIX):] in
+                                                     STATS) and not (diffusion and k.startswith("decoder."))}
     resolved = resolve_config(
-        path.name, config, file.config, key="vae", config_type=VideoVAEConfig, parse=VideoVAEConfig.from_dict,
+        path.name, config, lambda: _conv_sections(file.config()), key="vae", config_type=VideoVAEConfig,
+        parse=VideoVAEConfig.from_dict,
         infer=lambda: infer_video_vae({k: file.tensors[v].shape for k, v in names.items()}))
     return VideoVAECheckpoint(file=file, names=names, config=resolved.config, config_source=resolved.source)
+
+
+def _conv_sections(config: dict | None) -> dict | None:
+    """The stored config with an LTX-2.5 ``CausalDiffusionVAE`` section replaced by its conv encoder's flat section
+    (ltx-core 1.2.0 ``_prepare_video_encoder_kwargs``); the diffusion decoder is :func:`load_diffusion_decoder`'s."""
+    section = config.get("vae") if isinstance(config, dict) else None
+    if not is_diffusion_vae_section(section):
+        return config
+    encoder = section.get("encoder") or {"out_channels": section.get("latent_channels", 128)}
+    return {**config, "vae": encoder_vae_config(encoder).to_dict()}
 
 
 def _as_checkpoint(source: str | os.PathLike | VideoVAECheckpoint) -> VideoVAECheckpoint:
@@ -120,6 +137,10 @@ def _as_checkpoint(source: str | os.PathLike | VideoVAECheckpoint) -> VideoVAECh
 def _load(ckpt: VideoVAECheckpoint, part: str, dtype: torch.dtype | None, device: str | torch.device):
     """The video VAE ``part`` ("encoder" / "decoder"); :class:`CheckpointError` when the file lacks it or its
     tensors do not match the config."""
+    if not ckpt.has(part) and part == "decoder" and diffusion_decoder_prefix(list(ckpt.file.tensors)):
+        raise CheckpointError(f"{ckpt.path.name} holds LTX-2.5's diffusion video decoder, not the convolutional one: "
+                              "load it with load_video_vae(decoder='auto' or 'diffusion') or load_diffusion_decoder, "
+                              "or use ltx-2.5-video-vae-conv-bf16.safetensors for the convolutional decoder.")
     if not ckpt.has(part):
         raise CheckpointError(f"{ckpt.path.name} has no video VAE {part} ('{part}.conv_in.conv.weight' is missing); "
                               f"use a file that contains the {part}.")
@@ -155,14 +176,28 @@ def load_video_decoder(source: str | os.PathLike | VideoVAECheckpoint, *, dtype:
 
 
 def load_video_vae(source: str | os.PathLike | VideoVAECheckpoint, *, dtype: torch.dtype | None = None,
-                   device: str | torch.device = "cpu") -> VideoVAE:
+                   device: str | torch.device = "cpu", decoder: str = "auto") -> VideoVAE:
     """Encoder and decoder in ``dtype`` (None: as stored) on ``device`` (a half missing from the file is None; using
     it raises a clear error). ltx-core builds the two halves separately (:func:`load_video_encoder`,
-    :func:`load_video_decoder`).
+    :func:`load_video_decoder`). ``decoder``: "auto" (what the file holds: LTX-2.5's diffusion decoder,
+    :func:`load_diffusion_decoder`, or the convolutional one), "vae" (convolutional) or "diffusion"; asking for a
+    kind the file does not hold is an error.
 
     Raises:
-        CheckpointError: see :func:`open_video_vae`; the tensors do not match the config.
+        CheckpointError: see :func:`open_video_vae`; the tensors do not match the config; the file lacks the
+            requested decoder kind.
+        InputError: ``decoder`` is not "auto", "vae" or "diffusion".
     """
+    if decoder not in DECODER_KINDS:
+        raise InputError(f"decoder={decoder!r}: choose one of {', '.join(DECODER_KINDS)}.")
     ckpt = _as_checkpoint(source)
-    parts = {p: _load(ckpt, p, dtype, device) if ckpt.has(p) else None for p in PARTS}
+    parts = {p: _load(ckpt, p, dtype, device) if ckpt.has(p) and (p == "encoder" or decoder != "diffusion") else None
+             for p in PARTS}
+    if decoder != "vae" and diffusion_decoder_prefix(list(ckpt.file.tensors)) is not None:
+        parts["decoder"] = load_diffusion_decoder(ckpt.path, dtype=dtype, device=device)
+    elif decoder == "diffusion":
+        raise CheckpointError(f"{ckpt.path.name} has no LTX-2.5 diffusion video decoder; use "
+                              "ltx-2.5-video-vae-bf16.safetensors (decoder='auto' takes the decoder a file holds).")
+    elif decoder == "vae" and parts["decoder"] is None:
+        _load(ckpt, "decoder", dtype, device)  # raises, saying what the file holds
     return VideoVAE(ckpt.config, parts["encoder"], parts["decoder"]).eval()

@@ -47,13 +47,17 @@ def check_number(name: str, value: Any, lo: float = -math.inf, hi: float = math.
         raise InputError(f"{name} must be a finite number {bounds}; got {value!r}.{' ' + hint if hint else ''}")
 
 
-def check_frames(frames: Any) -> None:
-    """Pixel frame counts are ``8·k + 1`` (1, 9, 17, …, 121, …), at most ``8·100000 + 1``.
+def check_frames(frames: Any, *, auto: bool = False) -> None:
+    """Pixel frame counts are ``8·k + 1`` (1, 9, 17, …, 121, …), at most ``8·100000 + 1``; with ``auto`` also 0 (the
+    duration head predicts the length).
 
     Raises:
         InputError: ``frames`` is not a whole number of that form; the message gives the two nearest valid counts.
     """
-    check_int("frames", frames, 1, 8 * 100_000 + 1)
+    if auto and frames == 0 and _is_int(frames):
+        return
+    check_int("frames", frames, 1, 8 * 100_000 + 1, "Or 0 to predict the length from the prompt (LTX-2.5 duration "
+              "head)." if auto else "")
     if frames % 8 != 1:
         lo = frames // 8 * 8 + 1
         raise InputError(f"frames must be 8·k + 1 (1, 9, 17, …, 121, …); got {frames}. Use {lo} or {lo + 8}.")
@@ -114,15 +118,15 @@ def check_stg_blocks(guidances: dict[str, Any], num_layers: int, *, cli: bool = 
 
 CHECKS: tuple[Callable[[Any], None], ...] = (
     lambda r: check_int("seed", r.seed, 0, SEED_MAX, "ComfyUI's seed range is 0 … 2**64 − 1."),
-    lambda r: check_frames(r.frames),
+    lambda r: check_frames(r.frames, auto=True),
     lambda r: check_size("width", r.width, 64 if r.upscale else 32),
     lambda r: check_size("height", r.height, 64 if r.upscale else 32),
     lambda r: check_number("fps", r.fps, 0.0, 1000.0, lo_open=True),
-    lambda r: check_int("steps", r.steps, 1, MAX_STEPS),
+    lambda r: r.steps is None or check_int("steps", r.steps, 1, MAX_STEPS),
     lambda r: check_number("eta", r.eta, 0.0, 100.0),
     lambda r: check_number("max_shift", r.max_shift, -100.0, 100.0),
     lambda r: check_number("base_shift", r.base_shift, -100.0, 100.0),
-    lambda r: check_number("image_crf", r.image_crf, 0.0, 51.0),
+    lambda r: r.image_crf is None or check_number("image_crf", r.image_crf, 0.0, 51.0),
     lambda r: check_number("upscale_denoise", r.upscale_denoise, 0.0, 1.0, lo_open=True),
     lambda r: r.upscale_steps is None or check_int("upscale_steps", r.upscale_steps, 0, MAX_STEPS),
     lambda r: check_guidance("video", r.video_guidance),
@@ -130,7 +134,7 @@ CHECKS: tuple[Callable[[Any], None], ...] = (
     lambda r: check_guidance("upscale", r.upscale_guidance),
     lambda r: r.sigmas is None or [check_number("sigma", s, 0.0, 1.0) for s in r.sigmas],
     lambda r: [check_number("image strength", g.strength, 0.0, 1.0) for g in r.images],
-    lambda r: [check_int("image frame", g.frame, -r.frames, r.frames - 1) for g in r.images],
+    lambda r: r.frames == 0 or [check_int("image frame", g.frame, -r.frames, r.frames - 1) for g in r.images],
     lambda r: [_check_image(g.image) for g in r.images],
     lambda r: [check_reference_video(g, r.width, r.height, r.upscale) for g in r.reference_videos],
     lambda r: r.audio is None or _check_audio(r.audio, r.audio_sample_rate),
@@ -142,6 +146,8 @@ CHECKS: tuple[Callable[[Any], None], ...] = (
     lambda r: check_int("ffn_chunks", r.ffn_chunks, 1, 1 << 20),
     lambda r: not isinstance(r.sampler, str) or r.sampler in SAMPLER_NAMES or _unknown("sampler", r.sampler,
                                                                                        SAMPLER_NAMES),
+    lambda r: not isinstance(r.upscale_sampler, str) or r.upscale_sampler in SAMPLER_NAMES or _unknown(
+        "upscale_sampler", r.upscale_sampler, SAMPLER_NAMES),
     lambda r: r.schedule in SCHEDULE_NAMES or _unknown("schedule", r.schedule, SCHEDULE_NAMES),
 )
 

@@ -24,7 +24,8 @@ from ..loading import LTXCheckpoint, open_checkpoint
 from ..offload import check_offload_device
 from ..plan.auto import AUTO
 from ..plan.budget import parse_memory_size
-from .checks import check_number, check_stg_blocks
+from .checks import check_frames, check_number, check_stg_blocks
+from .cli_defaults import apply_model_defaults, guidance_from_args
 from .cli_id_lora import add_identity_arguments, apply_identity_arguments
 from .cli_inputs import (
     LATENTS_SUFFIX,
@@ -39,9 +40,14 @@ from .cli_inputs import (
     read_latents,
 )
 from .cli_reference import add_reference_arguments, apply_reference_arguments
+from .defaults import (
+    AUTO_FRAMES,
+    DECODERS,
+    model_defaults,
+    planning_frames,
+)
 from .extend import check_extension_frames, plan_extension
 from .generate import Result, extend, generate
-from .guidance import GuidanceParams
 from .latents import VideoSize
 from .media import load_audio, load_image, write_mp4
 from .output_file import atomic_output, check_output_path
@@ -63,9 +69,17 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``generate`` sub-command's flags to ``p``: model files, prompt, size (pixels), ``--frames`` (pixel
     frames, ``8·k + 1``), ``--fps`` (Hz), sampling and guidance, ``--extend-from`` and the output path. The old
     spellings of three flags stay accepted but hidden (see the comments below)."""
-    p.add_argument("--checkpoint", required=True, help="LTX-2 / LTX-2.3 checkpoint (.safetensors or .gguf)")
-    p.add_argument("--text-encoder", required=True, help="Gemma-3 folder, single file or .gguf")
-    p.add_argument("--vae", help="video VAE file, when --checkpoint has none (GGUF / ComfyUI split files)")
+    p.add_argument("--checkpoint", required=True, help="LTX-2 / LTX-2.3 / LTX-2.5 checkpoint or transformer file "
+                   "(.safetensors or .gguf)")
+    p.add_argument("--text-encoder", required=True, help="Gemma-3 folder, single file or .gguf; LTX-2.5: the bundled "
+                   "Gemma-4 file (gemma4-12b-with-proj-ltx-2.5-bf16.safetensors)")
+    p.add_argument("--vae", help="video VAE file, when --checkpoint has none (GGUF / ComfyUI split files; LTX-2.5: "
+                   "ltx-2.5-video-vae-bf16.safetensors)")
+    p.add_argument("--decoder", choices=DECODERS, default="auto", help="video decoder: vae (convolutional), "
+                   "diffusion (LTX-2.5's diffusion decoder) or auto: the diffusion decoder for LTX-2.5 when the video "
+                   "VAE file has one, else the VAE's")
+    p.add_argument("--duration-head", metavar="FILE", help="LTX-2.5 duration head (ltx-2.5-duration-head-bf16."
+                   "safetensors) for --frames auto; not needed when --checkpoint holds it")
     p.add_argument("--audio-vae", help="audio VAE (+ vocoder) file, when --checkpoint has none")
     p.add_argument("--vocoder", help="vocoder file, when the audio VAE file has none")
     p.add_argument("--components", help="one file with the VAEs and vocoder (e.g. the official single file), used for "
@@ -79,16 +93,25 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--negative-prompt", default=None)
     p.add_argument("--width", type=int, help="pixels, multiple of 32 (default 768; with --extend-from: the clip's)")
     p.add_argument("--height", type=int, help="pixels, multiple of 32 (default 512; with --extend-from: the clip's)")
-    p.add_argument("--frames", type=int, help="8k+1 pixel frames (default 121; not with --extend-from)")
+    p.add_argument("--frames", type=_frames_arg, help="8k+1 pixel frames, or auto: predicted from the prompt by the "
+                   "LTX-2.5 duration head (default: auto for LTX-2.5 when a duration head is there, else 121; not with "
+                   "--extend-from)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default 24; with "
                    "--extend-from: the clip's own)")
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--cfg", type=float, default=3.0, help="video CFG (1 = off, e.g. for distilled models)")
-    p.add_argument("--audio-cfg", type=float, default=7.0)
-    p.add_argument("--stg", type=float, default=1.0)
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's: 30; distilled "
+                   "LTX-2.5: the 8 distilled steps)")
+    p.add_argument("--cfg", type=float, default=None, help="video CFG (1 = off, e.g. for distilled models; default: "
+                   "the model's: 3; distilled LTX-2.5: off)")
+    p.add_argument("--audio-cfg", type=float, default=None, help="audio CFG (default: the model's: 7; distilled "
+                   "LTX-2.5: off)")
+    p.add_argument("--stg", type=float, default=None, help="STG scale (default: the model's: 1; distilled LTX-2.5: "
+                   "off)")
     p.add_argument("--stg-block", type=int, action="append", help="block(s) for STG (default 28; 29 for LTX-2)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sampler", default="euler", choices=["euler", "euler_ancestral", "res_2s"])
+    p.add_argument("--sampler", default=None, choices=["euler", "euler_ancestral", "res_2s"], help="sampler (default: "
+                   "the model's: euler; distilled LTX-2.5: euler_ancestral in the first pass, euler after --upsampler)")
+    p.add_argument("--image-crf", type=float, default=None, metavar="CRF", help="H.264 CRF the --image guides are "
+                   "re-compressed at, 0 = none (default: the model's: 33; LTX-2.5: 18)")
     p.add_argument("--image", action="append", default=[], metavar="PATH[:FRAME[:STRENGTH]]",
                    help="conditioning image at a pixel frame (default 0; -1 = last), repeatable")
     p.add_argument("--audio", help="audio file to condition on (kept fixed while the video is generated)")
@@ -136,6 +159,16 @@ def _ffn_chunks_arg(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of chunks (1 = off) or auto") from None
+
+
+def _frames_arg(text: str) -> int | str:
+    """``--frames``: a whole number of pixel frames or ``auto`` (the duration head)."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 8k+1 pixel frames (e.g. 121) or auto") from None
 
 
 def _offload_arg(text: str) -> str:
@@ -205,17 +238,10 @@ def latents_path(output: str | Path) -> Path:
     return Path(output).with_suffix(LATENTS_SUFFIX)
 
 
-def _guidance(args: argparse.Namespace) -> tuple[GuidanceParams, GuidanceParams]:
-    video_g = GuidanceParams(cfg=args.cfg, stg=args.stg, stg_blocks=tuple(args.stg_block or [28]), rescale=0.7,
-                             modality=3.0)
-    if args.cfg == 1.0:  # distilled / CFG-free: conditional only
-        return GuidanceParams(), GuidanceParams()
-    return video_g, replace(video_g, cfg=args.audio_cfg)
-
 
 #: flags that only mean something with or without --extend-from, and their defaults
 ONLY_WHEN_EXTENDING = {"new_frames": 80, "overlap_frames": 16}
-ONLY_WHEN_GENERATING = {"width": 768, "height": 512, "frames": 121}
+ONLY_WHEN_GENERATING = {"width": 768, "height": 512, "frames": None}  # frames: the model's (apply_model_defaults)
 
 
 def apply_defaults(args: argparse.Namespace, extending: bool) -> None:
@@ -270,14 +296,18 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     check_parallel(args.gpus, args.ray_address, args.comm_timeout_s)
     if args.gpus == 1 and args.backend != "auto":
         raise InputError("--backend has no effect with one GPU; add --gpus 2 (or more) or drop it.")
-    video_g, audio_g = _guidance(args)
+    video_g, audio_g = guidance_from_args(args)
     extending = bool(args.extend_from)
     apply_defaults(args, extending)
     if extending:
         check_extension_frames(args.new_frames, args.overlap_frames)
-    req = Request(prompt=args.prompt, width=args.width, height=args.height, frames=args.frames,
+    if isinstance(args.frames, int):
+        check_frames(args.frames)  # 0 is not a length here: --frames auto asks for the duration head
+    frames = AUTO_FRAMES if args.frames == AUTO else 121 if args.frames is None else args.frames
+    req = Request(prompt=args.prompt, width=args.width, height=args.height, frames=frames,
                   fps=24.0 if args.fps is None else args.fps, seed=args.seed, steps=args.steps, sampler=args.sampler,
                   video_guidance=video_g, audio_guidance=audio_g, upscale=bool(args.upsampler),
+                  image_crf=args.image_crf,
                   attention_mode=args.attention_mode, ffn_chunks=1 if args.ffn_chunks == AUTO else args.ffn_chunks,
                   free_between_stages=True)
     check_output_path(args.output, "--output", suffixes=(".mp4",))
@@ -302,7 +332,8 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
             raise InputError(f"--audio {args.audio}: {exc}") from exc
     for path, flag in ((args.checkpoint, "--checkpoint"), (args.text_encoder, "--text-encoder"),
                        (args.upsampler, "--upsampler"), (args.vae, "--vae"), (args.audio_vae, "--audio-vae"),
-                       (args.vocoder, "--vocoder"), (args.components, "--components")):
+                       (args.vocoder, "--vocoder"), (args.components, "--components"),
+                       (getattr(args, "duration_head", None), "--duration-head")):
         check_model_file(path, flag)
     args.loras = tuple(parse_lora_spec(spec) for spec in args.lora)
     notes: list[str] = []
@@ -336,7 +367,8 @@ def planned_size(req: Request, saved: SavedLatents | None = None, new_frames: in
     """The video a run denoises, for the memory planner: the request's size, or with ``saved`` latents (an
     extension) their width and height and ``overlap_frames + new_frames + 1`` frames."""
     if saved is None:
-        return VideoSize(req.frames, req.height, req.width, req.fps)
+        # frames auto: the duration head decides later; plan for the longest clip it may choose
+        return VideoSize(planning_frames(req.frames, req.fps), req.height, req.width, req.fps)
     b, _c, _f, h, w = saved.video.shape
     return VideoSize(overlap_frames + new_frames + 1, 32 * h, 32 * w, req.fps, b)
 
@@ -453,6 +485,12 @@ def load_checked_parts(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Reque
         check_offload_device(args.device)
     check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers, cli=True)
     check_parts_given(ckpt, args)
+    vae_source = args.vae or (args.checkpoint if "vae" in ckpt.components else args.components)
+    if vae_source is not None:  # the decoder asked for is in the file (header only)
+        from .decoders import choose_decoder
+
+        preferred = model_defaults(ckpt.config.version, ckpt.is_distilled).decoder
+        choose_decoder(vae_source, getattr(args, "decoder", "auto"), preferred)
     args.loras = read_lora_patches(args.loras, ckpt)
     workers = attach_workers(args, ckpt, attach)
     upsampler = getattr(args, "upsampler", None)
@@ -460,7 +498,9 @@ def load_checked_parts(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Reque
                              audio_vae=args.audio_vae, vocoder=args.vocoder, components=args.components,
                              dtype=DTYPES[args.dtype], device=args.device,
                              transformer=None if workers is None else workers.transformer,
-                             loras=args.loras if workers is None else (), offload=offload)
+                             loras=args.loras if workers is None else (), offload=offload,
+                             decoder=getattr(args, "decoder", "auto"),
+                             duration_head=getattr(args, "duration_head", None) if req.frames == AUTO_FRAMES else None)
     if workers is not None:  # the driver's transformer has no weights: never move it, compute as the workers do
         parts.stage_runner, parts.device = workers.stage_runner, None
         parts.compute_dtype, parts.compute_device = workers.compute_dtype, workers.compute_device
@@ -482,8 +522,11 @@ def run_generate(args: argparse.Namespace, attach: AttachWorkers | None = None) 
     """
     req, saved = prepare_request(args)
     ckpt = open_checkpoint(args.checkpoint)
+    req = apply_model_defaults(args, req, ckpt, extending=saved is not None)
     req = resolve_auto(args, ckpt, req, planned_size(req, saved, args.new_frames or 0, args.overlap_frames or 0))
     parts = load_checked_parts(args, ckpt, req, attach)
+    if getattr(args, "defaults_note", None):
+        print(args.defaults_note, file=sys.stderr)
     progress, close = _progress()
     preview = None if args.preview_dir is None else png_writer(args.preview_dir)
     try:
@@ -495,21 +538,28 @@ def run_generate(args: argparse.Namespace, attach: AttachWorkers | None = None) 
             result = generate(parts, req, progress=progress, preview=preview)
     finally:
         close()
+    if req.frames == AUTO_FRAMES and result.frames is not None:
+        frames = result.frames.shape[1]
+        print(f"duration head: {frames} frames ({frames / req.fps:.2f} s at {req.fps:g} fps)", file=sys.stderr)
     return save_outputs(result, req, args.output)
 
 
 def run_demo(output: str | Path = "outputs/demo.mp4", *, seconds: float = 4.0, steps: int = 20,
-             width: int = 768, height: int = 512, fps: float = 24.0, seed: int = 0) -> Path:
-    """Tiny random models of the real LTX-2.3 architecture → a clip with sound (the content is noise-like art,
-    the point is the whole path: prompt → Gemma → connectors → transformer → VAE / vocoder → MP4). ``seconds`` of
-    video at ``fps`` frames per second (rounded to 8k+1 frames), ``width`` × ``height`` pixels. The tiny models are
-    written to ``tiny-models/`` beside ``output``. Returns the video's path.
+             width: int = 768, height: int = 512, fps: float = 24.0, seed: int = 0, version: str = "2.3") -> Path:
+    """Tiny random models of the real LTX-2.3 (``version`` "2.5": LTX-2.5) architecture → a clip with sound (the
+    content is noise-like art, the point is the whole path: prompt → Gemma (2.5: Gemma-4) → connectors →
+    transformer → VAE (2.5: the diffusion decoder) / vocoder → MP4). ``seconds`` of video at ``fps`` frames per
+    second (rounded to 8k+1 frames), ``width`` × ``height`` pixels. The tiny models are written to ``tiny-models/``
+    beside ``output``. Returns the video's path.
 
     Raises:
-        InputError: a setting out of range or an unwritable ``output``.
+        InputError: a setting out of range, an unknown ``version`` or an unwritable ``output``.
     """
     from ..tiny import write_tiny_checkpoint
     from ..tiny_parts import write_tiny_gemma
+
+    if version not in ("2.3", "2.5"):
+        raise InputError(f"demo --version {version}: choose 2.3 or 2.5.")
 
     check_number("seconds", seconds, 0.0, 3600.0, lo_open=True)
     frames = round(seconds * fps / 8) * 8 + 1
@@ -520,9 +570,17 @@ def run_demo(output: str | Path = "outputs/demo.mp4", *, seconds: float = 4.0, s
                   audio_guidance=replace(defaults.audio_guidance, stg_blocks=(TINY_STG_BLOCK,)))
     out = check_output_path(output, "--output")
     work = out.parent / "tiny-models"
-    ckpt = write_tiny_checkpoint(work / "tiny-ltx-2.3.safetensors", "2.3", dtype=torch.float32, full=True)
-    gemma = write_tiny_gemma(work / "tiny-gemma-3")
-    parts = load_model_parts(ckpt, text_encoder=gemma, dtype=torch.float32)
+    ckpt = write_tiny_checkpoint(work / f"tiny-ltx-{version}.safetensors", version, dtype=torch.float32, full=True)
+    vae = None
+    if version == "2.5":
+        from ..tiny_gemma4 import write_tiny_gemma4
+        from ..video_vae.diffusion.tiny import write_tiny_diffusion_decoder
+
+        gemma = write_tiny_gemma4(work / "tiny-gemma-4.safetensors")
+        vae = write_tiny_diffusion_decoder(work / "tiny-ltx-2.5-video-vae.safetensors", latent_channels=16)
+    else:
+        gemma = write_tiny_gemma(work / "tiny-gemma-3")
+    parts = load_model_parts(ckpt, text_encoder=gemma, video_vae=vae, dtype=torch.float32)
     progress, close = _progress()
     try:
         result = generate(parts, req, progress=progress)

@@ -202,6 +202,15 @@ def check_part_file(path: str | os.PathLike | None, flag: str, wanted: tuple[str
                          "--components, --upsampler).")
 
 
+def _bundles_projection(text_encoder: str | os.PathLike | None) -> bool:
+    """Whether ``text_encoder`` is LTX-2.5's Gemma-4 file, which carries the text projection (header only)."""
+    if text_encoder is None or Path(text_encoder).is_dir() or not Path(text_encoder).is_file():
+        return False
+    from ..loading.gemma4 import is_gemma4
+
+    return is_gemma4(text_encoder)
+
+
 def check_parts_given(ckpt: Any, args: Any) -> None:
     """Before any weight is read: every part the run needs is in ``--checkpoint`` or given by a flag. A GGUF or
     ComfyUI split file holds only the transformer, so the video VAE (decoding, image guides) and, for sound, the
@@ -219,7 +228,10 @@ def check_parts_given(ckpt: Any, args: Any) -> None:
     if "vae" not in have and args.vae is None and not _has(args.components, "vae"):
         raise InputError(f"{where}: the video VAE is missing. Give --vae FILE (e.g. ComfyUI's "
                          "models/vae/LTX2_video_vae_bf16.safetensors) or --components FILE.")
-    if not {"text_projection", "video_connector", "audio_connector"} <= have:
+    needed = {"text_projection", "video_connector", "audio_connector"}
+    if _bundles_projection(getattr(args, "text_encoder", None)):
+        needed.discard("text_projection")  # LTX-2.5: the Gemma-4 file carries the text projection
+    if not needed <= have:
         raise InputError(f"{where}: the text connectors are missing; this command reads them from --checkpoint. Use "
                          "the official single file or a GGUF/split file that includes the connectors.")
     if not {"audio_vae", "vocoder"} <= have:

@@ -19,6 +19,7 @@ from .cli import (
     AttachWorkers,
     _progress,
     add_generate_arguments,
+    apply_model_defaults,
     latents_path,
     load_checked_parts,
     planned_size,
@@ -37,7 +38,7 @@ USED_GENERATE_FLAGS = frozenset({
     "help", "checkpoint", "text_encoder", "vae", "audio_vae", "vocoder", "components", "lora", "prompt",
     "negative_prompt", "fps", "steps", "cfg", "audio_cfg", "stg", "stg_block", "seed", "sampler", "dtype", "device",
     "attention_mode", "ffn_chunks", "vram", "output", "preview_dir", "gpus", "ray_address", "backend",
-    "comm_timeout_s"})
+    "comm_timeout_s", "decoder"})
 
 
 def add_retake_arguments(p: argparse.ArgumentParser) -> None:
@@ -113,6 +114,7 @@ def run_retake(args: argparse.Namespace, attach: AttachWorkers | None = None) ->
     req, saved = prepare_retake(args)
     ckpt = open_checkpoint(args.checkpoint)
     check_latent_channels(ckpt.config, saved.video, saved.audio)
+    req = apply_model_defaults(args, req, ckpt, extending=True)  # the model's guidance under the flags given
     req = resolve_auto(args, ckpt, req, planned_size(req))
     parts = load_checked_parts(args, ckpt, req, attach)
     progress, close = _progress()

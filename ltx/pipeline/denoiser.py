@@ -71,7 +71,7 @@ class Denoiser:
         return StreamInput(latent=track.latent, sigma=sigma.reshape(1).expand(batch).to(track.latent.device),
                            timesteps=track.timesteps(sigma), positions=track.positions,
                            context=context.expand(batch, -1, -1) if context.shape[0] == 1 else context,
-                           attention_mask=track.attention, enabled=enabled)
+                           attention_mask=track.attention, enabled=enabled, keyframes_mask=track.keyframes)
 
     def _x0(self, video: Track | None, audio: Track | None, sigma: torch.Tensor, ctx: TextContexts,
             ptb: Perturbations | None, enabled: tuple[bool, bool] = (True, True)):

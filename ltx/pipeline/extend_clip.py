@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..text.processor import TextContexts
 from .common import Result, image_conditions
 from .conditioning import AudioPrefix, Conditioning, KeyframeGuide
+from .defaults import defaults_for_parts, resolve_request
 from .extend import audio_overlap, plan_extension, stitch
 from .id_lora import reference_audio_conditions, reference_audio_latent
 from .latents import VideoSize
@@ -78,6 +79,7 @@ def extend(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
                          "reference audio.")
     full = VideoSize(plan.chunk_pixel_frames, video_latent.shape[3] * 32, video_latent.shape[4] * 32, req.fps,
                      batch=video_latent.shape[0])
+    req = resolve_request(req, defaults_for_parts(parts))  # unset settings: the model's (.defaults)
     run = begin_run(parts, req, full, contexts=contexts, progress=progress, cancel=cancel, preview=preview)
     dtype, device = run.dtype, run.device
     voice = reference_audio_latent(parts, req)  # ID-LoRA reference speech, in both stages

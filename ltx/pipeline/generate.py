@@ -9,11 +9,15 @@ before every model call.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import replace
 
+from ..errors import InputError
 from ..text.processor import TextContexts
-from .common import Result, conditioning_audio, image_conditions
+from .common import Result, conditioning_audio, encode_contexts, free_memory, image_conditions
 from .conditioning import Conditioning, FrozenAudio
+from .defaults import AUTO_FRAMES, AUTO_MAX_SECONDS, AUTO_MIN_SECONDS, defaults_for_parts, resolve_request
 from .extend_clip import extend
 from .ic_lora import reference_conditions
 from .id_lora import reference_audio_conditions, reference_audio_latent
@@ -24,7 +28,36 @@ from .request import Request
 from .run_setup import begin_run, finish_run
 from .two_stage import run_stages
 
-__all__ = ["Result", "extend", "generate"]
+__all__ = ["Result", "extend", "generate", "predict_frames"]
+
+log = logging.getLogger(__name__)
+
+
+def check_duration_head(parts: ModelParts) -> None:
+    """A run with ``frames`` = :data:`~.defaults.AUTO_FRAMES` needs ``parts.duration_head``.
+
+    Raises:
+        InputError: the parts have no duration head; the message says how to get one or to give the frames.
+    """
+    if parts.duration_head is None:
+        raise InputError("frames = 0 (auto) predicts the clip length with the LTX-2.5 duration head, but none is "
+                         "loaded. Load it (load_model_parts(duration_head=FILE), e.g. "
+                         "ltx-2.5-duration-head-bf16.safetensors) or give the number of frames (8k + 1).")
+
+
+def predict_frames(parts: ModelParts, positive: TextContexts, fps: float, *, min_seconds: float = AUTO_MIN_SECONDS,
+                   max_seconds: float = AUTO_MAX_SECONDS) -> int:
+    """The clip length the duration head predicts from the prompt's contexts (video ``(1, S, D_v)``, audio
+    ``(1, S, D_a)``): pixel frames ``8k + 1`` at ``fps`` frames per second within ``[min_seconds, max_seconds]``
+    (1…20 s, ltx-pipelines' ``AutoDuration``). Mirrors ``ltx_pipelines.utils.blocks.resolve_num_frames``.
+
+    Raises:
+        InputError: ``parts.duration_head`` is None.
+    """
+    check_duration_head(parts)
+    frames = int(parts.duration_head(positive, fps, min_seconds, max_seconds))
+    log.info("duration head: %d frames (%.2f s at %g fps)", frames, frames / fps, fps)
+    return frames
 
 
 def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, TextContexts | None] | None = None,
@@ -34,6 +67,9 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
     total, image)`` gets a uint8 ``(H, W, 3)`` picture of every step's x0 (:mod:`.preview`; the map is fitted on
     ``parts.video_vae`` once per VAE object; none with a multi-GPU stage runner or without a video VAE encoder).
 
+    Settings the request leaves unset take the model's defaults (:mod:`.defaults`); ``req.frames`` 0 predicts the
+    length with ``parts.duration_head`` from the prompt (:func:`predict_frames`; ``result.frames`` has it).
+
     Returns latents ``(B, 128, F', H/32, W/32)`` (``F' = 1 + (req.frames − 1)/8`` latent frames) / ``(B, 8, T, 16)``
     (25 latent frames per second; None without sound) and, with ``req.decode``, uint8 frames
     ``(B, req.frames, H, W, 3)`` and a waveform ``(B, 2, S)`` with its sample rate in Hz.
@@ -41,11 +77,20 @@ def generate(parts: ModelParts, req: Request, *, contexts: tuple[TextContexts, T
     ``ltx_pipelines.a2vid_two_stage.A2VidPipelineTwoStage`` (one stage when ``req.upscale`` is off).
 
     Raises:
-        InputError: before any step, when a needed part is missing or a setting does not fit the model.
+        InputError: before any step, when a needed part is missing (the duration head for frames 0) or a setting
+            does not fit the model.
         CheckpointError: the audio VAE lacks the encoder (conditioning audio) or decoder / vocoder weights.
         NonFiniteError: the model's prediction became NaN or infinite at some step.
         Cancelled: ``cancel()`` returned True.
     """
+    req = resolve_request(req, defaults_for_parts(parts))  # unset settings: the model's (.defaults)
+    if req.frames == AUTO_FRAMES:  # the duration head predicts the length from the prompt's contexts
+        check_duration_head(parts)
+        if contexts is None:
+            contexts = encode_contexts(parts, req, cancel)
+            if req.free_between_stages:
+                free_memory(parts, text=True)
+        req = replace(req, frames=predict_frames(parts, contexts[0], req.fps))
     run = begin_run(parts, req, VideoSize(req.frames, req.height, req.width, req.fps), contexts=contexts,
                     progress=progress, cancel=cancel, preview=preview)
     audio_latent = conditioning_audio(parts, req, run.stage1)

@@ -62,6 +62,15 @@ class LatentUpsamplerProtocol(Protocol):
         """Normalised video latent ``(B, C, F, H, W)`` → normalised latent ``(B, C, F, 2H, 2W)``."""
 
 
+class DurationPredictorProtocol(Protocol):
+    """Prompt contexts → clip length (LTX-2.5 duration head: ``ltx_pipelines.utils.blocks.DurationPredictor``);
+    implemented by :class:`~.parts.DurationHeadAdapter`."""
+
+    def __call__(self, contexts: TextContexts, fps: float, min_seconds: float, max_seconds: float) -> int:
+        """The prompt's contexts (video ``(1, S, D_v)``, audio ``(1, S, D_a)``) → pixel frames ``8k + 1`` at ``fps``
+        frames per second, clamped to ``[min_seconds, max_seconds]``."""
+
+
 class StageRunnerProtocol(Protocol):
     """Runs one denoising stage somewhere else (e.g. on Ray workers, :mod:`rs_ltxv.distributed`), called exactly like
     :func:`~.stage.run_stage` (``ltx_pipelines.utils.helpers.denoise_audio_video``) and returning the same."""
@@ -81,6 +90,7 @@ class ModelParts:
     video_vae: VideoVAEProtocol | None = None  # pixels ↔ latents (ltx-core: VideoEncoder + VideoDecoder)
     audio_vae: AudioVAEProtocol | None = None  # waveform ↔ latents (ltx-core: AudioEncoder/AudioDecoder + Vocoder)
     upsampler: LatentUpsamplerProtocol | None = None  # ltx-core: LatentUpsampler
+    duration_head: DurationPredictorProtocol | None = None  # LTX-2.5: frames = 0 → the length from the prompt
     distilled: bool = False
     device: torch.device | str | None = None  # where the transformer runs (it is parked on the CPU between uses)
     #: dtype / device of the latents and activations when the weights do not tell (FP8 weights, weights that a

@@ -9,6 +9,7 @@ import torch
 
 from ..errors import InputError
 from .checks import check_request
+from .defaults import DEFAULT_AUDIO_GUIDANCE, DEFAULT_VIDEO_GUIDANCE
 from .guidance import GuidanceParams
 from .kdiffusion import ExternalSampler
 from .reference_guide import ReferenceVideoGuide
@@ -56,10 +57,14 @@ class ImageGuide:
 @dataclass(frozen=True)
 class Request:
     """Settings of one generation (stage 1, optional 2× upscale + refinement, decode). Sizes are in pixels
-    (``width``, ``height``: multiples of 32, of 64 with ``upscale``), ``frames`` in pixel frames (8k+1), ``fps`` in
-    frames per second, ``audio_sample_rate`` in Hz; σ values in [0, 1]. The step and guidance defaults are those of
-    ``ltx_pipelines.utils.constants.LTX_2_3_PARAMS`` (30 steps; CFG 3 / 7, STG 1 at block 28, rescale 0.7, modality
-    3), ``image_crf`` its ``DEFAULT_IMAGE_CRF``.
+    (``width``, ``height``: multiples of 32, of 64 with ``upscale``), ``frames`` in pixel frames (8k+1, or
+    :data:`~.defaults.AUTO_FRAMES` 0: predicted from the prompt by the duration head), ``fps`` in frames per second,
+    ``audio_sample_rate`` in Hz; σ values in [0, 1].
+
+    Left unset, ``steps``, ``sampler``, ``image_crf`` and the video / audio guidance are the model's
+    (:mod:`.defaults`, chosen from the checkpoint's version when the run starts: LTX-2 / 2.3 30 steps, Euler, CFG 3 /
+    7, STG 1 at block 28, rescale 0.7, modality 3, CRF 33; LTX-2.5 the same with CRF 18, and distilled 2.5 8
+    distilled steps, no guidance, Euler-ancestral). Anything given explicitly is used as given.
 
     Building one runs :func:`~.checks.check_request`, which raises :class:`~rs_ltxv.ltx.errors.InputError` on the
     first invalid setting."""
@@ -71,20 +76,19 @@ class Request:
     frames: int = 121
     fps: float = 24.0
     seed: int = 0
-    steps: int = 30
+    steps: int | None = None  # None: the model's (30; distilled LTX-2.5: 8)
     schedule: str = "auto"  # auto | ltxv | distilled | linear_quadratic
     sigmas: tuple[float, ...] | None = None
     max_shift: float = 2.05
     base_shift: float = 0.95
-    sampler: str | ExternalSampler = "euler"  # euler | euler_ancestral | res_2s, or a k-diffusion-style sampler
+    sampler: str | ExternalSampler | None = None  # euler | euler_ancestral | res_2s, a k-diffusion-style sampler,
+    # or None: the model's (euler; distilled LTX-2.5: euler_ancestral in stage 1, euler after the 2x upsampler)
     eta: float = 1.0
-    video_guidance: GuidanceParams = field(default_factory=lambda: GuidanceParams(
-        cfg=3.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0))
-    audio_guidance: GuidanceParams = field(default_factory=lambda: GuidanceParams(
-        cfg=7.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0))
+    video_guidance: GuidanceParams = DEFAULT_VIDEO_GUIDANCE  # this object = the model's (see .defaults)
+    audio_guidance: GuidanceParams = DEFAULT_AUDIO_GUIDANCE
     images: tuple[ImageGuide, ...] = ()
     reference_videos: tuple[ReferenceVideoGuide, ...] = ()  # IC-LoRA control videos (stage 1 only)
-    image_crf: float = 33
+    image_crf: float | None = None  # None: the model's (33; LTX-2.5: 18)
     audio: torch.Tensor | None = None  # (channels, samples) conditioning waveform, kept fixed
     audio_sample_rate: int | None = None
     generate_audio: bool = True
@@ -96,6 +100,8 @@ class Request:
     upscale: bool = False  # needs ModelParts.upsampler
     upscale_steps: int | None = None  # None or 0: the official stage-2 distilled sigmas
     upscale_guidance: GuidanceParams = field(default_factory=GuidanceParams)
+    upscale_sampler: str | ExternalSampler | None = None  # the refinement's sampler; None: ``sampler`` when given,
+    # else the model's (euler)
     upscale_denoise: float = 0.909375
     decode: bool = True
     attention_mode: str = "auto"  # RunOptions.attention_mode: auto | sdpa | sage | flash

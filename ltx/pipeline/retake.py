@@ -25,6 +25,7 @@ from ..tokens import VIDEO_SCALE
 from .common import Result
 from .conditioning import Conditioning
 from .conditioning.time_range import TemporalRegionMask, audio_frame_region, video_frame_region
+from .defaults import defaults_for_parts, resolve_request
 from .id_lora import reference_audio_conditions, reference_audio_latent
 from .latents import VideoSize
 from .preview import PreviewHook
@@ -151,6 +152,7 @@ def retake(parts: ModelParts, req: Request, video_latent: torch.Tensor, audio_la
     check_latent_channels(parts.transformer.config, video_latent, audio_latent)
     b, _c, f, h, w = video_latent.shape
     size = VideoSize((f - 1) * VIDEO_SCALE[0] + 1, h * VIDEO_SCALE[1], w * VIDEO_SCALE[2], req.fps, batch=b)
+    req = resolve_request(req, defaults_for_parts(parts))  # unset settings: the model's (.defaults)
     run = begin_run(parts, req, size, contexts=contexts, progress=progress, cancel=cancel, preview=preview)
     mask = TemporalRegionMask(float(start_time), float(end_time), regenerate_video, regenerate_audio)
 

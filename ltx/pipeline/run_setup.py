@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -26,6 +26,7 @@ from .common import (
     stage1_sigmas,
     stage2_sigmas,
 )
+from .defaults import ModelDefaults, defaults_for_parts, resolve_request
 from .denoiser import Denoiser
 from .latents import AUDIO_MEL_BINS, VideoSize, offset_seed
 from .preview import PreviewHook, latent_preview_for
@@ -59,6 +60,8 @@ class RunSetup:
     callbacks: Callbacks = field(default_factory=Callbacks)
     #: :func:`~.stage.run_stage`, or the parts' :attr:`~.protocols.ModelParts.stage_runner` (multi-GPU)
     run_stage: StageRunnerProtocol = run_stage
+    #: the model's defaults row (:mod:`.defaults`): the Euler-ancestral noise offset of this generation
+    defaults: ModelDefaults | None = None
 
     def denoiser(self, parts: ModelParts, req: Request, *, refine: bool = False) -> Denoiser:
         """The stage-1 denoiser, or with ``refine`` the 2× pass's (its own guidance for both streams); identity
@@ -70,11 +73,19 @@ class RunSetup:
                         identity_guidance=identity, identity_start=req.identity_guidance_start,
                         identity_end=req.identity_guidance_end)
 
-    def stage_inputs(self, req: Request, size: VideoSize, sigmas: torch.Tensor, **fields) -> StageInputs:
+    def stage_inputs(self, req: Request, size: VideoSize, sigmas: torch.Tensor, *, refine: bool = False,
+                     **fields) -> StageInputs:
         """A :class:`~.stage.StageInputs` of this run for a stage of ``size`` over ``sigmas``: the run's noise stream,
-        sampler, latent channels, dtype and device, plus ``fields`` (conditioning, latents, with_audio, noise_scale)."""
-        return StageInputs(size=size, sigmas=sigmas, seed=self.noise, sampler=req.sampler,
-                           sampler_options=self.sampler_options, channels=self.channels,
+        sampler (``req.sampler``; with ``refine`` the 2× pass's ``req.upscale_sampler``), latent channels, dtype and
+        device, plus ``fields`` (conditioning, latents, with_audio, noise_scale). Euler-ancestral draws its own noise
+        from ``seed + offset`` (the model's :attr:`~.defaults.ModelDefaults.ancestral_noise_offset`: 10000 for
+        LTX-2.5, as ltx-pipelines' ``DistilledPipeline``); the other samplers from ``seed + 1``."""
+        sampler = (req.upscale_sampler or req.sampler) if refine else req.sampler
+        options = self.sampler_options
+        if sampler == "euler_ancestral" and self.defaults is not None:
+            options = replace(options, seed=offset_seed(req.seed, self.defaults.ancestral_noise_offset))
+        return StageInputs(size=size, sigmas=sigmas, seed=self.noise, sampler=sampler,
+                           sampler_options=options, channels=self.channels,
                            audio_channels=self.audio_channels, dtype=self.dtype, device=self.device, **fields)
 
 
@@ -90,6 +101,8 @@ def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
         InputError: before any step runs (see :func:`~.common.check_parts`, :func:`~.common.half_size`).
         Cancelled: ``cancel()`` returned True while the prompt was encoded.
     """
+    defaults = defaults_for_parts(parts)
+    req = resolve_request(req, defaults)  # a no-op when the caller resolved it (it must, to use the same values)
     check_parts(parts, req, has_contexts=contexts is not None)
     if parts.stage_runner is None:  # a stage runner's workers hold their own copy of the weights
         ready(parts)
@@ -109,7 +122,7 @@ def begin_run(parts: ModelParts, req: Request, full: VideoSize, *,
         channels=config.in_channels, audio_channels=config.audio_in_channels // AUDIO_MEL_BINS,
         sampler_options=SamplerOptions(eta=req.eta, seed=offset_seed(req.seed, 1)),
         noise=torch.Generator().manual_seed(req.seed), callbacks=run_callbacks(parts, steps, progress, cancel, preview),
-        run_stage=parts.stage_runner or run_stage,
+        run_stage=parts.stage_runner or run_stage, defaults=defaults,
     )
 
 

@@ -63,7 +63,8 @@ class StageInputs:
 
 def prepare_tracks(inputs: StageInputs) -> tuple[Track, Track | None]:
     """Un-noised tracks of a stage: zeros (or the given latents) as tokens ``(B, F'·H'·W', C)`` / ``(B, T, 128)`` with
-    positions in the model dtype, then every conditioning applied in order. Mirrors
+    positions in the model dtype and the video's first latent frame keyframe-marked (``H'·W'`` tokens; only LTX-2.5
+    reads the marker), then every conditioning applied in order. Mirrors
     ``ltx_pipelines.utils.helpers.noise_video_state`` / ``noise_audio_state`` before their noiser.
 
     Raises:
@@ -73,8 +74,10 @@ def prepare_tracks(inputs: StageInputs) -> tuple[Track, Track | None]:
     video_latent = inputs.video_latent
     if video_latent is None:
         video_latent = torch.zeros(size.video_latent_shape(inputs.channels), dtype=dtype, device=device)
+    _, height, width = size.latent_grid
     video = Track.from_latent(video_to_tokens(video_latent).to(dtype),
-                              video_positions(size.batch, *size.latent_grid, size.fps, device=device, dtype=dtype))
+                              video_positions(size.batch, *size.latent_grid, size.fps, device=device, dtype=dtype),
+                              marked=height * width)
     audio = None
     if inputs.with_audio:
         audio_latent = inputs.audio_latent

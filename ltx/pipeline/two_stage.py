@@ -35,7 +35,8 @@ def run_stages(parts: ModelParts, req: Request, run: RunSetup, conditioning: Sta
     v, a = run.run_stage(run.denoiser(parts, req), inputs, run.callbacks)
     if req.upscale:
         v = upsample_between_stages(parts, req, v)
-        inputs = run.stage_inputs(req, run.full, run.sigmas2, conditioning=tuple(conditioning(run.full, 2)),
+        inputs = run.stage_inputs(req, run.full, run.sigmas2, refine=True,
+                                  conditioning=tuple(conditioning(run.full, 2)),
                                   video_latent=v, audio_latent=a, with_audio=with_audio,
                                   noise_scale=float(run.sigmas2[0]))
         v, a = run.run_stage(run.denoiser(parts, req, refine=True), inputs, run.callbacks)

@@ -29,6 +29,7 @@ import torch
 from ...ops import resolve_backend
 from ..errors import ConfigError, InputError
 from .gemma import GemmaTextModel
+from .gemma4 import Gemma4TextModel
 from .processor import TextConnectors, TextContexts
 from .tokenizer import GemmaTokenizer
 
@@ -38,8 +39,8 @@ class PromptEncoder:
     ``(B, 1024, D_v)``, ``audio`` ``(B, 1024, D_a)`` and an all-ones ``mask`` ``(B, 1024)``.
 
     Args:
-        gemma: the Gemma-3 text model (its dtype/device are where Gemma runs).
-        tokenizer: the Gemma-3 tokenizer; its ``max_length`` (1024) is the context length.
+        gemma: the Gemma-3 text model, or LTX-2.5's Gemma-4 (its dtype/device are where Gemma runs).
+        tokenizer: the matching tokenizer; its ``max_length`` (1024) is the context length.
         connectors: the feature extractor + connectors of the LTX checkpoint (may live on another device/dtype).
         cache_size: prompts kept in the result cache (0 disables it).
         backend: attention backend name for Gemma and the connectors.
@@ -53,22 +54,23 @@ class PromptEncoder:
         AttentionBackendError: ``backend`` is unknown or not installed.
     """
 
-    def __init__(self, gemma: GemmaTextModel, tokenizer: GemmaTokenizer, connectors: TextConnectors, *,
-                 cache_size: int = 16, backend: str = "sdpa") -> None:
+    def __init__(self, gemma: GemmaTextModel | Gemma4TextModel, tokenizer: GemmaTokenizer,
+                 connectors: TextConnectors, *, cache_size: int = 16, backend: str = "sdpa") -> None:
         cfg = gemma.config
         if connectors.num_gemma_states != cfg.num_hidden_states:
             raise ConfigError(f"The LTX checkpoint's text projection expects {connectors.num_gemma_states} Gemma "
                               f"hidden states but this Gemma has {cfg.num_hidden_layers} layers "
-                              f"({cfg.num_hidden_states} states). Use the Gemma-3 text encoder made for LTX.")
+                              f"({cfg.num_hidden_states} states). Use the Gemma text encoder made for this LTX "
+                              "version.")
         expected_width = _projection_in_features(connectors) // connectors.num_gemma_states
         if expected_width != cfg.hidden_size:
             raise ConfigError(f"The LTX checkpoint's text projection expects Gemma width {expected_width}, this "
-                              f"Gemma has {cfg.hidden_size}. Use the Gemma-3 text encoder made for LTX.")
+                              f"Gemma has {cfg.hidden_size}. Use the Gemma text encoder made for this LTX version.")
         registers = max(connectors.video_connector.config.num_learnable_registers, 1)
         if tokenizer.max_length % registers:
             raise ConfigError(f"The context length {tokenizer.max_length} must be a multiple of the connectors' "
                               f"{registers} registers.")
-        self.gemma: GemmaTextModel | None = gemma
+        self.gemma: GemmaTextModel | Gemma4TextModel | None = gemma
         self.tokenizer = tokenizer
         self.connectors = connectors
         self.backend = resolve_backend(backend, gemma.device)

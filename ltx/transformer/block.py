@@ -65,6 +65,7 @@ class AVTransformerBlock(nn.Module):
     Checkpoint keys (video / audio): ``attn1``/``audio_attn1``, ``attn2``/``audio_attn2``, ``ff``/``audio_ff``,
     ``scale_shift_table``/``audio_scale_shift_table``, ``audio_to_video_attn``, ``video_to_audio_attn``,
     ``scale_shift_table_a2v_ca_{video,audio}``, and on LTX-2.3 ``prompt_scale_shift_table``/``audio_prompt_…``.
+    LTX-2.5 (``cfg.ff_bias`` False): ``ff`` without biases; ``audio_ff`` keeps them.
 
     Mirrors ``ltx_core.model.transformer.transformer.BasicAVTransformerBlock`` (diffusers:
     ``diffusers.models.transformers.transformer_ltx2.LTX2VideoTransformerBlock``).
@@ -83,7 +84,7 @@ class AVTransformerBlock(nn.Module):
 
         self.attn1 = Attention(vd, vh, vhd, norm_eps=eps, gated=gated)
         self.attn2 = Attention(vd, vh, vhd, context_dim=cfg.cross_attention_dim, norm_eps=eps, gated=gated)
-        self.ff = FeedForward(vd)
+        self.ff = FeedForward(vd, bias=cfg.ff_bias)
         self.scale_shift_table = nn.Parameter(torch.empty(coef, vd))
 
         self.audio_attn1 = Attention(ad, ah, ahd, norm_eps=eps, gated=gated)

@@ -1,4 +1,4 @@
-"""The LTX-2 / LTX-2.3 audio-video diffusion transformer.
+"""The LTX-2 / LTX-2.3 / LTX-2.5 audio-video diffusion transformer.
 
 Module and parameter names are the official checkpoint names (after the ``model.diffusion_model.`` prefix), so
 official single files, ComfyUI's split files, GGUF files and LoRAs map one to one.
@@ -56,7 +56,9 @@ class _StreamSpec:
 
 
 class LTXAVTransformer(nn.Module):
-    """Audio-video transformer of LTX-2 (``cfg.cross_attention_adaln`` False) or LTX-2.3 (True).
+    """Audio-video transformer of LTX-2 (``cfg.cross_attention_adaln`` False), LTX-2.3 (True) or LTX-2.5 (2.3 with
+    ``cfg.ff_bias`` False and ``cfg.use_keyframes_abs_pos_embedding``: a learned ``keyframes_abs_pos_embedding``
+    ``(1, D)`` added after ``patchify_proj`` to the video tokens marked in ``StreamInput.keyframes_mask``).
 
     Mirrors ``ltx_core.model.transformer.model.LTXModel`` (diffusers:
     ``diffusers.models.transformers.transformer_ltx2.LTX2VideoTransformer3DModel``).
@@ -72,6 +74,8 @@ class LTXAVTransformer(nn.Module):
         vd, ad, coef = cfg.inner_dim, cfg.audio_inner_dim, cfg.adaln_coefficient
 
         self.patchify_proj = nn.Linear(cfg.in_channels, vd)
+        if cfg.use_keyframes_abs_pos_embedding:
+            self.keyframes_abs_pos_embedding = nn.Parameter(torch.empty(1, vd))
         self.adaln_single = AdaLayerNormSingle(vd, coef)
         self.scale_shift_table = nn.Parameter(torch.empty(2, vd))
         self.norm_out = nn.LayerNorm(vd, elementwise_affine=False, eps=cfg.norm_eps)
@@ -127,6 +131,9 @@ class LTXAVTransformer(nn.Module):
         if s.timesteps.numel() != b * t:
             raise InputError(f"{name} timesteps must have one value per token (B, T) = ({b}, {t}); "
                              f"got {tuple(s.timesteps.shape)}.")
+        if s.keyframes_mask is not None and (s.keyframes_mask.numel() != b * t or s.keyframes_mask.shape[0] != b):
+            raise InputError(f"{name} keyframes_mask must have one value per token (B, T) or (B, T, 1) = ({b}, {t}); "
+                             f"got {tuple(s.keyframes_mask.shape)}.")
         if s.context.ndim != 3 or s.context.shape[0] != b or s.context.shape[-1] != ctx_dim:
             raise InputError(f"{name} context must be (B, S, {ctx_dim}) with B = {b}; got {tuple(s.context.shape)}. "
                              "Is the text context from the connectors of this checkpoint?")
@@ -145,6 +152,7 @@ class LTXAVTransformer(nn.Module):
         dtype = s.latent.dtype
         x = self._module(spec, "patchify_proj")(s.latent)
         batch = x.shape[0]
+        x = add_keyframe_embedding(x, s.keyframes_mask, self._module(spec, "keyframes_abs_pos_embedding"))
         mult = cfg.timestep_scale_multiplier
 
         values, index = distinct_timesteps(s.timesteps.reshape(batch, -1))
@@ -275,6 +283,19 @@ class LTXAVTransformer(nn.Module):
         for block in self.transformer_blocks:
             v, a = block(v, a, perturbations, options)
         return self.output(v, a)
+
+
+def add_keyframe_embedding(x: torch.Tensor, marker: torch.Tensor | None, embedding: torch.Tensor | None
+                           ) -> torch.Tensor:
+    """``x`` ``(B, T, D)`` plus ``embedding`` ``(1, D)`` on the tokens where ``marker`` ``(B, T)`` / ``(B, T, 1)`` is
+    non-zero (``x + [marker > 0]·embedding`` in ``x``'s dtype); ``x`` unchanged when either is None.
+
+    Mirrors ``ltx_core.model.transformer.transformer_args.apply_keyframes_absolute_embedding`` (ltx-core 1.2.0).
+    """
+    if marker is None or embedding is None:
+        return x
+    on = (marker.reshape(x.shape[0], -1, 1) > 0).to(device=x.device, dtype=x.dtype)
+    return x + on * embedding.to(device=x.device, dtype=x.dtype)
 
 
 def attention_bias(weights: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:

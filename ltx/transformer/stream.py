@@ -28,6 +28,10 @@ class StreamInput:
             strength); converted to a log-space additive bias.
         enabled: a disabled stream is not updated by its own blocks but still feeds the other stream's
             cross-attention (frozen audio in audio-to-video).
+        keyframes_mask: optional ``(B, T)`` or ``(B, T, 1)`` per-token marker, non-zero on tokens whose latent
+            encodes a single pixel frame (the first latent frame, generated keyframe slots); those tokens get the
+            LTX-2.5 keyframe absolute position embedding. None: no token marked; models without the embedding (2.0,
+            2.3) and the audio stream ignore it.
 
     Mirrors ``ltx_core.model.transformer.modality.Modality``.
     """
@@ -40,17 +44,23 @@ class StreamInput:
     context_mask: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
     enabled: bool = True
+    keyframes_mask: torch.Tensor | None = None
 
     def slice_tokens(self, start: int, stop: int) -> StreamInput:
-        """The same stream restricted to tokens ``[start, stop)`` (attention mask rows only)."""
+        """The same stream restricted to tokens ``[start, stop)`` (attention mask rows only; the keyframe marker
+        too)."""
         ts = self.timesteps.reshape(self.timesteps.shape[0], -1)
         mask = None if self.attention_mask is None else self.attention_mask[:, start:stop]
+        marker = self.keyframes_mask
+        if marker is not None:
+            marker = marker.reshape(marker.shape[0], -1)[:, start:stop]
         return replace(
             self,
             latent=self.latent[:, start:stop],
             timesteps=ts[:, start:stop],
             positions=self.positions[:, :, start:stop],
             attention_mask=mask,
+            keyframes_mask=marker,
         )
 
 

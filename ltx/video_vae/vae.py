@@ -8,6 +8,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .config import VideoVAEConfig
 from .decoder import VideoDecoder
+from .diffusion import DEFAULT_DIFFUSION_TILING, DiffusionVideoDecoder, decode_diffusion_tiled
 from .encoder import VideoEncoder
 from .tiled import decode_tiled, encode_tiled
 from .tiling import TilingConfig
@@ -20,7 +21,8 @@ class VideoVAE(nn.Module):
     halves apart: ``ltx_core.model.video_vae.video_vae.VideoEncoder`` / ``VideoDecoder``).
     """
 
-    def __init__(self, config: VideoVAEConfig, encoder: VideoEncoder | None, decoder: VideoDecoder | None) -> None:
+    def __init__(self, config: VideoVAEConfig, encoder: VideoEncoder | None,
+                 decoder: VideoDecoder | DiffusionVideoDecoder | None) -> None:
         super().__init__()
         self.config = config
         self.encoder = encoder
@@ -48,7 +50,9 @@ class VideoVAE(nn.Module):
     def decode(self, latent: torch.Tensor, tiling: TilingConfig | None = None, *, memory_budget: int | None = None,
                timestep: torch.Tensor | float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Normalised latents ``(B, C, F', H', W')`` → pixels ``(B, 3, 1 + 8(F'−1), 32H', 32W')``. Tiled when
-        ``tiling`` or ``memory_budget`` (bytes) is given.
+        ``tiling`` or ``memory_budget`` (bytes) is given. An LTX-2.5 diffusion decoder draws its noise from
+        ``generator``, ignores ``timestep``, and tiles by ``tiling`` (:func:`decode_diffusion_tiled`; with only a
+        ``memory_budget``, by its default tiles).
 
         Raises:
             CheckpointError: the VAE was loaded without its decoder.
@@ -56,6 +60,10 @@ class VideoVAE(nn.Module):
         """
         decoder = self._need("decoder")
         with torch.inference_mode():
+            if isinstance(decoder, DiffusionVideoDecoder):
+                if tiling is None and memory_budget is None:
+                    return decoder(latent, generator)
+                return decode_diffusion_tiled(decoder, latent, tiling or DEFAULT_DIFFUSION_TILING, generator=generator)
             if tiling is None and memory_budget is None:
                 return decoder(latent, timestep, generator)
             return decode_tiled(decoder, latent, tiling, memory_budget=memory_budget, timestep=timestep,

@@ -1,7 +1,7 @@
 """diffusers 0.42.1 ``LTX2VideoTransformer3DModel`` as a second, independent transformer reference.
 
 Maps official (ltx-core / checkpoint) transformer names to diffusers names, builds a diffusers transformer whose
-config matches an official checkpoint config (LTX-2 "2.0" and LTX-2.3 "2.3" layouts are both representable), loads
+config matches an official checkpoint config (LTX-2 "2.0", LTX-2.3 "2.3" and LTX-2.5 "2.5" layouts), loads
 the weights strictly and runs it with the same modality dicts as :func:`ltx_core_ref.run_transformer`.
 
 Input-convention differences handled here (reference notes §6): diffusers takes timesteps and sigmas already
@@ -110,6 +110,8 @@ def diffusers_config(cfg: Mapping[str, Any], *, perturbed_attn: bool = True) -> 
         "cross_attn_mod": ca_adaln, "audio_cross_attn_mod": ca_adaln,
         "use_prompt_embeddings": not t.get("caption_proj_before_connector", False),
         "perturbed_attn": perturbed_attn,
+        "ff_bias": bool(t.get("ff_bias", True)), "audio_ff_bias": bool(t.get("audio_ff_bias", True)),
+        "use_keyframes_abs_pos_embedding": bool(t.get("use_keyframes_abs_pos_embedding", False)),
     }  # fmt: skip
 
 
@@ -125,6 +127,10 @@ def build_diffusers_transformer(cfg: Mapping[str, Any], official_sd: Mapping[str
 def from_reference(ref: ltx_core_ref.RefModels) -> LTX2VideoTransformer3DModel:
     """Diffusers twin of ``ref.transformer`` (same weights)."""
     return build_diffusers_transformer(ref.config, ref.transformer.state_dict())
+
+
+def _marker(m: torch.Tensor | None) -> torch.Tensor | None:
+    return None if m is None else m.reshape(m.shape[0], -1, 1)
 
 
 def _timesteps(d: Mapping[str, Any]) -> torch.Tensor:
@@ -148,7 +154,8 @@ def run_diffusers_transformer(
     ``timestep_scale`` here. ``positions`` go to ``video_coords``/``audio_coords``; ``context_mask`` (B,L) 0/1 to the
     encoder attention masks. Video ``attention_mask`` (B,T,T) becomes ``video_self_attention_mask`` — diffusers turns
     it into a (1-m)*-1e4 bias while ltx-core uses log(m), so only 0/1 masks are comparable; audio self-attention masks
-    are not supported by diffusers. STG: ``stg_blocks`` skips *both* video and audio self-attention in those blocks
+    are not supported by diffusers. Video ``keyframes_mask`` (B,T)/(B,T,1) goes to ``video_keyframes_mask``.
+    STG: ``stg_blocks`` skips *both* video and audio self-attention in those blocks
     (= official "skip_video_self_attn" + "skip_audio_self_attn"), ``perturbation_mask`` (B,) selects batch items
     (0 = perturbed; default all). ``isolate_modalities`` = official skip_a2v + skip_v2a in all blocks.
     Both modalities must be present and enabled (diffusers always runs both streams).
@@ -174,6 +181,7 @@ def run_diffusers_transformer(
             video_coords=video["positions"],
             audio_coords=audio["positions"],
             video_self_attention_mask=video.get("attention_mask"),
+            video_keyframes_mask=_marker(video.get("keyframes_mask")),
             isolate_modalities=isolate_modalities,
             spatio_temporal_guidance_blocks=stg_blocks,
             perturbation_mask=perturbation_mask,

@@ -86,5 +86,5 @@ class ReferenceAudio:
                                                 strength=1.0, batch=batch, device=tokens.device)
         audio = Track(torch.cat([track.latent, tokens], 1), torch.cat([track.clean, tokens.to(track.clean.dtype)], 1),
                       torch.cat([track.mask, mask], 1), torch.cat([track.positions, positions], 2), attention,
-                      track.generated, (start if stop > start else total, total + m))
+                      track.generated, (start if stop > start else total, total + m), track.extended_keyframes(m))
         return state.with_audio(audio)

@@ -26,7 +26,7 @@ class ReferenceVideo:
     ``attention_mask``: how strongly the reference and the generated tokens attend to each other — a number in
     [0, 1], or per reference token ``(M,)`` / ``(B, M)`` with ``M = f·h·w`` (:func:`reference_token_mask`); None: no
     attention weights (plain attention, unless an earlier guide set weights; then 1 for these tokens), exactly as
-    ltx-core without the wrapper.
+    ltx-core without the wrapper. The reference tokens are not keyframe-marked.
 
     Raises (``apply``):
         InputError: the factor is not a positive whole number, or the mask does not have one weight per token.
@@ -60,7 +60,8 @@ class ReferenceVideo:
                                                 batch=b, device=tokens.device)
         video = Track(torch.cat([track.latent, tokens], 1), torch.cat([track.clean, tokens], 1),
                       torch.cat([track.mask, mask], 1),
-                      torch.cat([track.positions, positions.to(track.positions.dtype)], 2), attention, track.generated)
+                      torch.cat([track.positions, positions.to(track.positions.dtype)], 2), attention, track.generated,
+                      track.reference, track.extended_keyframes(m))
         return state.with_video(video)
 
 
