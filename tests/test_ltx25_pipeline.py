@@ -194,3 +194,31 @@ def test_demo_runs_the_ltx25_architecture(tmp_path):
     out = run_demo(tmp_path / "demo.mp4", seconds=0.4, steps=2, width=64, height=64, fps=20.0, version="2.5")
     assert _streams(out) == ({"video", "audio"}, 9)
     assert (tmp_path / "tiny-models" / "tiny-gemma-4.safetensors").is_file()
+
+
+def test_image_guides_span_one_pixel_frame_on_ltx25_only(parts):
+    """ltx-core 1.2.0 (the 2.5 reference) narrows a single-image guide's tokens to ``[t, t + 1)``; 2.0 / 2.3 keep
+    their latent frame's span (ltx-core 1.0.0, the parity reference of those models)."""
+    from rs_ltxv.ltx.pipeline.common import image_conditions
+    from rs_ltxv.ltx.pipeline.conditioning import KeyframeGuide
+    from rs_ltxv.ltx.pipeline.request import ImageGuide
+
+    image = torch.randint(0, 256, (64, 64, 3), dtype=torch.uint8).numpy()
+    req = Request(prompt="a fox", width=64, height=64, frames=17, fps=8.0, images=[ImageGuide(image, frame=-1)],
+                  image_crf=0)
+    size = VideoSize(frames=17, height=64, width=64, fps=8.0)
+    (guide,) = image_conditions(parts, req, size, F32, "cpu")
+    assert isinstance(guide, KeyframeGuide)
+    assert guide.num_pixel_frames == 1
+    older = replace(parts, transformer=_Versioned("2.3"))
+    (old_guide,) = image_conditions(older, req, size, F32, "cpu")
+    assert old_guide.num_pixel_frames is None
+
+
+class _Versioned:
+    """Stands in for a transformer whose config says ``version`` (only the version is read)."""
+
+    def __init__(self, version: str) -> None:
+        from rs_ltxv.ltx.config import Version
+
+        self.config = type("Config", (), {"version": Version(version)})()

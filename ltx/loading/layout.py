@@ -54,9 +54,9 @@ def strip_diffusion_prefix(key: str) -> str:
 
 def split_components(keys: Iterable[str]) -> dict[str, dict[str, str]]:
     """Group file keys by component: ``{"transformer" | "video_connector" | "audio_connector" | "text_projection" |
-    "vae" | "audio_vae" | "vocoder" | "duration_head": {module_name: file_key}}``. The prefixes are those of ltx-core's key filters
-    (``LTXV_MODEL_COMFY_RENAMING_MAP``, ``EMBEDDINGS_PROCESSOR_KEY_OPS``, ``VAE_*_COMFY_KEYS_FILTER``,
-    ``AUDIO_VAE_*_COMFY_KEYS_FILTER``, ``VOCODER_COMFY_KEYS_FILTER``)."""
+    "vae" | "audio_vae" | "vocoder" | "duration_head": {module_name: file_key}}``. The prefixes are those of
+    ltx-core's key filters (``LTXV_MODEL_COMFY_RENAMING_MAP``, ``EMBEDDINGS_PROCESSOR_KEY_OPS``,
+    ``VAE_*_COMFY_KEYS_FILTER``, ``AUDIO_VAE_*_COMFY_KEYS_FILTER``, ``VOCODER_COMFY_KEYS_FILTER``)."""
     groups: dict[str, dict[str, str]] = {}
     for key in keys:
         top = next((p for p in OTHER_COMPONENTS if key.startswith(p)), None)

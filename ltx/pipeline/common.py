@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..text.processor import TextContexts
 from .checks import check_stg_blocks
 from .conditioning import Conditioning, KeyframeGuide, ReplaceLatentFrames
+from .defaults import model_defaults
 from .interrupt import interruptible
 from .latents import VideoSize
 from .media import image_to_pixels, pixels_to_frames
@@ -61,14 +62,15 @@ def encode_contexts(parts: ModelParts, req: Request,
 
 
 def image_conditioning(latent: torch.Tensor, pixel_frame: int, strength: float = 1.0,
-                       attention_strength: float | None = None, as_guide: bool = False) -> Conditioning:
+                       attention_strength: float | None = None, as_guide: bool = False,
+                       num_pixel_frames: int | None = None) -> Conditioning:
     """An encoded image ``(B, C, 1, H', W')`` at ``pixel_frame`` as a conditioning object, by the rule of
     ``ltx_pipelines.utils.helpers.combined_image_conditionings``: at frame 0 without an attention strength (and
     without ``as_guide``) it replaces the first latent frame (:class:`~.conditioning.ReplaceLatentFrames`), anywhere
-    else it becomes guide tokens (:class:`~.conditioning.KeyframeGuide`)."""
+    else it becomes guide tokens (:class:`~.conditioning.KeyframeGuide` with ``num_pixel_frames``)."""
     if pixel_frame == 0 and attention_strength is None and not as_guide:
         return ReplaceLatentFrames(latent, 0, strength)
-    return KeyframeGuide(latent, pixel_frame, strength, attention_strength)
+    return KeyframeGuide(latent, pixel_frame, strength, attention_strength, num_pixel_frames)
 
 
 def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, device) -> list[Conditioning]:
@@ -86,14 +88,23 @@ def image_conditions(parts: ModelParts, req: Request, size: VideoSize, dtype, de
     if not req.images:
         return []
     vae = need(parts.video_vae, "video_vae", "Image conditioning")
+    span = _guide_pixel_frames(parts)
     out = []
     for guide in req.images:
         frame = guide.resolve_frame(size.frames)
         pixels = image_to_pixels(guide.image, size.height, size.width, crf=req.image_crf, dtype=dtype, device=device)
         latent = vae.encode(pixels)
         # guide tokens sit on latent-frame boundaries of 8 pixel frames (the last frame is allowed)
-        out.append(image_conditioning(latent, frame, guide.strength, guide.attention, guide.as_guide))
+        out.append(image_conditioning(latent, frame, guide.strength, guide.attention, guide.as_guide, span))
     return out
+
+
+def _guide_pixel_frames(parts: ModelParts) -> int | None:
+    """The model version's image-guide time span (:attr:`~.defaults.ModelDefaults.guide_pixel_frames`)."""
+    config = getattr(parts.transformer, "config", None)
+    if config is None:
+        return None
+    return model_defaults(config.version, parts.distilled).guide_pixel_frames
 
 
 def conditioning_audio(parts: ModelParts, req: Request, size: VideoSize) -> torch.Tensor | None:

@@ -56,7 +56,9 @@ class ModelDefaults:
     sampler's own noise stream is seeded ``seed + offset``; ``image_crf`` the H.264 CRF guide images are re-compressed
     at; ``fps`` frames per second; ``frames`` pixel frames when the length is not predicted, ``auto_frames`` whether
     the CLI predicts it (duration head) when ``--frames`` is not given; ``decoder`` the preferred video decoder
-    (``vae`` or ``diffusion``); ``source`` where the values come from."""
+    (``vae`` or ``diffusion``); ``guide_pixel_frames`` the time span of an image guide's tokens (None: its latent
+    frame's 8 pixel frames, ltx-core 1.0.0; 1: one pixel frame, ltx-core 1.2.0 ``VideoConditionByKeyframeIndex``);
+    ``source`` where the values come from."""
 
     generation: str
     distilled: bool
@@ -71,6 +73,7 @@ class ModelDefaults:
     frames: int = 121
     auto_frames: bool = False
     decoder: str = "vae"
+    guide_pixel_frames: int | None = None
     source: str = ""
 
     @property
@@ -85,7 +88,7 @@ _HISTORIC = dict(steps=30, sampler="euler", upscale_sampler="euler", ancestral_n
                  source="this package's defaults (ltx-pipelines LTX_2_3_PARAMS)")
 _LTX25 = ModelDefaults("2.5", False, steps=30, sampler="euler", upscale_sampler="euler", ancestral_noise_offset=1,
                        video_guidance=DEFAULT_VIDEO_GUIDANCE, audio_guidance=DEFAULT_AUDIO_GUIDANCE, image_crf=18,
-                       auto_frames=True, decoder="diffusion",
+                       auto_frames=True, decoder="diffusion", guide_pixel_frames=1,
                        source="ltx-pipelines 1.2.0 LTX_2_4_PARAMS, ti2vid_two_stages")
 
 #: (generation, distilled) → defaults; a checkpoint uses the row of the newest generation at or below its own
