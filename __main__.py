@@ -71,8 +71,9 @@ def _write_tiny_quantised(out, args: argparse.Namespace) -> str:
 
     import torch
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
+    from .ltx.pipeline.output_file import save_safetensors
     from .ltx.quant.writers import quantise_state_dict
     from .ltx.tiny import write_tiny_checkpoint
 
@@ -82,7 +83,7 @@ def _write_tiny_quantised(out, args: argparse.Namespace) -> str:
         with safe_open(float_file, framework="pt") as fh:
             meta = fh.metadata() or {}
         sd = quantise_state_dict(load_file(float_file), args.quantise)
-    save_file(sd, str(out), metadata=meta)
+    save_safetensors(sd, out, metadata=meta)  # the umask's mode (safetensors' save_file creates files 0600)
     return str(out)
 
 
@@ -95,10 +96,13 @@ def _tiny_set(args: argparse.Namespace) -> int:
         raise InputError(f"tiny --set writes the LTX-2.3 and LTX-2.5 files the example workflows name; --version "
                          f"{version} has none (give 2.3, 2.5 or no --version for both).")
     paths = write_tiny_set(args.out, seed=args.seed, overwrite=args.overwrite, version=version)
-    for f, path in zip(TINY_SETS[version], paths, strict=True):
-        print(f"{path}  — {f.what}")
+    what = {f.name: f.what for f in TINY_SETS[version]}
+    for path in paths:
+        print(f"{path}  — {what[path.name]}")
+    kept = len(TINY_SETS[version]) - len(paths)
     print(f"tiny: wrote {len(paths)} files (random weights, float32) under {args.out}, laid out like ComfyUI/models "
-          "and named as the example workflows name them.")
+          "and named as the example workflows name them" + (f"; kept the {kept} files of the other version's set "
+                                                           "already there." if kept else "."))
     return 0
 
 

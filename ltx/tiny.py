@@ -8,7 +8,9 @@ official file names in ComfyUI's model-folder layout, so the examples run withou
 its GGUF + split-VAE form (:func:`split_checkpoint`), a Gemma-3 text encoder in ComfyUI's single-file layout, the
 latent upsampler, and for the example that uses ComfyUI's own loaders a checkpoint those loaders accept
 (:func:`write_core_compatible_checkpoint`) with a LoRA, and the IC-LoRA example's control LoRA (its
-``reference_downscale_factor`` metadata included).
+``reference_downscale_factor`` metadata included); the LTX-2.5 files as Lightricks ships them, plus the
+convolutional-decoder VAE file the examples leave for the diffusion-decoder one. Every file gets the umask's
+permissions, like any new file (:func:`~.pipeline.output_file.save_safetensors`).
 """
 
 from __future__ import annotations
@@ -237,7 +239,8 @@ LTX25_DURATION_HEAD = TinyFile("model_patches", "ltx-2.5-duration-head-bf16.safe
 #: the LTX-2.3 files of the set (``tiny DIR --set --version 2.3``)
 TINY_SET_23: tuple[TinyFile, ...] = (CHECKPOINT, GEMMA, UPSAMPLER, GGUF, VIDEO_VAE, AUDIO_VAE, CORE_CHECKPOINT,
                                      CORE_LORA, CORE_GEMMA, IC_LORA)
-#: the LTX-2.5 files of the set (``tiny DIR --set --version 2.5``)
+#: the LTX-2.5 files of the set (``tiny DIR --set --version 2.5``); the examples use the diffusion-decoder VAE, the
+#: conv-decoder one is the alternative the VAE loader offers
 TINY_SET_25: tuple[TinyFile, ...] = (LTX25_TRANSFORMER, LTX25_GEMMA, LTX25_VIDEO_VAE, LTX25_VIDEO_VAE_CONV,
                                      LTX25_AUDIO_VAE, LTX25_UPSAMPLER, LTX25_DURATION_HEAD)
 #: every file :func:`write_tiny_set` writes, in that order
@@ -300,6 +303,32 @@ def _write_set(root: Path, seed: int) -> None:
                     metadata={"reference_downscale_factor": str(IC_LORA_FACTOR)})
 
 
+def _files_to_write(root: Path, version: str, overwrite: bool) -> tuple[TinyFile, ...]:
+    """The files of ``version``'s set to write under ``root``: all of them with ``overwrite``; otherwise each model
+    version's files (:data:`TINY_SET_23`, :data:`TINY_SET_25`) when none of them is there yet, none when every one
+    is (``version`` "all" only: a folder that already holds the other version's set gets the missing one; nothing
+    is replaced).
+
+    Raises:
+        InputError: without ``overwrite``, some of a version's files exist (or, for "all", every file does).
+    """
+    groups = {"2.3": TINY_SET_23, "2.5": TINY_SET_25}
+    groups = groups if version == "all" else {version: groups[version]}
+    if overwrite:
+        return tuple(f for files in groups.values() for f in files)
+    present = {v: [f.path for f in files if (root / f.folder / f.name).exists()] for v, files in groups.items()}
+    complete = [v for v, files in groups.items() if len(present[v]) == len(files)]
+    clash = [p for v, paths in present.items() if v not in complete or version != "all" for p in paths]
+    if clash or len(complete) == len(groups):
+        clash = clash or [p for paths in present.values() for p in paths]
+        shown = ", ".join(clash[:3]) + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
+        free = [v for v in groups if not present[v]]
+        hint = "".join(f"give --version {v} to add only the LTX-{v} files, or " for v in free)
+        raise InputError(f"tiny --set: {shown} already exist under {root}; {hint}choose an empty folder, or pass "
+                         "--overwrite to replace them with tiny random ones.")
+    return tuple(f for v, files in groups.items() if v not in complete for f in files)
+
+
 def write_tiny_set(models: str | os.PathLike, seed: int = 0, *, overwrite: bool = False,
                    version: str = "all") -> list[Path]:
     """Write :data:`TINY_SET` (``version`` "2.3" / "2.5": only :data:`TINY_SET_23` / :data:`TINY_SET_25`) under
@@ -309,25 +338,24 @@ def write_tiny_set(models: str | os.PathLike, seed: int = 0, *, overwrite: bool 
     the core-compatible checkpoint, the IC-LoRA the distilled checkpoint; the LTX-2.5 files are one tiny 2.5 model
     split as Lightricks ships it, with its Gemma-4, diffusion decoder, upsamplers and duration head.
 
+    Nothing is replaced unless ``overwrite``: with ``version`` "all", a model version whose files are all there
+    already (e.g. from ``--set --version 2.5``) is kept and only the other version's files are written (the two sets
+    share no file name); any other existing file of the set stops the call.
+
     The files are written into a hidden folder inside ``models`` first and moved into place when all are done, so
     an error or Ctrl-C leaves no partial file behind.
 
     Raises:
-        InputError: ``models`` is a file; a file of the set already exists there and ``overwrite`` is False (so a
-            real model of the same name, e.g. in ``ComfyUI/models``, is never replaced by accident); an unknown
-            ``version``.
+        InputError: ``models`` is a file; files of the set already exist there (above) and ``overwrite`` is False (so
+            a real model of the same name, e.g. in ``ComfyUI/models``, is never replaced by accident; the message
+            names ``--version`` when the other version's files could still be added); an unknown ``version``.
     """
     if version not in TINY_SETS:
         raise InputError(f"tiny --set: no tiny set for version {version!r}; choose 2.3 or 2.5 (or none: both).")
-    files = TINY_SETS[version]
     root = Path(models)
     if root.exists() and not root.is_dir():
         raise InputError(f"tiny --set: {root} is a file; give a folder (it gets ComfyUI's model folders).")
-    existing = [f.path for f in files if (root / f.folder / f.name).exists()]
-    if existing and not overwrite:
-        shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
-        raise InputError(f"tiny --set: {shown} already exist under {root}; choose an empty folder, or pass "
-                         "--overwrite to replace them with tiny random ones.")
+    files = _files_to_write(root, version, overwrite)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".rs-ltxv-tiny-", dir=root))
     try:

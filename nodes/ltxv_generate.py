@@ -59,23 +59,31 @@ def _is_video_vae(v: Any) -> bool:
     return isinstance(v, VideoVAEAdapter)
 
 
-def duration_head(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request) -> Any:
-    """The connected duration head (RS LTXV Duration Head Loader) for ``num_frames`` 0, else None.
+def duration_head(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request, version: object = None) -> Any:
+    """The connected duration head (RS LTXV Duration Head Loader), or None. ``num_frames`` 0 with conditioning audio
+    takes the audio's length (the library's ``frames_for_audio``) and needs no head; without audio it needs one, which
+    only LTX-2.5 models (``version``: the MODEL's, None when unknown) have.
 
     Raises:
-        InputError: ``num_frames`` is 0 but no duration head is connected, or something else is connected there.
+        InputError: ``num_frames`` is 0 without audio and no duration head is connected (the message says to set
+            ``num_frames`` for LTX-2 / 2.3 models), or something else is connected there.
     """
+    from ..ltx.pipeline.defaults import model_has_duration_head
     from ..ltx.pipeline.parts import DurationHeadAdapter
 
     head = v.get("duration_head")
     if head is not None and not isinstance(head, DurationHeadAdapter):
         raise InputError(f"{spec.display_name}: duration_head must come from "
                          f"{specs.DURATION_HEAD_LOADER.display_name}.")
-    if req.frames == AUTO_FRAMES and head is None:
+    if req.frames != AUTO_FRAMES or req.audio is not None or head is not None:
+        return head
+    if version is not None and not model_has_duration_head(version):
         raise InputError(f"{spec.display_name}: num_frames 0 predicts the clip's length with the LTX-2.5 duration "
-                         f"head; connect {specs.DURATION_HEAD_LOADER.display_name} (ltx-2.5-duration-head-bf16."
-                         "safetensors in models/model_patches) to duration_head, or set num_frames (8k + 1).")
-    return head
+                         f"head, and this {getattr(version, 'display', version)} model has none: set num_frames "
+                         "(8k + 1: 97, 121, …), or connect audio to take its length.")
+    raise InputError(f"{spec.display_name}: num_frames 0 predicts the clip's length with the LTX-2.5 duration "
+                     f"head; connect {specs.DURATION_HEAD_LOADER.display_name} (ltx-2.5-duration-head-bf16."
+                     "safetensors in models/model_patches) to duration_head, or set num_frames (8k + 1).")
 
 
 def _is_audio_vae(v: Any) -> bool:
@@ -174,7 +182,7 @@ def model_parts(spec: specs.NodeSpec, v: Mapping[str, Any], req: Request,
     ready = comfy_model.prepare(v.get("model"), options, load=hooks.load if parallel is None else None,
                                 what=spec.display_name)
     req = replace(req, attention_mode=ready.options.attention_mode, ffn_chunks=ready.options.ffn_chunks)
-    head = duration_head(spec, v, req)
+    head = duration_head(spec, v, req, getattr(getattr(ready.transformer, "config", None), "version", None))
     if parallel is None and int(v.get("ffn_chunks") or AUTO_FFN_CHUNKS) == AUTO_FFN_CHUNKS:
         req = auto_ffn_chunks(spec, ready, req, hooks, size or VideoSize(planning_frames(req.frames, req.fps),
                                                                         req.height, req.width, req.fps))

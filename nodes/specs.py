@@ -211,8 +211,8 @@ _UPSCALE = (
          "sigmas, starting at 0.909).", optional=True, section="Upscale"),
     _float("upscale_cfg", 3.0, 0.0, 100.0, 0.1, "CFG of the refinement pass (1 = off).", optional=True,
            section="Upscale"),
-    _float("upscale_denoise", 0.5, 0.0, 1.0, 0.01, "Noise level the refinement pass starts from.", optional=True,
-           section="Upscale"),
+    _float("upscale_denoise", 0.5, 0.0, 1.0, 0.01, "Noise level the refinement pass starts from; used only when "
+           "upscale_steps > 0 (with 0 the official sigmas start at 0.909).", optional=True, section="Upscale"),
 )
 
 _OUTPUT = (
@@ -312,7 +312,8 @@ GENERATE = NodeSpec(
         _int("width", 768, 64, 8192, 32, "Video width in pixels (multiple of 32; of 64 with upscale)."),
         _int("height", 512, 64, 8192, 32, "Video height in pixels (multiple of 32; of 64 with upscale)."),
         InputSpec("num_frames", "INT", 97, 0, 8193, 8, "Length in frames: 8k + 1 (9, 17, …, 97, 121), or 0: "
-                  "predicted from the prompt (1–20 s) by the LTX-2.5 duration head connected to duration_head.",
+                  "automatic: the length of the connected audio, else predicted from the prompt (1–20 s) by the "
+                  "LTX-2.5 duration head connected to duration_head.",
                   auto_value=0),
         *_SAMPLING,
         *_frame_injection(("first", "middle", "last")),

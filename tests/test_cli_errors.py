@@ -69,7 +69,7 @@ GENERATE_CASES: list[tuple[list[str], str]] = [
     (["--fps", "inf"], "fps"),
     (["--fps", "0"], "fps"),
     (["--frames", "100"], "8·k + 1"),
-    (["--frames", "0"], "frames"),
+    (["--frames", "0"], "or auto"),
     (["--width", "100"], "multiple of 32"),
     (["--height", "-64"], "height"),
     (["--width", "1000000"], "width"),

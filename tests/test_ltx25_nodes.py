@@ -116,3 +116,23 @@ def test_duration_head_loader(folders, tiny):
     assert 24 <= frames <= 481
     with pytest.raises(Exception, match="duration head"):
         loaders.load_duration_head(LTX25_AUDIO_VAE.name)
+
+
+def test_num_frames_zero_messages_follow_the_model_and_audio():
+    """0 with audio needs no head (the audio's length); 0 on an LTX-2.3 model without audio asks for a number."""
+    import numpy as np
+
+    from rs_ltxv.ltx.config import Version
+    from rs_ltxv.ltx.pipeline.request import Request
+    from rs_ltxv.nodes.ltxv_generate import duration_head
+
+    spec = specs.GENERATE
+    silent = Request(prompt="a fox", frames=0)
+    with pytest.raises(InputError, match=r"LTX-2\.3 model has none: set num_frames"):
+        duration_head(spec, {}, silent, Version.LTX23)
+    with pytest.raises(InputError, match="connect RS LTXV Duration Head Loader"):
+        duration_head(spec, {}, silent, Version.LTX25)
+    with_audio = Request(prompt="a fox", frames=0, audio=torch.from_numpy(np.zeros((2, 16000), dtype=np.float32)),
+                         audio_sample_rate=16000)
+    assert duration_head(spec, {}, with_audio, Version.LTX23) is None
+    assert duration_head(spec, {}, Request(prompt="a fox", frames=9), Version.LTX23) is None

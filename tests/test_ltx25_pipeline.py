@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from dataclasses import replace
 
 import av
@@ -139,6 +140,24 @@ def test_defaults_equal_the_same_settings_given_explicitly(parts):
 def test_frames_auto_without_a_duration_head_is_refused_before_sampling(parts):
     with pytest.raises(InputError, match="duration head"):
         generate(replace(parts, duration_head=None), Request(prompt="a fox", width=64, height=64, frames=0))
+
+
+def test_frames_auto_with_audio_takes_its_length_not_the_duration_heads(parts):
+    """Audio to video with frames 0: 8k + 1 frames covering the audio (1 s at 8 fps: 9 frames), the user's audio
+    kept whole; no duration head needed (it would cut the audio)."""
+    wave = torch.sin(torch.linspace(0, 2 * math.pi * 440, 16000))[None]
+    result = generate(replace(parts, duration_head=None), Request(prompt="a fox", width=64, height=64, frames=0,
+                                                                  fps=8.0, steps=1, audio=wave,
+                                                                  audio_sample_rate=16000))
+    assert result.frames.shape[1] == 9
+    assert result.waveform.shape[-1] == round(9 / 8 * 16000)
+    assert torch.equal(result.waveform[0, :, :16000], wave)
+
+
+def test_frames_auto_on_an_ltx23_model_asks_for_a_number(parts):
+    with pytest.raises(InputError, match="give a number of frames"):
+        generate(replace(parts, transformer=_Versioned("2.3")), Request(prompt="a fox", width=64, height=64,
+                                                                        frames=0))
 
 
 def _cli(models, tmp_path, *extra):

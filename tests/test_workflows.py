@@ -75,6 +75,37 @@ def test_every_api_prompt_has_a_ui_workflow():
     assert {p.name for p in (ROOT / "api").glob("*.json")} == {p.name for p in UI}
 
 
+API = sorted((ROOT / "api").glob("*.json"))
+
+
+def _api_nodes(class_types: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """(example name, inputs) of every API node of those types across the examples."""
+    return [(p.stem, node["inputs"]) for p in API for node in _load(p).values() if node["class_type"] in class_types]
+
+
+def test_upscale_denoise_shows_where_the_official_refinement_starts():
+    """With upscale_steps 0 the 2x pass runs the official stage-2 sigmas and ignores upscale_denoise; an example
+    that sets it anyway shows their start (0.909 at the widget's 0.01 step), not a level that is never used."""
+    from rs_ltxv.ltx.pipeline.schedules import STAGE2_SIGMAS
+
+    official = [(name, inputs) for name, inputs in _api_nodes(("RSLTXVGenerate", "RSLTXVExtend"))
+                if inputs.get("upscale") and inputs.get("upscale_steps") == 0]
+    assert official, "no example runs the 2x pass with the official sigmas"
+    for name, inputs in official:
+        assert inputs["upscale_denoise"] == round(STAGE2_SIGMAS[0], 2), name
+
+
+def test_ltx25_examples_decode_with_the_native_diffusion_decoder():
+    """LTX-2.5's native decoder is the diffusion one (README): its examples load the VAE file that holds it."""
+    from rs_ltxv.ltx.tiny import LTX25_VIDEO_VAE
+
+    loaders = [(name, inputs) for name, inputs in _api_nodes(("RSLTXVVAELoader",)) if name.startswith("LTX-2.5")]
+    assert len(loaders) == len([p for p in API if p.stem.startswith("LTX-2.5")])
+    for name, inputs in loaders:
+        assert (inputs["vae_name"], inputs["decoder"]) in {(LTX25_VIDEO_VAE.name, "auto"),
+                                                           (LTX25_VIDEO_VAE.name, "diffusion")}, name
+
+
 # --- the validator must catch what is wrong -------------------------------------------------------------------
 
 @pytest.fixture

@@ -313,10 +313,11 @@ def ic_lora():
 
 
 #: LTX-2.5 distilled as Lightricks' DistilledPipeline runs it: 8 distilled steps without guidance, Euler-ancestral,
-#: 24 fps, guide images re-compressed at CRF 18, the 2x pass with the official refinement sigmas
+#: 24 fps, guide images re-compressed at CRF 18, the 2x pass with the official refinement sigmas (upscale_steps 0;
+#: they start at 0.909, which upscale_denoise shows: the widget is used only with upscale_steps > 0)
 LTX25_DISTILLED = dict(steps=8, cfg=1.0, stg_scale=0.0, audio_cfg=1.0, modality_scale=1.0, rescale=0.0,
                        sampler_name="euler_ancestral", frame_rate=24.0, seed=42, decode=True, crf=18, upscale=True,
-                       upscale_steps=0, upscale_cfg=1.0)
+                       upscale_steps=0, upscale_cfg=1.0, upscale_denoise=0.91)
 LTX25_PROMPT = ("A close-up of an arctic fox at the edge of an ice floe, its breath steaming, ears turning towards a "
                 "sound. The camera slowly pulls back to reveal the frozen sea under a pale sky, seabirds wheeling "
                 "overhead. Sound: wind over the ice, distant cracking, a seabird's call.")
@@ -355,10 +356,10 @@ def ltx25_t2v():
 
 
 def ltx25_i2v():
-    """Image to video with LTX-2.5 distilled: the image is the first frame, 121 frames (5 s at 24 fps), decoded with
-    the lighter convolutional decoder (the text-to-video example uses the diffusion decoder)."""
+    """Image to video with LTX-2.5 distilled: the image is the first frame, 121 frames (5 s at 24 fps), encoded and
+    decoded with LTX-2.5's native video VAE file (its encoder and the diffusion decoder)."""
     g = Graph()
-    n = ltx25_loaders(g, vae="vae_conv", head=False)
+    n = ltx25_loaders(g, head=False)
     text = ("The woman in the picture turns her head towards the camera and smiles, wind moving her hair. Slow "
             "push-in. Sound: a quiet street, footsteps and distant traffic.")
     pos, neg = prompts(g, n, text)
@@ -475,7 +476,7 @@ WORKFLOWS = {
     "LTX-2.5 text to video (RS LTXV Generate)": (ltx25_t2v, "LTX-2.5 text to video",
                                                   "distilled, length from the prompt, 2x upscale", (210, 90, 40)),
     "LTX-2.5 image to video (RS LTXV Generate)": (ltx25_i2v, "LTX-2.5 image to video",
-                                                   "first frame from an image, conv decoder", (40, 110, 200)),
+                                                   "first frame from an image, diffusion decoder", (40, 110, 200)),
 }
 
 

@@ -24,6 +24,7 @@ MAX_RANK / MAX_DIM       8 / 2⁴⁸    dimensions per tensor / size of one dime
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -154,15 +155,19 @@ def check_layout(name: str, spans: dict[str, tuple[int, int]], data_size: int, f
     """The tensors' ``(begin, end)`` spans tile the ``data_size``-byte data area exactly.
 
     Raises:
-        CheckpointError: a span ends past the file (truncated: the message gives the percentage present), two
-            spans overlap, a gap lies between them, or bytes follow the last one.
+        CheckpointError: a span ends past the file (truncated: the message gives the bytes missing and the
+            percentage present, rounded down), two spans overlap, a gap lies between them, or bytes follow the last
+            one.
     """
     end = max((e for _, e in spans.values()), default=0)
     if end > data_size:
         expected = file_size - data_size + end
+        missing = expected - file_size
+        present = math.floor(1000 * file_size / expected) / 10  # rounded down: a few bytes short never reads 100.0%
         raise CheckpointError(
             f"{name} is truncated: the header describes {expected:,} bytes but the file has {file_size:,} "
-            f"({100 * file_size / expected:.1f}%). The download or copy did not finish; download it again.")
+            f"({missing:,} byte{'s' if missing != 1 else ''} missing, {present:.1f}% present). The download or copy "
+            "did not finish; download it again.")
     at, previous = 0, "the start of the data"
     for key, (begin, stop) in sorted(spans.items(), key=lambda kv: kv[1]):
         if begin != at:

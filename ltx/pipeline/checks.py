@@ -20,6 +20,7 @@ from .schedules import SCHEDULES
 
 MAX_PIXELS_SIDE = 16384  # H.264 (libx264) and the VAE tiling plans stop here
 MAX_STEPS = 10_000
+MAX_FRAMES = 8 * 100_000 + 1  # pixel frames of one request
 
 
 def _is_int(value: Any) -> bool:
@@ -56,7 +57,7 @@ def check_frames(frames: Any, *, auto: bool = False) -> None:
     """
     if auto and frames == 0 and _is_int(frames):
         return
-    check_int("frames", frames, 1, 8 * 100_000 + 1, "Or 0 to predict the length from the prompt (LTX-2.5 duration "
+    check_int("frames", frames, 1, MAX_FRAMES, "Or 0 to predict the length from the prompt (LTX-2.5 duration "
               "head)." if auto else "")
     if frames % 8 != 1:
         lo = frames // 8 * 8 + 1

@@ -24,7 +24,7 @@ from ..loading import LTXCheckpoint, open_checkpoint
 from ..offload import check_offload_device
 from ..plan.auto import AUTO
 from ..plan.budget import parse_memory_size
-from .checks import check_frames, check_number, check_stg_blocks
+from .checks import MAX_FRAMES, check_frames, check_number, check_stg_blocks
 from .cli_defaults import apply_model_defaults, guidance_from_args
 from .cli_id_lora import add_identity_arguments, apply_identity_arguments
 from .cli_inputs import (
@@ -51,7 +51,7 @@ from .generate import Result, extend, generate
 from .latents import VideoSize
 from .media import load_audio, load_image, write_mp4
 from .output_file import atomic_output, check_output_path
-from .parts import load_model_parts
+from .parts import check_part_files, load_model_parts
 from .preview import png_writer
 from .protocols import ModelParts
 from .request import ImageGuide, Request
@@ -93,9 +93,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--negative-prompt", default=None)
     p.add_argument("--width", type=int, help="pixels, multiple of 32 (default 768; with --extend-from: the clip's)")
     p.add_argument("--height", type=int, help="pixels, multiple of 32 (default 512; with --extend-from: the clip's)")
-    p.add_argument("--frames", type=_frames_arg, help="8k+1 pixel frames, or auto: predicted from the prompt by the "
-                   "LTX-2.5 duration head (default: auto for LTX-2.5 when a duration head is there, else 121; not with "
-                   "--extend-from)")
+    p.add_argument("--frames", type=_frames_arg, help="8k+1 pixel frames, or auto: with --audio as long as the "
+                   "audio (at most 20 s), else predicted from the prompt by the LTX-2.5 duration head (default: auto "
+                   "for LTX-2.5 when --audio or a duration head is there, else 121; not with --extend-from)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default 24; with "
                    "--extend-from: the clip's own)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's: 30; distilled "
@@ -106,7 +106,8 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
                    "LTX-2.5: off)")
     p.add_argument("--stg", type=float, default=None, help="STG scale (default: the model's: 1; distilled LTX-2.5: "
                    "off)")
-    p.add_argument("--stg-block", type=int, action="append", help="block(s) for STG (default 28; 29 for LTX-2)")
+    p.add_argument("--stg-block", type=int, action="append", help="block(s) for STG, repeatable (default 28 for "
+                   "every model; ltx-pipelines uses 29 for LTX-2 19B: give --stg-block 29 to follow it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sampler", default=None, choices=["euler", "euler_ancestral", "res_2s"], help="sampler (default: "
                    "the model's: euler; distilled LTX-2.5: euler_ancestral in the first pass, euler after --upsampler)")
@@ -302,7 +303,7 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     if extending:
         check_extension_frames(args.new_frames, args.overlap_frames)
     if isinstance(args.frames, int):
-        check_frames(args.frames)  # 0 is not a length here: --frames auto asks for the duration head
+        check_frames_arg(args.frames)
     frames = AUTO_FRAMES if args.frames == AUTO else 121 if args.frames is None else args.frames
     req = Request(prompt=args.prompt, width=args.width, height=args.height, frames=frames,
                   fps=24.0 if args.fps is None else args.fps, seed=args.seed, steps=args.steps, sampler=args.sampler,
@@ -346,6 +347,19 @@ def prepare_request(args: argparse.Namespace) -> tuple[Request, SavedLatents | N
     for note in notes:  # after every check: a refused run prints its one error line only
         warn(note)
     return req, saved
+
+
+def check_frames_arg(frames: int) -> None:
+    """``--frames N``: 8k + 1 pixel frames from 1 to :data:`~.checks.MAX_FRAMES` (0 is not a length here: ``auto``
+    asks for a predicted one).
+
+    Raises:
+        InputError: out of range (the message offers ``auto``), or not of the form 8k + 1 (with the nearest two).
+    """
+    if not 1 <= frames <= MAX_FRAMES:
+        raise InputError(f"--frames {frames}: give 8k + 1 pixel frames from 1 to {MAX_FRAMES} (e.g. 121), or auto "
+                         "(as long as --audio, or predicted from the prompt by the LTX-2.5 duration head).")
+    check_frames(frames)
 
 
 def check_auto_arguments(args: argparse.Namespace) -> None:
@@ -473,9 +487,11 @@ def load_checked_parts(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Reque
     then has no weights and is never moved). ``args.upsampler`` is used when the command has it.
 
     Raises:
-        InputError: STG blocks the model lacks, a part missing from the files, a LoRA for another model,
-            ``--offload`` with ``--gpus`` N > 1 or to a device it cannot stream to; what :func:`attach_workers` raises.
-        CheckpointError / ConfigError: a model file cannot be used.
+        InputError: STG blocks the model lacks, an upsampler that is not the spatial ×2 one, a part missing from the
+            files, a LoRA for another model, ``--offload`` with ``--gpus`` N > 1 or to a device it cannot stream to;
+            what :func:`attach_workers` raises.
+        CheckpointError / ConfigError: a model file cannot be used (e.g. a text encoder that is no Gemma or not the
+            one the checkpoint needs: :func:`~.parts.check_part_files`).
     """
     offload = getattr(args, "offload", False)
     if offload and args.gpus > 1:
@@ -484,6 +500,9 @@ def load_checked_parts(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Reque
     if offload:
         check_offload_device(args.device)
     check_stg_blocks({"video": req.video_guidance, "audio": req.audio_guidance}, ckpt.config.num_layers, cli=True)
+    upsampler = getattr(args, "upsampler", None)
+    # the text encoder is the Gemma this checkpoint needs, the upsampler the spatial ×2 one (headers only)
+    check_part_files(ckpt, text_encoder=args.text_encoder, upsampler=upsampler, flags=True)
     check_parts_given(ckpt, args)
     vae_source = args.vae or (args.checkpoint if "vae" in ckpt.components else args.components)
     if vae_source is not None:  # the decoder asked for is in the file (header only)
@@ -493,7 +512,6 @@ def load_checked_parts(args: argparse.Namespace, ckpt: LTXCheckpoint, req: Reque
         choose_decoder(vae_source, getattr(args, "decoder", "auto"), preferred)
     args.loras = read_lora_patches(args.loras, ckpt)
     workers = attach_workers(args, ckpt, attach)
-    upsampler = getattr(args, "upsampler", None)
     parts = load_model_parts(args.checkpoint, text_encoder=args.text_encoder, upsampler=upsampler, video_vae=args.vae,
                              audio_vae=args.audio_vae, vocoder=args.vocoder, components=args.components,
                              dtype=DTYPES[args.dtype], device=args.device,
@@ -525,8 +543,9 @@ def run_generate(args: argparse.Namespace, attach: AttachWorkers | None = None) 
     req = apply_model_defaults(args, req, ckpt, extending=saved is not None)
     req = resolve_auto(args, ckpt, req, planned_size(req, saved, args.new_frames or 0, args.overlap_frames or 0))
     parts = load_checked_parts(args, ckpt, req, attach)
-    if getattr(args, "defaults_note", None):
-        print(args.defaults_note, file=sys.stderr)
+    for note in (getattr(args, "length_note", None), getattr(args, "defaults_note", None)):
+        if note:
+            print(note, file=sys.stderr)
     progress, close = _progress()
     preview = None if args.preview_dir is None else png_writer(args.preview_dir)
     try:

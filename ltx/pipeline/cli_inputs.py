@@ -211,6 +211,12 @@ def _bundles_projection(text_encoder: str | os.PathLike | None) -> bool:
     return is_gemma4(text_encoder)
 
 
+#: a video VAE file to name when one is missing, by the checkpoint's version
+VIDEO_VAE_FILES = {"2.0": "ComfyUI's models/vae/LTX2_video_vae_bf16.safetensors",
+                   "2.3": "ComfyUI's models/vae/LTX23_video_vae_bf16.safetensors",
+                   "2.5": "Lightricks' vae/ltx-2.5-video-vae-bf16.safetensors"}
+
+
 def check_parts_given(ckpt: Any, args: Any) -> None:
     """Before any weight is read: every part the run needs is in ``--checkpoint`` or given by a flag. A GGUF or
     ComfyUI split file holds only the transformer, so the video VAE (decoding, image guides) and, for sound, the
@@ -226,14 +232,17 @@ def check_parts_given(ckpt: Any, args: Any) -> None:
     have = set(ckpt.components)
     where = f"--checkpoint {Path(args.checkpoint).name} holds only {', '.join(sorted(have))}"
     if "vae" not in have and args.vae is None and not _has(args.components, "vae"):
-        raise InputError(f"{where}: the video VAE is missing. Give --vae FILE (e.g. ComfyUI's "
-                         "models/vae/LTX2_video_vae_bf16.safetensors) or --components FILE.")
+        raise InputError(f"{where}: the video VAE is missing. Give --vae FILE (e.g. "
+                         f"{VIDEO_VAE_FILES[ckpt.version.value]}) or --components FILE.")
     needed = {"text_projection", "video_connector", "audio_connector"}
     if _bundles_projection(getattr(args, "text_encoder", None)):
         needed.discard("text_projection")  # LTX-2.5: the Gemma-4 file carries the text projection
     if not needed <= have:
+        file = ("the official single file or a GGUF/split file that includes the connectors"
+                if ckpt.version.value != "2.5" else "Lightricks' LTX-2.5 transformer file, which includes them "
+                "(e.g. ltx-2.5-22b-distilled-transformer-bf16.safetensors)")
         raise InputError(f"{where}: the text connectors are missing; this command reads them from --checkpoint. Use "
-                         "the official single file or a GGUF/split file that includes the connectors.")
+                         f"{file}.")
     if not {"audio_vae", "vocoder"} <= have:
         has_vae = "audio_vae" in have or args.audio_vae is not None or _has(args.components, "audio_vae")
         has_voc = ("vocoder" in have or args.vocoder is not None or _has(args.components, "vocoder")

@@ -17,7 +17,8 @@ from ..errors import CheckpointError, InputError
 from .defaults import DECODERS
 
 #: a file to point at when a decoder is missing
-DECODER_FILES = {"vae": "ltx-2.5-video-vae-conv-bf16.safetensors (or any LTX-2 / 2.3 VAE)",
+DECODER_FILES = {"vae": "ltx-2.5-video-vae-conv-bf16.safetensors, or LTX-2.3's video VAE: LTX-2.5 keeps its latent "
+                        "space",
                  "diffusion": "ltx-2.5-video-vae-bf16.safetensors"}
 
 

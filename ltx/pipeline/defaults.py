@@ -25,6 +25,7 @@ Where the rows come from (Lightricks ltx-pipelines 1.2.0, ``ltx_pipelines/utils/
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -40,6 +41,8 @@ AUTO_FRAMES = 0
 DECODERS = ("auto", "vae", "diffusion")
 #: the default clip-length range of the duration head, seconds (ltx-pipelines ``AutoDuration``)
 AUTO_MIN_SECONDS, AUTO_MAX_SECONDS = 1.0, 20.0
+#: the first model generation with a duration head
+DURATION_HEAD_SINCE = (2, 5)
 
 #: a Request's default video / audio guidance: these objects mean "the model's default" (see the module docstring)
 DEFAULT_VIDEO_GUIDANCE = GuidanceParams(cfg=3.0, stg=1.0, stg_blocks=(28,), rescale=0.7, modality=3.0)
@@ -108,6 +111,25 @@ def planning_frames(frames: int, fps: float) -> int:
     """``frames`` for the memory planner: the pixel frames themselves, or for :data:`AUTO_FRAMES` the longest clip the
     duration head may choose (:data:`AUTO_MAX_SECONDS` at ``fps`` frames per second, as 8k + 1)."""
     return int(AUTO_MAX_SECONDS * fps) // 8 * 8 + 1 if frames == AUTO_FRAMES else frames
+
+
+def model_has_duration_head(version: object) -> bool:
+    """Whether models of ``version`` (a :class:`~rs_ltxv.ltx.config.Version`, ``"2.5.0"``…) come with a duration
+    head: LTX-2.5 on (ltx-pipelines 1.2.0: "DurationHead ships from LTX 2.5 / gemma4 onward"); LTX-2 and LTX-2.3
+    need a number of frames."""
+    return _as_tuple(getattr(version, "value", version)) >= DURATION_HEAD_SINCE
+
+
+def audio_frames(samples: int, sample_rate: int, fps: float) -> tuple[int, bool]:
+    """The clip length for conditioning audio of ``samples`` at ``sample_rate`` Hz when the length is left to the
+    model (:data:`AUTO_FRAMES`): the fewest pixel frames ``8k + 1`` whose duration at ``fps`` frames per second covers
+    the audio, at most :data:`AUTO_MAX_SECONDS` (as :func:`planning_frames`). Returns ``(frames, cut)``: ``cut`` when
+    the audio is longer than that. ltx-pipelines' ``A2VidPipelineTwoStage`` has no duration head: it takes the frame
+    count it is given and reads the audio up to that length."""
+    needed = samples * fps / sample_rate  # pixel frames the audio lasts
+    frames = max(0, math.ceil((needed - 1) / 8 - 1e-9)) * 8 + 1
+    longest = planning_frames(AUTO_FRAMES, fps)
+    return min(frames, longest), frames > longest
 
 
 def _as_tuple(version: str) -> tuple[int, ...]:

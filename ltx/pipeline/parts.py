@@ -10,19 +10,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ..duration_head import DurationHead, predict_num_frames
 from ..errors import InputError
-from ..loading import load_prompt_encoder, load_transformer, open_checkpoint
+from ..loading import LTXCheckpoint, load_prompt_encoder, load_transformer, open_checkpoint
 from ..lora import LoraInput, LoraPatch, apply_loras, as_lora_spec
 from ..offload import BlockOffload, check_offload_device
 from ..text.processor import TextContexts
 from ..transformer import LTXAVTransformer
 from ..upsampler import LatentUpsampler, upsample_latent
 from ..video_vae import TilingConfig, VideoVAE
-from .defaults import model_defaults
+from .defaults import model_defaults, model_has_duration_head
 from .protocols import ModelParts
 
 DEFAULT_TILING = TilingConfig()  # 512 px / 64 px overlap spatial, 64 frames / 24 overlap temporal
@@ -78,12 +79,13 @@ class UpsamplerAdapter:
     std: torch.Tensor
 
     def __post_init__(self) -> None:
+        from ..loading.upsampler import is_spatial_x2, spatial_x2_file, upsampler_kind
+
         cfg = getattr(self.upsampler, "cfg", None)  # core's upsampler objects carry no config: trusted as they are
-        if cfg is not None and not (cfg.spatial_upsample and not cfg.temporal_upsample and cfg.spatial_scale == 2.0):
-            kind = "temporal ×2" if cfg.temporal_upsample and not cfg.spatial_upsample else (
-                f"spatial ×{cfg.spatial_scale:g}" + (" + temporal" if cfg.temporal_upsample else ""))
-            raise InputError(f"The 2× upscale pass needs the spatial ×2 latent upsampler "
-                             f"(e.g. ltx-2.3-spatial-upscaler-x2-1.0.safetensors); this one is {kind}.")
+        if cfg is not None and not is_spatial_x2(cfg):
+            kind = upsampler_kind(cfg)
+            raise InputError(f"The 2× upscale pass needs the spatial ×2 latent upsampler of the model "
+                             f"({spatial_x2_file()}); this one is {kind}.")
 
     def __call__(self, latent: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -128,6 +130,82 @@ def duration_head_source(checkpoint: str | os.PathLike, duration_head: str | os.
     if str(checkpoint).lower().endswith((".safetensors", ".sft")) and has_duration_head(checkpoint):
         return checkpoint
     return None
+
+
+def check_part_files(ckpt: LTXCheckpoint, *, text_encoder: str | os.PathLike | None = None,
+                     upsampler: str | os.PathLike | None = None, duration_head: str | os.PathLike | None = None,
+                     flags: bool = False) -> None:
+    """Before any weight is read (headers only), that the files given for the parts fit the checkpoint: the text
+    encoder is a Gemma, and the one the checkpoint's version needs (Gemma-3 for LTX-2 / 2.3, LTX's Gemma-4 for 2.5;
+    :func:`check_text_encoder_file`); the upsampler is the spatial ×2 one the 2× pass runs; a duration head only goes
+    with an LTX-2.5 checkpoint. With ``flags`` the messages name the command-line flags.
+
+    Raises:
+        InputError: an upsampler of another kind; a duration head with an LTX-2 / LTX-2.3 checkpoint.
+        CheckpointError: a text encoder that is no Gemma or not the checkpoint's; a file that is no upsampler or
+            unreadable.
+    """
+    from ..loading.upsampler import check_spatial_x2
+
+    if text_encoder is not None:
+        check_text_encoder_file(ckpt, text_encoder, "--text-encoder" if flags else "")
+    if upsampler is not None:
+        check_spatial_x2(upsampler, ckpt.version, "--upsampler" if flags else "")
+    if duration_head is not None and not model_has_duration_head(ckpt.version):
+        given = f"--duration-head {Path(duration_head).name}" if flags else f"duration_head={Path(duration_head).name}"
+        frames = "--frames N" if flags else "Request(frames=N)"
+        raise InputError(f"{given}: the duration head is LTX-2.5's; {ckpt.path.name} is an {ckpt.version.display} "
+                         f"checkpoint, which has none. Give a number of frames ({frames}, 8k + 1, e.g. 121) and drop "
+                         f"the duration head.")
+
+
+def check_text_encoder_file(ckpt: LTXCheckpoint, text_encoder: str | os.PathLike, flag: str = "") -> None:
+    """Headers only: ``text_encoder`` holds a Gemma text encoder, and the one ``ckpt`` needs (Gemma-3 for LTX-2 /
+    2.3, LTX's Gemma-4 of the checkpoint's ``gemma_version`` for 2.5; ltx-core 1.2.0 ``_check_gemma_version``).
+    A path that does not exist passes (the loaders say so). ``flag`` starts the messages (e.g. ``--text-encoder``).
+
+    Raises:
+        CheckpointError: the file holds something else (the message says what, and which Gemma to use), or the
+            wrong Gemma for the checkpoint (:func:`~rs_ltxv.ltx.loading.gemma4_parts.check_text_encoder`).
+    """
+    from ..errors import CheckpointError
+    from ..loading.gemma import open_gemma
+    from ..loading.gemma4 import is_gemma4, open_gemma4
+    from ..loading.gemma4_parts import GEMMA3_FILES, GEMMA4_FILES, check_text_encoder, needed_gemma
+
+    path = Path(text_encoder)
+    if not path.exists():
+        return
+    name = f"{flag} {path.name}" if flag else path.name
+    if is_gemma4(path):
+        check_text_encoder(ckpt, name, open_gemma4(path).config.gemma_version, gemma4=True)
+        return
+    try:
+        open_gemma(path)  # the header: a Gemma-3 model (file, folder or GGUF)?
+    except CheckpointError as exc:
+        holds = _file_holds(path)
+        if holds is None:  # a folder, GGUF, truncated or foreign format: the loader's own message says it
+            raise
+        needs4, _, what = needed_gemma(ckpt)
+        wanted = f"LTX's Gemma-4 fine-tune: {GEMMA4_FILES}" if needs4 else f"Gemma-3 12B: {GEMMA3_FILES}"
+        raise CheckpointError(f"{name} is not a Gemma text encoder: {holds}. {what} encodes prompts with "
+                              f"{wanted}.") from exc
+    check_text_encoder(ckpt, name, None, gemma4=False)
+
+
+def _file_holds(path: Path) -> str | None:
+    """What a readable ``.safetensors`` file holds, in words (:func:`~rs_ltxv.ltx.loading.upsampler.file_contents`);
+    None for anything else."""
+    from ..errors import CheckpointError
+    from ..loading.safetensors_file import SafetensorsFile
+    from ..loading.upsampler import file_contents
+
+    if not (path.is_file() and path.suffix.lower() in (".safetensors", ".sft")):
+        return None
+    try:
+        return file_contents(list(SafetensorsFile(path).tensors))
+    except CheckpointError:
+        return None
 
 
 def vae_statistics(vae: VideoVAE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,10 +288,13 @@ def load_model_parts(
     Plays the part of ``ltx_pipelines.utils.model_ledger.ModelLedger`` (which loads each part when asked).
 
     Raises:
-        InputError: ``upsampler`` is given but no video VAE is available (its statistics are needed); a LoRA is
-            missing, not a plain LoRA or made for another model; ``loras`` or ``offload`` with ``transformer``;
-            ``offload`` to a CUDA device without CUDA; an unknown ``decoder`` or one the video VAE file lacks.
-        CheckpointError: a file is missing, truncated, not what its argument expects, or lacks tensors.
+        InputError: ``upsampler`` is given but no video VAE is available (its statistics are needed), or is not the
+            spatial ×2 upsampler; ``duration_head`` with an LTX-2 / LTX-2.3 checkpoint; a LoRA is missing, not a
+            plain LoRA or made for another model; ``loras`` or ``offload`` with ``transformer``; ``offload`` to a CUDA
+            device without CUDA; an unknown ``decoder`` or one the video VAE file lacks. The files' checks
+            (:func:`check_part_files`) run before any weight is read.
+        CheckpointError: a file is missing, truncated, not what its argument expects (e.g. a text encoder that is no
+            Gemma, or not the one the checkpoint needs), or lacks tensors.
         ConfigError: Gemma and the checkpoint's text projection do not fit together.
     """
     from ..loading.audio import load_audio_vae, load_vocoder
@@ -229,6 +310,11 @@ def load_model_parts(
                          "them yourself (rs_ltxv.ltx.lora.apply_loras) or give them to the workers' LoadRecipe.")
     specs = [item if isinstance(item, LoraPatch) else as_lora_spec(item) for item in loras]  # before any loading
     ckpt = open_checkpoint(checkpoint)
+    check_part_files(ckpt, text_encoder=text_encoder, upsampler=upsampler, duration_head=duration_head)
+    vae_source = video_vae or (checkpoint if "vae" in ckpt.components else components)
+    if upsampler is not None and vae_source is None:
+        raise InputError("The latent upsampler needs the video VAE's statistics; give a checkpoint with the VAE, or "
+                         "video_vae= / components= with the video VAE file.")
     parts = ModelParts(transformer if transformer is not None else
                        load_transformer(ckpt, dtype=dtype, device="cpu" if offload else device))
     if specs:
@@ -236,7 +322,6 @@ def load_model_parts(
     if offload:
         parts.offload = BlockOffload.attach(parts.transformer, device)
     vae_dtype = vae_dtype or dtype
-    vae_source = video_vae or (checkpoint if "vae" in ckpt.components else components)
     if vae_source is not None:
         preferred = model_defaults(parts.transformer.config.version, ckpt.is_distilled).decoder
         parts.video_vae = load_video_vae_with_decoder(vae_source, decoder, preferred, dtype=vae_dtype, device=device,
@@ -248,12 +333,10 @@ def load_model_parts(
             parts.audio_vae.vocoder = load_vocoder(vocoder or components, dtype=torch.float32, device=device)
     if text_encoder is not None:
         parts.prompt_encoder = load_prompt_encoder(text_encoder, ckpt, dtype=dtype, device=device)
-    if upsampler is not None:
-        if parts.video_vae is None:
-            raise InputError("The latent upsampler needs the video VAE's statistics; give a checkpoint with the VAE.")
+    if upsampler is not None and parts.video_vae is not None:
         mean, std = vae_statistics(parts.video_vae.vae)
         parts.upsampler = UpsamplerAdapter(load_upsampler(upsampler, dtype=dtype, device=device), mean, std)
-    head = duration_head_source(checkpoint, duration_head)
+    head = duration_head_source(checkpoint, duration_head) if model_has_duration_head(ckpt.version) else None
     if head is not None:
         from ..loading.duration_head import load_duration_head
 
