@@ -10,22 +10,33 @@ from typing import Any
 
 from ..errors import CheckpointError
 from .checkpoint import check_quantisation, open_checkpoint, open_file
+from .info_parts import PART_KINDS, describe_part, format_details, text_encoder_of, video_decoder_kind
+from .layout import strip_diffusion_prefix
 from .quant_plan import format_counts
+
+__all__ = ["PART_KINDS", "describe", "describe_parts_file", "format_description"]
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
     """A JSON-able description of an LTX-2 checkpoint (``.safetensors`` or ``.gguf``): file, size, version
     (LTX-2 / 2.3 / 2.5), ``model_version``, the Gemma version it expects (``gemma_source_checkpoint``; None when the
-    file does not say), whether it is distilled, where the config came from, per-component tensor/parameter/byte
-    counts and dtypes, and the transformer config.
+    file does not say) and ``text_encoder`` (Gemma-3 or Gemma-4, the files to use), whether it is distilled, where
+    the config came from, per-component tensor/parameter/byte counts and dtypes, ``video_decoder`` ("diffusion",
+    "vae" or None) and the transformer config. A file without a transformer is described by
+    :func:`describe_parts_file`.
 
     Raises:
-        CheckpointError: see :func:`~.checkpoint.open_checkpoint`.
+        CheckpointError: see :func:`~.checkpoint.open_checkpoint`, for a file that has a transformer (an LTX-2.5
+            file without its ``keyframes_abs_pos_embedding``, for one, is refused with what is missing).
     """
     try:
         ckpt = open_checkpoint(path)
     except CheckpointError as exc:
-        if "not an LTX-2 / LTX-2.3 checkpoint" not in str(exc):
+        try:
+            keys = list(open_file(Path(path)).tensors)
+        except CheckpointError:
+            raise exc from None
+        if "patchify_proj.weight" in {strip_diffusion_prefix(k) for k in keys}:
             raise
         return describe_parts_file(path)
     try:
@@ -52,40 +63,39 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
         "version": ckpt.version.display,
         "model_version": ckpt.model_version,
         "gemma_version": gemma_version,
+        "text_encoder": text_encoder_of(ckpt),
         "distilled": ckpt.is_distilled,
         "config_source": ckpt.config_source,
         "components": components,
+        "video_decoder": video_decoder_kind(list(ckpt.file.tensors)) if "vae" in ckpt.components else None,
         "quantisation": format_counts(ckpt.file),
         "quantisation_error": problem,
         "transformer_config": ckpt.config.summary(),
     }
 
 
-#: what a file without a transformer holds, told by its tensor names (first match wins)
-PART_KINDS: tuple[tuple[str, Any], ...] = (
-    ("LoRA", lambda keys: any(".lora_" in k or "lora_down" in k or "lora_A" in k for k in keys)),
-    ("Gemma text encoder", lambda keys: any("embed_tokens" in k for k in keys)),
-    ("latent upsampler", lambda keys: any(k.startswith(("initial_conv.", "upsampler.")) for k in keys)),
-    ("audio VAE + vocoder", lambda keys: any(k.startswith(("audio_vae.", "vocoder.")) for k in keys)),
-    ("video VAE", lambda keys: any(k.startswith(("vae.", "encoder.", "decoder.")) for k in keys)),
-)
-
-
 def describe_parts_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Like :func:`describe` for a file without a transformer (a split VAE, audio VAE, upsampler, LoRA or Gemma
-    file): what it holds, told by its tensor names, with tensor/parameter/byte counts and dtypes.
+    """Like :func:`describe` for a file without a transformer (a split VAE, audio VAE, upsampler, LoRA, Gemma or
+    duration-head file): what it holds, told by its tensor names and refined from its header
+    (:func:`~.info_parts.describe_part`: which video decoder, the Gemma-4 bundle's version and size, the duration
+    head's config; ``details``), the model version when the part is version-specific, with tensor/parameter/byte
+    counts and dtypes.
 
     Raises:
         CheckpointError: the file is unreadable (see :func:`~.checkpoint.open_file`).
     """
     file = open_file(Path(path))
-    keys = list(file.tensors)
-    kind = next((name for name, test in PART_KINDS if test(keys)), "unknown (not an LTX model part)")
+    kind, version, details = describe_part(path, file)
     infos = list(file.tensors.values())
+    metadata = file.metadata
+    source = "metadata" if "config" in metadata else "metadata (gemma_config)" if "gemma_config" in metadata \
+        else "none"
+    model_version = metadata.get("model_version")
     return {
-        "file": str(path), "size_bytes": Path(path).stat().st_size, "version": None, "model_version": None,
-        "distilled": None, "config_source": "metadata" if "config" in file.metadata else "none",
-        "holds": kind, "quantisation": format_counts(file),
+        "file": str(path), "size_bytes": Path(path).stat().st_size, "version": version,
+        "model_version": str(model_version) if model_version is not None else None,
+        "distilled": None, "config_source": source, "holds": kind, "details": details,
+        "quantisation": format_counts(file),
         "components": {kind: {"tensors": len(infos), "parameters": sum(math.prod(i.shape) for i in infos),
                               "bytes": sum(i.nbytes for i in infos), "dtypes": dict(Counter(i.dtype for i in infos))}},
         "transformer_config": None,
@@ -100,7 +110,10 @@ def format_description(d: dict[str, Any]) -> str:
         return "\n".join([
             f"file:          {d['file']} ({d['size_bytes'] / 2**20:.1f} MiB)",
             f"holds:         {d['holds']} (no transformer: not a checkpoint for --checkpoint)",
+            *([f"version:       {d['version']}" + (f" (model_version {d['model_version']})" if d["model_version"]
+                                                   else "")] if d.get("version") else []),
             f"config:        {d['config_source']}",
+            *format_details(d.get("details") or {}),
             f"tensors:       {c['tensors']} ({c['parameters']:,} params, {c['bytes'] / 2**20:.1f} MiB) [{dtypes}]",
             *_quantisation_lines(d),
         ])
@@ -108,7 +121,8 @@ def format_description(d: dict[str, Any]) -> str:
         f"file:          {d['file']} ({d['size_bytes'] / 2**20:.1f} MiB)",
         f"version:       {d['version']}" + (f" (model_version {d['model_version']})" if d["model_version"] else "")
         + (", distilled" if d.get("distilled") else ""),
-        *([f"text encoder:  Gemma {d['gemma_version']}"] if d.get("gemma_version") else []),
+        *_text_encoder_lines(d),
+        *([f"video decoder: {_DECODERS[d['video_decoder']]}"] if d.get("video_decoder") else []),
         f"config:        from {d['config_source']}",
         *_quantisation_lines(d),
         "components:",
@@ -129,6 +143,19 @@ def format_description(d: dict[str, Any]) -> str:
         lines.append(f"  {name:<32} {c['num_layers']} layers, {c['num_attention_heads']}×{c['attention_head_dim']}, "
                      f"{c['num_learnable_registers']} registers, gated={c['apply_gated_attention']}")
     return "\n".join(lines)
+
+
+_DECODERS = {"diffusion": "diffusion (LTX-2.5's native decoder)", "vae": "convolutional"}
+
+
+def _text_encoder_lines(d: dict[str, Any]) -> list[str]:
+    """``text encoder:  Gemma-4 (gemma_version …): <files>`` / ``Gemma-3 12B: <files>``."""
+    te = d.get("text_encoder") or {}
+    if "gemma" not in te:
+        return [f"text encoder:  Gemma {d['gemma_version']}"] if d.get("gemma_version") else []
+    name = "Gemma-4" if te["gemma"] == 4 else "Gemma-3 12B"
+    version = f" (gemma_version {te['gemma_version']})" if te.get("gemma_version") else ""
+    return [f"text encoder:  {name}{version}: {te['files']}"]
 
 
 def _quantisation_lines(d: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ import torch
 from ..config import TransformerConfig
 from ..pipeline.latents import VideoSize
 from ..video_vae.config import VideoVAEConfig
+from ..video_vae.diffusion import DiffusionDecoderConfig
 from ..video_vae.tiling import TilingConfig
 from .planner import DEFAULT_RESERVE, MemoryPlan, plan_memory
 from .weights import TransformerWeights
@@ -28,7 +29,8 @@ AUTO = "auto"
 @dataclass(frozen=True)
 class AutoSettings:
     """What ``auto`` resolved to: ``ffn_chunks``, ``offload`` (block streaming, ``--offload``), the VAE decode
-    ``tiling`` (None = untiled) and the :class:`~.planner.MemoryPlan` behind them (``plan.fits``)."""
+    ``tiling`` (None = untiled; LTX-2.5's diffusion decoder: its fixed tiles) and the :class:`~.planner.MemoryPlan`
+    behind them (``plan.fits``)."""
 
     ffn_chunks: int
     offload: bool
@@ -44,8 +46,9 @@ class AutoSettings:
 def auto_settings(config: TransformerConfig, size: VideoSize, free_bytes: int | None, *,
                   weights: TransformerWeights | None = None, weights_loaded: bool = False,
                   dtype: torch.dtype = torch.bfloat16, upscale: bool = False, images: int = 0, audio: bool = True,
-                  vae: VideoVAEConfig | None = None, vae_weights: int = 0, ffn_chunks: int | None = None,
-                  offload: bool | None = None, reserve: int = DEFAULT_RESERVE) -> AutoSettings:
+                  vae: VideoVAEConfig | DiffusionDecoderConfig | None = None, vae_weights: int = 0,
+                  ffn_chunks: int | None = None, offload: bool | None = None,
+                  reserve: int = DEFAULT_RESERVE) -> AutoSettings:
     """The cheapest ``ffn_chunks`` / offload / VAE tiling whose predicted peaks fit ``free_bytes``.
 
     Args:

@@ -10,6 +10,7 @@ from dataclasses import asdict
 import torch
 
 from ..errors import CheckpointError, InputError
+from ..pipeline.defaults import DECODERS
 
 DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
           "fp32": torch.float32, "float32": torch.float32}
@@ -17,8 +18,8 @@ DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.floa
 
 def add_plan_arguments(p: argparse.ArgumentParser) -> None:
     """The ``plan`` sub-command's arguments."""
-    p.add_argument("--checkpoint", required=True, help="LTX-2 / LTX-2.3 checkpoint (.safetensors or .gguf); only "
-                   "its header is read")
+    p.add_argument("--checkpoint", required=True, help="LTX-2 / LTX-2.3 / LTX-2.5 checkpoint (.safetensors or "
+                   ".gguf); only its header is read")
     p.add_argument("--width", type=int, required=True)
     p.add_argument("--height", type=int, required=True)
     p.add_argument("--frames", type=int, required=True, help="pixel frames, 8k+1")
@@ -29,21 +30,44 @@ def add_plan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="bf16", choices=sorted(DTYPES), help="run dtype of float weights and "
                    "activations")
     p.add_argument("--images", type=int, default=0, help="number of image guides (counted as keyframe guides)")
-    p.add_argument("--vae", help="file with the video VAE (default: the checkpoint when it holds one)")
+    p.add_argument("--vae", help="file with the video VAE (default: the checkpoint when it holds one); LTX-2.5's "
+                   "ltx-2.5-video-vae-bf16.safetensors holds the diffusion decoder, ltx-2.5-video-vae-conv-bf16 and "
+                   "the LTX-2 / 2.3 VAEs the convolutional one")
+    p.add_argument("--decoder", choices=DECODERS, default="auto", help="video decoder to plan, as generate's "
+                   "--decoder: vae (convolutional), diffusion (LTX-2.5's, in its 512 px / 80-frame tiles) or auto: "
+                   "the one the video VAE file holds")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
-def _vae(path: str | None, checkpoint: str):
-    from ..loading.video_vae import open_video_vae
+def _vae(path: str | None, checkpoint: str, decoder: str = "auto"):
+    """(decoder config, its weight bytes from the file header, "vae" | "diffusion") of the video decoder a run would
+    use from ``path`` (else the checkpoint); (None, 0, "vae") when no file holds one and ``decoder`` is auto.
 
+    Raises:
+        InputError: ``decoder`` names a decoder the file does not hold (or, without --vae, one the checkpoint lacks).
+        CheckpointError: the file cannot be read as a video VAE.
+    """
+    from ..loading.diffusion_decoder import open_diffusion_decoder
+    from ..loading.video_vae import open_video_vae
+    from ..pipeline.decoders import DECODER_FILES, choose_decoder, decoders_in
+
+    if path is None and not decoders_in(checkpoint):
+        if decoder != "auto":
+            raise InputError(f"--decoder {decoder}: {checkpoint} holds no video decoder; give --vae with the video "
+                             f"VAE file ({DECODER_FILES[decoder]}).")
+        return None, 0, "vae"
+    kind = choose_decoder(path or checkpoint, decoder, "diffusion")
     try:
+        if kind == "diffusion":
+            dec = open_diffusion_decoder(path or checkpoint)
+            return dec.config, sum(dec.file.tensors[k].nbytes for k in dec.names.values()), kind
         vae = open_video_vae(path or checkpoint)
     except CheckpointError as exc:
         if path:
             raise CheckpointError(f"--vae {path}: {exc}") from exc
-        return None, 0
+        return None, 0, kind
     weights = sum(vae.file.tensors[k].nbytes for n, k in vae.names.items() if n.startswith("decoder."))
-    return vae.config, weights
+    return vae.config, weights, kind
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -70,7 +94,7 @@ def run_plan(args: argparse.Namespace) -> int:
     ckpt = open_checkpoint(args.checkpoint)
     check_quantisation(ckpt)  # refuse what generate refuses, before planning
     weights = weights_from_infos(ckpt.infos("transformer"), dtype)
-    vae, vae_weights = _vae(args.vae, args.checkpoint)
+    vae, vae_weights, _kind = _vae(args.vae, args.checkpoint, getattr(args, "decoder", "auto"))
     kw = dict(weights=weights, dtype=dtype, upscale=args.upscale, images=args.images, vae=vae,
               vae_weights=vae_weights)
     plan = plan_memory(ckpt.config, size, budget, **kw)
@@ -78,6 +102,7 @@ def run_plan(args: argparse.Namespace) -> int:
         print(json.dumps({"stages": [{"name": s.name, "tokens": s.tokens, "peak": s.peak, "phase": s.phase,
                                       "parts": s.parts} for s in plan.stages],
                           "ffn_chunks": plan.ffn_chunks, "offload": plan.offload,
+                          "decoder": plan.decoder if vae is not None else None,
                           "tiling": None if plan.tiling is None else asdict(plan.tiling),
                           "budget": plan.budget, "reserve": plan.reserve, "fits": plan.fits}, indent=2))
     else:

@@ -1,15 +1,17 @@
 """The memory planner: peak device memory per stage of a generation, and the settings that make it fit a budget.
 
 Stages: "stage 1" (the denoising forwards at the first pass's size: half the width and height with ``upscale``),
-"stage 2" (the refinement at full size, with ``upscale``) and "video decode" (the video VAE). Each denoising stage's
+"stage 2" (the refinement at full size, with ``upscale``) and "video decode" (the video VAE's convolutional decoder,
+or LTX-2.5's diffusion decoder: :mod:`.diffusion_decode`). Each denoising stage's
 peak = resident transformer weights + what the stage holds (latents, contexts) + the forward's activation peak
 (:func:`~.activations.forward_phases`) + one dequantised layer for quantised files. Parts are assumed to be freed
 between stages (``free_between_stages``, the CLI's default). A fixed ``reserve`` covers the CUDA context, kernel
 workspaces and allocator fragmentation.
 
 Choices, cheapest first: ``ffn_chunks`` 1, 2, 4, … 64 without weight streaming, then the same with streaming
-(≈ 2 blocks resident); the VAE decode is untiled when it fits, else :func:`~..video_vae.tiling.auto_tiling`.
-No ltx-core counterpart.
+(≈ 2 blocks resident); the convolutional VAE decode is untiled when it fits, else
+:func:`~..video_vae.tiling.auto_tiling`; the diffusion decoder decodes in the tiles the pipeline gives it
+(:data:`~..video_vae.diffusion.DEFAULT_DIFFUSION_TILING`). No ltx-core counterpart.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from ..config import TransformerConfig
 from ..errors import InputError
 from ..pipeline.latents import VideoSize
 from ..video_vae.config import VideoVAEConfig
+from ..video_vae.diffusion import DEFAULT_DIFFUSION_TILING, DiffusionDecoderConfig
 from ..video_vae.tiling import TilingConfig, auto_tiling, estimate_decode_bytes
 from .activations import StageTokens, forward_phases, input_bytes
 from .budget import format_bytes
+from .diffusion_decode import diffusion_decode_peak
 from .weights import TransformerWeights, weights_from_config
 
 FFN_CHUNK_CHOICES = (1, 2, 4, 8, 16, 32, 64)
@@ -51,7 +55,8 @@ class StagePlan:
 class MemoryPlan:
     """The planner's answer: per-stage peaks and the chosen ``ffn_chunks``, ``offload`` (block streaming) and VAE
     ``tiling`` (None = untiled); ``budget`` and ``reserve`` in bytes; ``fits`` whether every stage's peak +
-    reserve ≤ budget."""
+    reserve ≤ budget; ``decoder`` the video decoder planned: "vae" (convolutional) or "diffusion" (LTX-2.5's, in
+    the fixed tiles ``tiling``)."""
 
     stages: tuple[StagePlan, ...]
     ffn_chunks: int
@@ -60,6 +65,7 @@ class MemoryPlan:
     budget: int | None
     reserve: int = DEFAULT_RESERVE
     notes: tuple[str, ...] = field(default=())
+    decoder: str = "vae"
 
     @property
     def peak(self) -> int:
@@ -80,6 +86,8 @@ class MemoryPlan:
             lines.append(f"{s.name:<13} {s.tokens:>8} tokens  peak {format_bytes(s.peak):>11}{phase}: {parts}")
         if not any(s.name == "video decode" for s in self.stages):
             tiling = ": not planned (give --vae)"
+        elif self.decoder == "diffusion":
+            tiling = f": diffusion decoder, {_tiles(self.tiling)}"
         else:
             tiling = " untiled" if self.tiling is None else (
                 f" tiles {self.tiling.tile_pixels or 'full'} px / {self.tiling.tile_frames or 'all'} frames")
@@ -88,6 +96,14 @@ class MemoryPlan:
         lines.append(f"choices: ffn_chunks {self.ffn_chunks}, offload {'on' if self.offload else 'off'}, "
                      f"VAE decode{tiling}; {budget}: {'fits' if self.fits else 'DOES NOT FIT'}")
         return "\n".join(lines + list(self.notes))
+
+
+def _tiles(tiling: TilingConfig | None) -> str:
+    """``tiles 512 px / 80 frames (overlap 160 px / 40 frames)`` or ``untiled``."""
+    if tiling is None:
+        return "untiled"
+    return (f"tiles {tiling.tile_pixels or 'full'} px / {tiling.tile_frames or 'all'} frames (overlap "
+            f"{tiling.overlap_pixels} px / {tiling.overlap_frames} frames)")
 
 
 def stage_tokens(size: VideoSize, *, upscale: bool = False, images: int = 0, text_tokens: int = 1024,
@@ -117,9 +133,13 @@ def _denoise_stage(name: str, cfg: TransformerConfig, tokens: StageTokens, weigh
     return StagePlan(name, tokens.video + tokens.audio, parts, phase)
 
 
-def _decode_stage(vae: VideoVAEConfig, size: VideoSize, tiling: TilingConfig | None, e: int,
-                  vae_weights: int) -> StagePlan:
+def _decode_stage(vae: VideoVAEConfig | DiffusionDecoderConfig, size: VideoSize, tiling: TilingConfig | None,
+                  e: int, vae_weights: int) -> StagePlan:
     f, h, w = size.latent_grid
+    if isinstance(vae, DiffusionDecoderConfig):
+        peak = diffusion_decode_peak(vae, (size.batch, vae.latent_channels, f, h, w), tiling, e)
+        return StagePlan("video decode", f * h * w, {"weights": vae_weights, "output video": peak.video,
+                                                     "activations": peak.activations}, f"decoder {peak.phase}")
     if tiling is None:
         act = estimate_decode_bytes(vae, f, h, w, batch=size.batch, element_size=e)
     else:
@@ -132,16 +152,19 @@ def _decode_stage(vae: VideoVAEConfig, size: VideoSize, tiling: TilingConfig | N
 def plan_memory(config: TransformerConfig, size: VideoSize, budget: int | None = None, *,
                 weights: TransformerWeights | None = None, dtype: torch.dtype = torch.bfloat16,
                 upscale: bool = False, images: int = 0, text_tokens: int = 1024, audio: bool = True,
-                vae: VideoVAEConfig | None = None, vae_weights: int = 0, ffn_chunks: int | None = None,
-                offload: bool | None = None, reserve: int = DEFAULT_RESERVE) -> MemoryPlan:
+                vae: VideoVAEConfig | DiffusionDecoderConfig | None = None, vae_weights: int = 0,
+                ffn_chunks: int | None = None, offload: bool | None = None, reserve: int = DEFAULT_RESERVE,
+                diffusion_tiling: TilingConfig | None = DEFAULT_DIFFUSION_TILING) -> MemoryPlan:
     """Predict each stage's peak and pick ``ffn_chunks``, ``offload`` and VAE tiling to fit ``budget`` bytes.
 
     Args:
         config: the transformer; size: the output video (pixels, frames); budget: device bytes (None: no choice,
             the cheapest settings); weights: from the checkpoint header (:func:`~.weights.weights_from_infos`),
             default a float model of ``config`` at ``dtype``; upscale: two passes (half size, then full);
-            images: image guides (see :func:`stage_tokens`); vae / vae_weights: the video VAE's config and weight
-            bytes (None: the decode is not planned); ffn_chunks / offload: fixed instead of chosen.
+            images: image guides (see :func:`stage_tokens`); vae / vae_weights: the video decoder's config — the
+            convolutional :class:`VideoVAEConfig` or LTX-2.5's :class:`DiffusionDecoderConfig` — and its weight
+            bytes (None: the decode is not planned); ffn_chunks / offload: fixed instead of chosen;
+            diffusion_tiling: the tiles the diffusion decoder decodes in (the pipeline's default; not chosen).
 
     Returns:
         The :class:`MemoryPlan` (check ``fits``; :func:`require_fit` raises when it does not).
@@ -166,6 +189,10 @@ def plan_memory(config: TransformerConfig, size: VideoSize, budget: int | None =
     if vae is None:
         return MemoryPlan(tuple(best), chosen[0], chosen[1], None, budget, reserve,
                           ("video decode not planned: no video VAE config (give the VAE file).",))
+    if isinstance(vae, DiffusionDecoderConfig):
+        decode = _decode_stage(vae, size, diffusion_tiling, e, vae_weights)
+        return MemoryPlan((*best, decode), chosen[0], chosen[1], diffusion_tiling, budget, reserve,
+                          decoder="diffusion")
     tiling = None
     decode = _decode_stage(vae, size, None, e, vae_weights)
     if limit is not None and decode.peak > limit:
@@ -198,7 +225,9 @@ def require_fit(plan: MemoryPlan, size: VideoSize, fits_frames: int | None = Non
                " A larger budget or a quantised checkpoint (FP8 / INT8 / NVFP4, GGUF) is needed.")
     fixed = max(plan.stages, key=lambda s: s.parts.get("weights", 0) + s.parts.get("dequantised layer", 0))
     fixed_bytes = fixed.parts.get("weights", 0) + fixed.parts.get("dequantised layer", 0)
-    if worst.name == "video decode":
+    if worst.name == "video decode" and plan.decoder == "diffusion":
+        settings = f"the diffusion decoder's {_tiles(plan.tiling)}"
+    elif worst.name == "video decode":
         settings = "VAE decode " + ("untiled" if plan.tiling is None else "with the smallest tiles")
     else:
         settings = f"ffn_chunks {plan.ffn_chunks} and offload {'on' if plan.offload else 'off'}"

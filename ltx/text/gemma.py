@@ -21,7 +21,7 @@ from torch import nn
 
 from ...ops import attention, resolve_backend
 from ..errors import InputError
-from .gemma_config import FULL, GemmaConfig, RopeSpec
+from .gemma_config import FULL, SLIDING, GemmaConfig, RopeSpec
 
 
 class GemmaRMSNorm(nn.Module):
@@ -157,6 +157,73 @@ def attention_masks(attention_mask: torch.Tensor | None, batch: int, tokens: int
     return out
 
 
+def check_token_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
+    """Check that token ids ``(B, T)`` lie in ``[0, vocab_size)``.
+
+    Raises:
+        InputError: an id lies outside the vocabulary (a tokenizer of another model).
+    """
+    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= vocab_size):
+        raise InputError(f"Token ids must lie in [0, {vocab_size}); got {int(input_ids.min())}…"
+                         f"{int(input_ids.max())}. The tokenizer does not belong to this Gemma model.")
+
+
+def scaled_embedding(embedding: nn.Embedding, input_ids: torch.Tensor, hidden_size: int) -> torch.Tensor:
+    """``(B, T)`` ids (already checked) → ``(B, T, hidden)`` rows of ``embedding`` · √``hidden_size``, the factor
+    rounded to the weight dtype first (Gemma-3 and Gemma-4 alike).
+
+    Mirrors ``transformers.models.gemma3.modeling_gemma3.Gemma3TextScaledWordEmbedding``.
+    """
+    weight = embedding.weight
+    scale = torch.tensor(hidden_size**0.5, dtype=torch.float32).to(weight.dtype)
+    return embedding(input_ids) * scale.to(weight.device)
+
+
+def decoder_inputs(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                   positions: torch.Tensor | None, backend: str) -> tuple[torch.Tensor, torch.Tensor, dict, object]:
+    """The forward preamble shared by :class:`GemmaTextModel` and the Gemma-4 model (``model`` has ``config``
+    with ``sliding_window``, ``device`` and ``embed``): ``input_ids`` ``(B, T)`` → (embeddings ``(B, T, hidden)``,
+    RoPE positions ``(B, T)`` — given ``(B, T)`` / ``(T,)`` or ``0 … T−1`` —, the additive masks per layer kind of
+    :func:`attention_masks` (None for one token), the resolved attention backend).
+
+    Mirrors the start of ``transformers.models.gemma3.modeling_gemma3.Gemma3TextModel.forward``.
+
+    Raises:
+        InputError: ``input_ids`` is not ``(B, T)`` or holds ids outside the vocabulary.
+        AttentionBackendError: ``backend`` is an unknown or uninstalled attention backend name.
+    """
+    if input_ids.ndim != 2:
+        raise InputError(f"input_ids must be (batch, tokens); got shape {tuple(input_ids.shape)}.")
+    input_ids = input_ids.to(model.device)
+    batch, tokens = input_ids.shape
+    if isinstance(backend, str):
+        backend = resolve_backend(backend, model.device)
+    x = model.embed(input_ids)
+    if positions is None:
+        positions = torch.arange(tokens, device=x.device)
+    positions = positions.to(x.device).expand(batch, tokens)
+    masks = (attention_masks(attention_mask, batch, tokens, model.config.sliding_window, x.dtype, x.device)
+             if tokens > 1 else {FULL: None, SLIDING: None})
+    return x, positions, masks, backend
+
+
+def decoder_states(model: nn.Module, x: torch.Tensor, tables: dict, masks: dict, backend: object
+                   ) -> list[torch.Tensor]:
+    """Run ``model.layers`` (kinds ``model.config.layer_types``) on embeddings ``x`` ``(B, T, hidden)`` with the
+    RoPE ``tables`` (kind → (cos, sin)) and ``masks`` (kind → mask) of :func:`decoder_inputs`; returns the embeddings
+    and every layer's output, the last one after ``model.norm``: ``num_hidden_layers + 1`` tensors ``(B, T, hidden)``.
+
+    Mirrors the layer loop of ``transformers.models.gemma3.modeling_gemma3.Gemma3TextModel.forward`` with
+    ``output_hidden_states=True``.
+    """
+    states = [x]
+    for kind, layer in zip(model.config.layer_types, model.layers, strict=True):
+        x = layer(x, *tables[kind], masks[kind], backend)
+        states.append(x)
+    states[-1] = model.norm(x)
+    return states
+
+
 class GemmaTextModel(nn.Module):
     """Token ids ``(B, T)`` (+ 0/1 attention mask, left padding) → ``num_hidden_layers + 1`` hidden states
     ``(B, T, hidden)``: ``[0]`` the scaled embeddings, ``[i]`` the output of layer ``i``, ``[-1]`` after the final
@@ -195,12 +262,8 @@ class GemmaTextModel(nn.Module):
         Raises:
             InputError: an id lies outside the vocabulary (a tokenizer of another model).
         """
-        weight = self.embed_tokens.weight
-        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= weight.shape[0]):
-            raise InputError(f"Token ids must lie in [0, {weight.shape[0]}); got {int(input_ids.min())}…"
-                             f"{int(input_ids.max())}. The tokenizer does not belong to this Gemma model.")
-        scale = torch.tensor(self.config.hidden_size**0.5, dtype=torch.float32).to(weight.dtype)
-        return self.embed_tokens(input_ids) * scale.to(weight.device)
+        check_token_ids(input_ids, self.embed_tokens.weight.shape[0])
+        return scaled_embedding(self.embed_tokens, input_ids, self.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 positions: torch.Tensor | None = None, backend: str = "sdpa") -> list[torch.Tensor]:
@@ -212,25 +275,8 @@ class GemmaTextModel(nn.Module):
             InputError: ``input_ids`` is not ``(B, T)`` or holds ids outside the vocabulary.
             AttentionBackendError: ``backend`` is an unknown or uninstalled attention backend name.
         """
-        if input_ids.ndim != 2:
-            raise InputError(f"input_ids must be (batch, tokens); got shape {tuple(input_ids.shape)}.")
         cfg = self.config
-        input_ids = input_ids.to(self.device)
-        batch, tokens = input_ids.shape
-        if isinstance(backend, str):
-            backend = resolve_backend(backend, self.device)
-        x = self.embed(input_ids)
-        if positions is None:
-            positions = torch.arange(tokens, device=x.device)
-        positions = positions.to(x.device).expand(batch, tokens)
+        x, positions, masks, backend = decoder_inputs(self, input_ids, attention_mask, positions, backend)
         tables = {kind: rope_cos_sin(positions, cfg.head_dim, cfg.rope(kind), x.dtype)
                   for kind in set(cfg.layer_types)}
-        needs_mask = tokens > 1
-        masks = (attention_masks(attention_mask, batch, tokens, cfg.sliding_window, x.dtype, x.device)
-                 if needs_mask else {FULL: None, "sliding_attention": None})
-        states = [x]
-        for kind, layer in zip(cfg.layer_types, self.layers, strict=True):
-            x = layer(x, *tables[kind], masks[kind], backend)
-            states.append(x)
-        states[-1] = self.norm(x)
-        return states
+        return decoder_states(self, x, tables, masks, backend)

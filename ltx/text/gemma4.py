@@ -23,11 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...ops import attention, resolve_backend
-from ..errors import InputError
-from .gemma import GemmaMLP, attention_masks
+from ...ops import attention
+from .gemma import GemmaMLP, check_token_ids, decoder_inputs, decoder_states, scaled_embedding
 from .gemma4_config import Gemma4Config
-from .gemma_config import FULL, SLIDING
 
 
 class Gemma4RMSNorm(nn.Module):
@@ -176,15 +174,11 @@ class Gemma4TextModel(nn.Module):
         Raises:
             InputError: an id lies outside the vocabulary (a tokenizer of another model).
         """
-        weight = self.embed_tokens.weight
-        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= weight.shape[0]):
-            raise InputError(f"Token ids must lie in [0, {weight.shape[0]}); got {int(input_ids.min())}…"
-                             f"{int(input_ids.max())}. The tokenizer does not belong to this Gemma model.")
+        check_token_ids(input_ids, self.embed_tokens.weight.shape[0])
         placeholders = torch.tensor(self.config.multimodal_token_ids, dtype=input_ids.dtype, device=input_ids.device)
         if placeholders.numel():
             input_ids = torch.where(torch.isin(input_ids, placeholders), self.config.pad_token_id, input_ids)
-        scale = torch.tensor(self.config.hidden_size**0.5, dtype=torch.float32).to(weight.dtype)
-        return self.embed_tokens(input_ids) * scale.to(weight.device)
+        return scaled_embedding(self.embed_tokens, input_ids, self.config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 positions: torch.Tensor | None = None, backend: str = "sdpa") -> list[torch.Tensor]:
@@ -196,24 +190,8 @@ class Gemma4TextModel(nn.Module):
             InputError: ``input_ids`` is not ``(B, T)`` or holds ids outside the vocabulary.
             AttentionBackendError: ``backend`` is an unknown or uninstalled attention backend name.
         """
-        if input_ids.ndim != 2:
-            raise InputError(f"input_ids must be (batch, tokens); got shape {tuple(input_ids.shape)}.")
         cfg = self.config
-        input_ids = input_ids.to(self.device)
-        batch, tokens = input_ids.shape
-        if isinstance(backend, str):
-            backend = resolve_backend(backend, self.device)
-        x = self.embed(input_ids)
-        if positions is None:
-            positions = torch.arange(tokens, device=x.device)
-        positions = positions.to(x.device).expand(batch, tokens)
+        x, positions, masks, backend = decoder_inputs(self, input_ids, attention_mask, positions, backend)
         tables = {kind: rope_tables(positions, cfg.rope(kind).inv_freq(cfg.rope_dim(kind)), x.dtype)
                   for kind in set(cfg.layer_types)}
-        masks = (attention_masks(attention_mask, batch, tokens, cfg.sliding_window, x.dtype, x.device)
-                 if tokens > 1 else {FULL: None, SLIDING: None})
-        states = [x]
-        for kind, layer in zip(cfg.layer_types, self.layers, strict=True):
-            x = layer(x, *tables[kind], masks[kind], backend)
-            states.append(x)
-        states[-1] = self.norm(x)
-        return states
+        return decoder_states(self, x, tables, masks, backend)
