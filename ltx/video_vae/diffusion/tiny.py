@@ -82,12 +82,12 @@ def write_tiny_diffusion_decoder(path: str | os.PathLike, latent_channels: int =
     """Write a tiny diffusion VAE file (module docstring) in ``dtype`` and return its path. ``prefix`` ""
     (the released standalone file) or ``"vae."`` (single-file names); ``latent_channels`` must match the tiny
     transformer's (16 in the tiny set, 128 for core-compatible files)."""
-    from ...pipeline.output_file import save_safetensors
+    from safetensors.torch import save
 
     tensors, section = tiny_diffusion_vae_state(latent_channels, seed, prefix=prefix, with_encoder=with_encoder)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # through save_safetensors, not safetensors' save_file: its Rust writer creates files 0600, the others get 0644
-    save_safetensors({k: v.to(dtype) for k, v in tensors.items()}, out,
-                     metadata={"config": json.dumps({"vae": section})})
+    # bytes written by Python, not safetensors' save_file: its Rust writer creates files 0600, the others get 0644
+    data = save({k: v.to(dtype) for k, v in tensors.items()}, metadata={"config": json.dumps({"vae": section})})
+    out.write_bytes(data)
     return out
