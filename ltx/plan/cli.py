@@ -56,8 +56,9 @@ def _vae(path: str | None, checkpoint: str, decoder: str = "auto"):
             raise InputError(f"--decoder {decoder}: {checkpoint} holds no video decoder; give --vae with the video "
                              f"VAE file ({DECODER_FILES[decoder]}).")
         return None, 0, "vae"
-    kind = choose_decoder(path or checkpoint, decoder, "diffusion")
+    kind = "vae"
     try:
+        kind = choose_decoder(path or checkpoint, decoder, "diffusion")
         if kind == "diffusion":
             dec = open_diffusion_decoder(path or checkpoint)
             return dec.config, sum(dec.file.tensors[k].nbytes for k in dec.names.values()), kind
