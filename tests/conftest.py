@@ -65,3 +65,19 @@ class Pair:
 @pytest.fixture(scope="session", params=VARIANTS)
 def pair(request, tmp_path_factory) -> Pair:
     return Pair(request.param, tmp_path_factory.mktemp(f"ltx{request.param}"))
+
+
+@pytest.fixture(scope="session")
+def ltx25_set(tmp_path_factory) -> dict:
+    """The tiny LTX-2.5 set, written once by the CLI (``tiny DIR --set --version 2.5``): file name → path. Tests
+    read these files; anything they write goes elsewhere."""
+    import contextlib
+    import io
+
+    from rs_ltxv.__main__ import main
+    from rs_ltxv.ltx.tiny import TINY_SET_25
+
+    out = tmp_path_factory.mktemp("ltx25-set") / "models"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["tiny", str(out), "--set", "--version", "2.5"]) == 0
+    return {f.name: out / f.folder / f.name for f in TINY_SET_25}

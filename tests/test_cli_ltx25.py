@@ -24,7 +24,6 @@ from rs_ltxv.ltx.tiny import (
     LTX25_TRANSFORMER,
     LTX25_VIDEO_VAE,
     LTX25_VIDEO_VAE_CONV,
-    TINY_SET_25,
     write_tiny_checkpoint,
 )
 
@@ -44,15 +43,13 @@ def _write_tone(path, seconds: float, rate: int = 16000):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(ltx25_set, tmp_path_factory):
     """The tiny LTX-2.5 set, a full tiny LTX-2.5 dev checkpoint, a tiny LTX-2.3 one, a Gemma-3 file, a temporal
     upsampler and a 1 s tone."""
     from rs_ltxv.ltx.tiny_parts import write_tiny_gemma_file, write_tiny_temporal_upsampler
 
     d = tmp_path_factory.mktemp("ltx25-checks")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["tiny", str(d / "models"), "--set", "--version", "2.5"]) == 0
-    out = {f.name: d / "models" / f.folder / f.name for f in TINY_SET_25}
+    out = dict(ltx25_set)
     out["dev25"] = write_tiny_checkpoint(d / "tiny-ltx-2.5-dev.safetensors", "2.5", dtype=torch.float32, full=True)
     out["ckpt23"] = write_tiny_checkpoint(d / "ltx-2.3-tiny.safetensors", "2.3", dtype=torch.float32, full=True)
     out["gemma3"] = write_tiny_gemma_file(d / "gemma_3_12B_it.safetensors")

@@ -4,13 +4,9 @@ Duration Head Loader, and the widget checks that ComfyUI runs before a prompt.""
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
 import torch
 
-from rs_ltxv.__main__ import main
 from rs_ltxv.ltx.errors import InputError
 from rs_ltxv.ltx.loading import load_prompt_encoder, load_transformer, open_checkpoint
 from rs_ltxv.ltx.loading.audio import load_audio_vae
@@ -22,7 +18,6 @@ from rs_ltxv.ltx.tiny import (
     LTX25_TRANSFORMER,
     LTX25_VIDEO_VAE,
     LTX25_VIDEO_VAE_CONV,
-    TINY_SET_25,
 )
 from rs_ltxv.nodes import comfy_env, convert, loaders, specs
 from rs_ltxv.nodes.comfy_model import LTXVModule
@@ -32,11 +27,8 @@ F32 = torch.float32
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ltx25-nodes") / "models"
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["tiny", str(out), "--set", "--version", "2.5"]) == 0
-    return {f.name: out / f.folder / f.name for f in TINY_SET_25}
+def files(ltx25_set):
+    return ltx25_set
 
 
 @pytest.fixture

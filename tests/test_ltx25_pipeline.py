@@ -36,19 +36,15 @@ from rs_ltxv.ltx.tiny import (
     LTX25_TRANSFORMER,
     LTX25_VIDEO_VAE,
     LTX25_VIDEO_VAE_CONV,
-    TINY_SET_25,
 )
 
 F32 = torch.float32
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(ltx25_set):
     """The tiny LTX-2.5 set, written by the CLI (``tiny DIR --set --version 2.5``)."""
-    out = tmp_path_factory.mktemp("ltx25") / "models"
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["tiny", str(out), "--set", "--version", "2.5"]) == 0
-    return {f.name: out / f.folder / f.name for f in TINY_SET_25}
+    return ltx25_set
 
 
 @pytest.fixture(scope="module")
